@@ -1,0 +1,1 @@
+"""End-to-end tests: real twistd kapid processes, real kubectl, real clients."""
