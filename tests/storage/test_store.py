@@ -1,0 +1,37 @@
+"""
+The IStorage contract suite against L{Store} over L{MemoryKV}, plus store specifics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import TestCase
+
+from kapid.storage.memory import MemoryKV
+from kapid.storage.store import Store
+from kapid.testing.storage_contract import IStorageContractMixin
+
+
+class MemoryStoreContractTests(IStorageContractMixin, TestCase):
+    """
+    Store over MemoryKV passes the IStorage contract, time on a Clock.
+    """
+
+    async def make_storage(self) -> Any:
+        """
+        A Store over a fresh MemoryKV.
+        """
+        self.clock = Clock()
+        self.kv = MemoryKV(self.clock)
+        self.addCleanup(self.kv.close)
+        s = Store(self.kv, self.clock)
+        self.addCleanup(s.close)
+        return s
+
+    async def let_time_pass(self, seconds: float) -> None:
+        """
+        Advance the Clock.
+        """
+        self.clock.advance(seconds)
