@@ -32,10 +32,19 @@ _TYPES = {
 _NO_VALUE_TYPES = {"required", "forbidden", "too_long", "internal"}
 
 
+class GoValue(str):
+    """
+    A bad value already formatted the way Go's C{%#v} prints it (C{map[string]string{"a":"b"}},
+    C{[]string{"10.0.0.1"}}); L{FieldError.body} prints it as is, unquoted.
+    """
+
+
 def _go_value(value: Any) -> str:
     """
     Format a bad value the way kube's C{ErrorBody} does (C{%q} for strings, C{%v} for numbers).
     """
+    if isinstance(value, GoValue):
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
