@@ -35,3 +35,37 @@ class MemoryStoreContractTests(IStorageContractMixin, TestCase):
         Advance the Clock.
         """
         self.clock.advance(seconds)
+
+
+class EtcdStoreContractTests(IStorageContractMixin, TestCase):
+    """
+    Store over EtcdKV and a real etcd (one per test module) passes the IStorage contract.
+    """
+
+    lease_ttl = 1
+    fresh_wait = 0.0
+
+    async def make_storage(self) -> Any:
+        """
+        A Store over an EtcdKV on the module's etcd.
+        """
+        from twisted.internet import reactor
+
+        from kapid.storage.etcd3 import EtcdKV
+        from kapid.testing.etcd import shared_etcd
+
+        etcd = await shared_etcd(__name__)
+        self.kv = EtcdKV([etcd.client_url], reactor, request_timeout=10.0)
+        self.addCleanup(self.kv.close)
+        s = Store(self.kv, reactor)
+        self.addCleanup(s.close)
+        return s
+
+    async def let_time_pass(self, seconds: float) -> None:
+        """
+        Wait on the real reactor.
+        """
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        await deferLater(reactor, seconds, lambda: None)
