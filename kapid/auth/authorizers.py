@@ -1,0 +1,136 @@
+"""
+Authorizers: C{AlwaysAllow}, C{AlwaysDeny}, the privileged-group short cut, and their union; and
+kube's C{Forbidden} message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from zope.interface import implementer
+
+from kapid.apimachinery.status import StatusError, qualified
+from kapid.auth.interfaces import ALLOW, DENY, MASTERS_GROUP, NO_OPINION, Attributes, Decision, IAuthorizer
+
+
+@implementer(IAuthorizer)
+class AlwaysAllow:
+    """
+    Allows everything (C{--authorization-mode=AlwaysAllow}).
+    """
+
+    def authorize(self, attributes: Attributes) -> Decision:
+        """
+        Allow.
+        """
+        return Decision(ALLOW)
+
+
+@implementer(IAuthorizer)
+class AlwaysDeny:
+    """
+    Denies everything (C{--authorization-mode=AlwaysDeny}).
+    """
+
+    def authorize(self, attributes: Attributes) -> Decision:
+        """
+        Deny, with kube's reason.
+        """
+        return Decision(DENY, "Everything is forbidden.")
+
+
+@implementer(IAuthorizer)
+class PrivilegedGroupAuthorizer:
+    """
+    Kube's C{authorizerfactory.NewPrivilegedGroups}: members of C{system:masters} may do anything,
+    whatever the modes.
+    """
+
+    def authorize(self, attributes: Attributes) -> Decision:
+        """
+        Allow C{system:masters}, no opinion otherwise.
+        """
+        if MASTERS_GROUP in attributes.user.groups:
+            return Decision(ALLOW)
+        return Decision(NO_OPINION)
+
+
+@implementer(IAuthorizer)
+class UnionAuthorizer:
+    """
+    The first authorizer with an opinion decides; with none, the request is denied.
+    """
+
+    def __init__(self, authorizers: Sequence[Any]) -> None:
+        self.authorizers = list(authorizers)
+
+    def authorize(self, attributes: Attributes) -> Deferred:
+        """
+        A Deferred firing with the first L{ALLOW} or L{DENY}, or L{NO_OPINION} with the reasons.
+        """
+
+        async def run() -> Decision:
+            reasons = []
+            for authorizer in self.authorizers:
+                decision = await maybeDeferred(authorizer.authorize, attributes)
+                if decision.decision in (ALLOW, DENY):
+                    return decision
+                if decision.reason:
+                    reasons.append(decision.reason)
+            return Decision(NO_OPINION, ", ".join(reasons))
+
+        return Deferred.fromCoroutine(run())
+
+
+#: Authorization mode name -> factory of its authorizer (others may register more, e.g. RBAC).
+MODES: dict[str, Callable[..., Any]] = {
+    "AlwaysAllow": lambda **kw: AlwaysAllow(),
+    "AlwaysDeny": lambda **kw: AlwaysDeny(),
+}
+
+
+def build_authorizer(modes: Sequence[str], **context: Any) -> UnionAuthorizer:
+    """
+    The union of the privileged-group authorizer and one authorizer per mode, in order.
+    """
+    return UnionAuthorizer([PrivilegedGroupAuthorizer()] + [MODES[m](**context) for m in modes])
+
+
+def forbidden_error(attributes: Attributes, reason: str) -> StatusError:
+    """
+    Kube's 403 for a denied request (C{responsewriters.Forbidden}).
+    """
+    user = attributes.user.name
+    quoted = lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'  # noqa: E731
+    msg = f"User {quoted(user)} cannot {attributes.verb}"
+    if not attributes.is_resource_request:
+        msg += f" path {quoted(attributes.path)}"
+    else:
+        msg += f" resource {quoted(attributes.resource)}"
+        if attributes.subresource:
+            msg += f"/{attributes.subresource}"
+        msg += f" in API group {quoted(attributes.api_group)}"
+        if attributes.namespace:
+            msg += f" in the namespace {quoted(attributes.namespace)}"
+        else:
+            msg += " at the cluster scope"
+    if reason:
+        msg += ": " + reason
+    resource = attributes.resource if attributes.is_resource_request else ""
+    group = attributes.api_group if attributes.is_resource_request else ""
+    name = attributes.name if attributes.is_resource_request else ""
+    details: dict[str, Any] = {}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    if resource:
+        details["kind"] = resource
+    if not resource:
+        message = f"forbidden: {msg}"
+    elif name:
+        message = f"{qualified(resource, group)} {quoted(name)} is forbidden: {msg}"
+    else:
+        message = f"{qualified(resource, group)} is forbidden: {msg}"
+    return StatusError(403, "Forbidden", message, details)

@@ -1,0 +1,93 @@
+"""
+Authentication flags: client certificates, anonymous requests, static tokens, service accounts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import attr
+
+from kapid.options import Checker, Flag, Section, split_list
+
+SECTION = Section(
+    "Authentication flags",
+    (
+        Flag("anonymous-auth", "true", "Enables anonymous requests to the secure port of the API "
+             "server. Requests that are not rejected by another authentication method are treated "
+             "as anonymous requests. Anonymous requests have a username of system:anonymous, and a "
+             "group name of system:unauthenticated."),
+        Flag("client-ca-file", "", "If set, any request presenting a client certificate signed by "
+             "one of the authorities in the client-ca-file is authenticated with an identity "
+             "corresponding to the CommonName of the client certificate. Default: the CA kapid "
+             "generates in --cert-dir (the one admin.kubeconfig's certificate is signed by)."),
+        Flag("token-auth-file", "", "If set, the file that will be used to secure the secure port "
+             "of the API server via token authentication (CSV: token,user,uid,\"group1,group2\")."),
+        Flag("service-account-key-file", "", "File containing PEM-encoded x509 RSA or ECDSA private "
+             "or public keys, used to verify ServiceAccount tokens."),
+        Flag("service-account-issuer", "", "Identifier of the service account token issuer."),
+        Flag("api-audiences", "", "Identifiers of the API. The service account token authenticator "
+             "will validate that tokens used against the API are bound to at least one of these "
+             "audiences."),
+        Flag("requestheader-client-ca-file", "", "Root certificate bundle to use to verify client "
+             "certificates on incoming requests before trusting usernames in headers specified by "
+             "--requestheader-username-headers."),
+        Flag("requestheader-username-headers", "", "List of request headers to inspect for "
+             "usernames. X-Remote-User is common."),
+        Flag("requestheader-group-headers", "", "List of request headers to inspect for groups. "
+             "X-Remote-Group is suggested."),
+        Flag("requestheader-allowed-names", "", "List of client certificate common names to allow "
+             "to provide usernames in headers specified by --requestheader-username-headers."),
+    ),
+)
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class AuthenticationConfig:
+    """
+    The completed, validated authentication flags.
+    """
+
+    anonymous_auth: bool
+    client_ca_file: Optional[str]
+    token_auth_file: Optional[str]
+    service_account_key_files: tuple[str, ...]
+    service_account_issuer: str
+    api_audiences: tuple[str, ...]
+    requestheader_client_ca_file: Optional[str]
+    requestheader_username_headers: tuple[str, ...]
+    requestheader_group_headers: tuple[str, ...]
+    requestheader_allowed_names: tuple[str, ...]
+
+
+def complete(values: dict[str, Any]) -> None:
+    """
+    No derived defaults here (the generated CA becomes the client CA at start-up, see
+    L{kapid.server.service}).
+    """
+
+
+def validate(values: dict[str, Any]) -> tuple[AuthenticationConfig, list[str]]:
+    """
+    Parse and check the authentication flags; return the config and every problem found.
+    """
+    c = Checker(values)
+    sa_files = []
+    for path in split_list(c.text("service-account-key-file")):
+        sub = Checker({"service-account-key-file": path})
+        sub.readable_file("service-account-key-file")
+        c.errors.extend(sub.errors)
+        sa_files.append(path)
+    config = AuthenticationConfig(
+        anonymous_auth=c.boolean("anonymous-auth"),
+        client_ca_file=c.readable_file("client-ca-file"),
+        token_auth_file=c.readable_file("token-auth-file"),
+        service_account_key_files=tuple(sa_files),
+        service_account_issuer=c.text("service-account-issuer"),
+        api_audiences=tuple(split_list(c.text("api-audiences"))),
+        requestheader_client_ca_file=c.readable_file("requestheader-client-ca-file"),
+        requestheader_username_headers=tuple(split_list(c.text("requestheader-username-headers"))),
+        requestheader_group_headers=tuple(split_list(c.text("requestheader-group-headers"))),
+        requestheader_allowed_names=tuple(split_list(c.text("requestheader-allowed-names"))),
+    )
+    return config, c.errors

@@ -1,0 +1,77 @@
+"""
+Authorization flags: the ordered list of authorization modes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import attr
+
+from kapid.options import Checker, Flag, Section, split_list
+
+#: kube-apiserver's authorization modes.
+KNOWN_MODES = ("AlwaysAllow", "AlwaysDeny", "ABAC", "Webhook", "RBAC", "Node")
+
+#: The modes kapid implements (see L{kapid.auth.authorizers}); others are refused at start-up.
+IMPLEMENTED_MODES = ["AlwaysAllow", "AlwaysDeny"]
+
+SECTION = Section(
+    "Authorization flags",
+    (
+        Flag("authorization-mode", "AlwaysAllow", "Ordered list of plug-ins to do authorization on "
+             "secure port. Comma-delimited list of: " + ",".join(KNOWN_MODES) + "."),
+        Flag("authorization-policy-file", "", "File with authorization policy in json line by line "
+             "format, used with --authorization-mode=ABAC, on the secure port."),
+        Flag("authorization-webhook-config-file", "", "File with webhook configuration in "
+             "kubeconfig format, used with --authorization-mode=Webhook."),
+    ),
+)
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class AuthorizationConfig:
+    """
+    The completed, validated authorization flags.
+    """
+
+    modes: tuple[str, ...]
+    policy_file: Optional[str]
+    webhook_config_file: Optional[str]
+
+
+def complete(values: dict[str, Any]) -> None:
+    """
+    No derived defaults.
+    """
+
+
+def validate(values: dict[str, Any]) -> tuple[AuthorizationConfig, list[str]]:
+    """
+    Parse and check the authorization flags; return the config and every problem found.
+    """
+    c = Checker(values)
+    modes = split_list(c.text("authorization-mode"))
+    if not modes:
+        c.error("--authorization-mode: at least one authorization mode must be passed")
+    seen = set()
+    for mode in modes:
+        if mode in seen:
+            c.error(f"--authorization-mode: mode {mode!r} has already been specified")
+        seen.add(mode)
+        if mode not in KNOWN_MODES:
+            c.error(f"--authorization-mode: authorization mode {mode!r} is not a valid mode "
+                    f"(want one of {','.join(KNOWN_MODES)})")
+        elif mode not in IMPLEMENTED_MODES:
+            c.error(f"--authorization-mode: authorization mode {mode!r} is not implemented by kapid "
+                    f"yet (implemented: {','.join(IMPLEMENTED_MODES)})")
+    if "ABAC" in modes and not c.text("authorization-policy-file"):
+        c.error("--authorization-policy-file: required when using ABAC authorization mode")
+    if "Webhook" in modes and not c.text("authorization-webhook-config-file"):
+        c.error("--authorization-webhook-config-file: required when using Webhook authorization mode")
+    config = AuthorizationConfig(
+        modes=tuple(modes),
+        policy_file=c.readable_file("authorization-policy-file"),
+        webhook_config_file=c.readable_file("authorization-webhook-config-file"),
+    )
+    return config, c.errors

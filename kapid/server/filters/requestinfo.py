@@ -1,0 +1,31 @@
+"""
+The request-info filter (kube's C{WithRequestInfo}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from kapid.apimachinery.status import internal_error
+from kapid.server import context
+from kapid.server.filters import Filter, answer
+from kapid.server.requestinfo import RequestInfoError, new_request_info
+
+
+class RequestInfoFilter(Filter):
+    """
+    Parses what the request is about and records it (see L{kapid.server.context.request_info}).
+    """
+
+    def render(self, request: Any) -> Any:
+        """
+        Record the L{RequestInfo}, then render the chain.
+        """
+        path = unquote(request.path.decode("utf-8", "replace"))
+        try:
+            info = new_request_info(request.method.decode("ascii", "replace"), path, context.query(request))
+        except RequestInfoError as e:
+            return answer(request, internal_error(f"failed to create RequestInfo: {e}"))
+        context.set_request_info(request, info)
+        return self.wrapped.render(request)

@@ -1,0 +1,96 @@
+"""
+C{twistd kapid}: the command-line options and the service they make.
+
+L{Options} takes kube-apiserver's flags (see L{kapid.options}); C{postOptions} completes them and
+validates every section, reporting every problem in one L{usage.UsageError} before anything
+listens or any file is written. L{makeService} builds a L{KapidService} from the frozen config, with
+no I/O.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from typing import Any, Optional
+
+from twisted.python import usage
+
+from kapid import _version
+from kapid.options.config import SECTIONS, KapidConfig, build_config
+
+
+def version_text() -> str:
+    """
+    What C{twistd kapid --version} prints.
+    """
+    return (
+        f"kapid {_version.__version__}\n"
+        f"Kubernetes API {_version.KUBE_MAJOR}.{_version.KUBE_MINOR} ({_version.KUBE_GIT_VERSION})\n"
+    )
+
+
+class Options(usage.Options):
+    """
+    kube-apiserver's flags, in named sections.
+    """
+
+    synopsis = "[options]"
+    longdesc = "Run kapid, a Kubernetes API server, on the embedded store or etcd."
+    optParameters = [
+        [flag.name, None, flag.default, flag.help] for section in SECTIONS for flag in section.SECTION.flags
+    ]
+
+    config: Optional[KapidConfig] = None
+
+    def opt_version(self) -> None:
+        """
+        Print kapid's version and the Kubernetes API level it implements, then exit.
+        """
+        sys.stdout.write(version_text())
+        sys.exit(0)
+
+    def getUsage(self, width: Optional[int] = None) -> str:
+        """
+        The flags grouped in kube-apiserver's named sections.
+        """
+        width = width or 100
+        lines: list[str] = []
+        if self.longdesc:
+            lines += [self.longdesc, ""]
+        for section in SECTIONS:
+            lines.append(section.SECTION.title + ":")
+            for flag in section.SECTION.flags:
+                default = f" (default {flag.default!r})" if flag.default not in (None, "") else ""
+                lines.append(f"  --{flag.name}=")
+                lines += textwrap.wrap(
+                    flag.help + default, width - 8, initial_indent="        ", subsequent_indent="        "
+                )
+            lines.append("")
+        lines.append("Other flags:")
+        lines.append("  --version")
+        lines.append("        Print kapid's version and the Kubernetes API level, then exit.")
+        lines.append("  --help")
+        lines.append("        Display this help and exit.")
+        return "\n".join(lines) + "\n"
+
+    def postOptions(self) -> None:
+        """
+        Complete and validate every flag; raise one L{usage.UsageError} listing every problem.
+        """
+        values = {flag.name: self[flag.name] for section in SECTIONS for flag in section.SECTION.flags}
+        config, errors = build_config(values)
+        if errors:
+            raise usage.UsageError(
+                f"{len(errors)} problem(s) with the flags:\n  " + "\n  ".join(errors)
+            )
+        self.config = config
+
+
+def makeService(options: Any) -> Any:
+    """
+    The L{KapidService} for the validated C{options} (no I/O happens here).
+    """
+    from kapid.server.service import KapidService
+
+    config = options.config if isinstance(options, Options) else options["config"]
+    return KapidService(config)
