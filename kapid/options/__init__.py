@@ -192,7 +192,9 @@ class Checker:
         path = self.text(name)
         if not path:
             return None
-        if not os.path.isfile(path):
+        if os.path.isdir(path):
+            self.error(f"--{name}: {path!r} is a directory, not a file")
+        elif not os.path.isfile(path):
             self.error(f"--{name}: file {path!r} does not exist")
         elif not os.access(path, os.R_OK):
             self.error(f"--{name}: file {path!r} is not readable")

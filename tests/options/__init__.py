@@ -1,0 +1,1 @@
+"""Tests of kapid.options and kapid.tap."""
