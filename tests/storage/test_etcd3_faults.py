@@ -23,6 +23,9 @@ from kapid.storage.interfaces import (
 from kapid.testing.etcd import EtcdServer, EtcdServerTLS, free_port, make_test_pki, shared_etcd
 from kapid.testing.kv_contract import wait_until
 
+#: One etcd per worker process for all tests/storage etcd modules (cases use their own prefixes).
+SHARED = "tests.storage.etcd"
+
 
 def _dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
@@ -48,7 +51,7 @@ class EndpointFaultTests(TestCase):
         """
         With the first endpoint dead, requests and watches go to the second, which stays active.
         """
-        etcd = await shared_etcd(__name__)
+        etcd = await shared_etcd(SHARED)
         kv = EtcdKV([_dead_url(), etcd.client_url], reactor)
         self.addCleanup(kv.close)
         r = await kv.optimistic_put(b"/failover/a", b"1", 0)
@@ -164,7 +167,7 @@ class RestartTests(TestCase):
         none is lost or repeated; calls fail with UnavailableError while etcd is down and work
         again afterwards.
         """
-        etcd = await shared_etcd(__name__)
+        etcd = await shared_etcd(SHARED)
         kv = EtcdKV([etcd.client_url], reactor, request_timeout=5.0)
         self.addCleanup(kv.close)
         seen: list[list[KVEvent]] = []
@@ -197,7 +200,7 @@ class RestartTests(TestCase):
         A watch whose next revision was compacted while etcd was away ends with CompactedError
         when it resumes.
         """
-        etcd = await shared_etcd(__name__)
+        etcd = await shared_etcd(SHARED)
         clock = Clock()
         watcher = EtcdKV(
             [etcd.client_url], clock, http_client=make_http_client(reactor, None)

@@ -14,6 +14,9 @@ from kapid.storage.etcd3 import EtcdKV
 from kapid.testing.etcd import shared_etcd
 from kapid.testing.kv_contract import IKVContractMixin
 
+#: One etcd per worker process for all tests/storage etcd modules (cases use their own prefixes).
+SHARED = "tests.storage.etcd"
+
 
 class EtcdKVRealContractTests(IKVContractMixin, TestCase):
     """
@@ -26,7 +29,7 @@ class EtcdKVRealContractTests(IKVContractMixin, TestCase):
         """
         An EtcdKV on the module's etcd.
         """
-        etcd = await shared_etcd(__name__)
+        etcd = await shared_etcd(SHARED)
         kv = EtcdKV([etcd.client_url], reactor, request_timeout=10.0)
         self.addCleanup(kv.close)
         return kv

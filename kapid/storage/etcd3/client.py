@@ -231,7 +231,13 @@ class EtcdKV:
                     continue
                 raise UnavailableError(f"etcd {self._endpoints[i]}: {path}: response lost ({e})")
             if code != 200:
-                raise gateway_error(code, body, revision)
+                err = gateway_error(code, body, revision)
+                if idempotent and isinstance(err, UnavailableError) and attempt + 1 < n:
+                    # this member cannot serve (no leader, shutting down): ask the next one
+                    problems.append(f"{self._endpoints[i]}: {err}")
+                    self._failed_over(i, err)
+                    continue
+                raise err
             return orjson.loads(body)  # type: ignore[no-any-return]
         raise UnavailableError("no etcd endpoint answered: " + "; ".join(problems))
 
