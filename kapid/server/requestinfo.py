@@ -126,7 +126,10 @@ def new_request_info(method: str, path: str, query: Mapping[str, Sequence[str]])
         }.get(method.upper(), "")
     namespace = ""
     if parts[0] == "namespaces":
-        if len(parts) > 1:
+        if len(parts) == 2 and verb == "patch":
+            # server-side apply creating a namespace: the namespace is not the request's namespace
+            namespace = ""
+        elif len(parts) > 1:
             namespace = parts[1]
             if len(parts) > 2 and parts[2] not in NAMESPACE_SUBRESOURCES:
                 parts = parts[2:]

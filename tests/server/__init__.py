@@ -1,0 +1,1 @@
+"""Tests of kapid.server and the chain links."""
