@@ -1,0 +1,486 @@
+"""
+Field ownership and server-side apply (kube's fieldmanager over structured-merge-diff).
+
+Field sets are sets of paths; a path is a tuple of fieldsV1 elements (C{f:name}, C{k:{"name":"x"}},
+C{v:"value"}, C{i:0}). L{record_update} keeps C{metadata.managedFields} for non-apply writes (the
+writer takes the fields it changed); L{apply} merges an applied configuration into the live object
+(lists and maps by C{x-kubernetes-list-type} / C{-list-map-keys}), answering 409 for fields other
+managers own unless forced.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterable, Optional
+
+import orjson
+
+from kapid.apimachinery import meta as metautil
+from kapid.apimachinery.status import StatusError
+
+Path = tuple[str, ...]
+
+#: Fields never tracked (kube's stripped fields).
+_STRIPPED_META = frozenset(
+    (
+        "name",
+        "namespace",
+        "creationTimestamp",
+        "selfLink",
+        "uid",
+        "clusterName",
+        "generation",
+        "managedFields",
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    )
+)
+
+
+def _key_elem(item: dict, keys: Iterable[str]) -> str:
+    d = {k: item.get(k) for k in keys if k in item}
+    return "k:" + orjson.dumps(d).decode("utf-8")
+
+
+def _list_keys(schema: Any) -> tuple[str, ...]:
+    if schema is None:
+        return ()
+    keys = schema.list_map_keys
+    if keys:
+        return keys
+    mk = schema.patch_merge_key
+    if mk:
+        return (mk,)
+    return ()
+
+
+def _is_struct(schema: Any) -> bool:
+    return schema is not None and bool(schema.properties) and not schema.is_map
+
+
+def _walk(
+    value: Any,
+    schema: Any,
+    prefix: Path,
+    out: dict[Path, Any],
+    struct_members: bool,
+) -> None:
+    """
+    Collect the members under C{value}: path -> leaf value (or a marker for non-leaf members).
+    """
+    if isinstance(value, dict):
+        if schema is not None and schema.map_type == "atomic":
+            return
+        for k, v in value.items():
+            sub = None
+            if schema is not None:
+                sub = schema.prop(k) if not schema.is_map else schema.additional_properties
+                if sub is None and schema.is_map is False and schema.additional_properties is not None:
+                    sub = schema.additional_properties
+            p = prefix + ("f:" + k,)
+            _member(v, sub, p, out, struct_members)
+    elif isinstance(value, list):
+        keys = _list_keys(schema)
+        items = schema.items if schema is not None else None
+        ltype = schema.list_type if schema is not None else None
+        if keys and all(isinstance(i, dict) for i in value):
+            for item in value:
+                p = prefix + (_key_elem(item, keys),)
+                out[p] = _NODE
+                _walk(item, items, p, out, struct_members)
+        elif ltype == "set":
+            for item in value:
+                out[prefix + ("v:" + orjson.dumps(item).decode("utf-8"),)] = item
+
+
+_NODE = object()
+
+
+def _member(v: Any, schema: Any, p: Path, out: dict[Path, Any], struct_members: bool) -> None:
+    if isinstance(v, dict):
+        atomic = schema is not None and schema.map_type == "atomic"
+        if atomic or (schema is not None and schema.preserve_unknown_fields and not schema.properties and not v):
+            out[p] = v
+            return
+        if not v:
+            out[p] = v
+            return
+        if (schema is not None and schema.is_map) or struct_members or schema is None:
+            out[p] = _NODE
+        _walk(v, schema, p, out, struct_members)
+    elif isinstance(v, list):
+        keys = _list_keys(schema)
+        ltype = schema.list_type if schema is not None else None
+        if (keys and all(isinstance(i, dict) for i in v)) or ltype == "set":
+            if not v:
+                out[p] = v
+                return
+            _walk(v, schema, p, out, struct_members)
+        else:
+            out[p] = v
+    else:
+        out[p] = v
+
+
+def members(
+    obj: Optional[dict], schema: Any, subresource: str = "", custom: bool = False
+) -> dict[Path, Any]:
+    """
+    The tracked members of an object: path -> leaf value (non-leaf members map to a marker).
+    For the main resource C{status} is left out when C{subresource} is C{""} and the object is
+    not custom... (the Store resets it anyway); for C{status} only C{status} counts.
+    """
+    out: dict[Path, Any] = {}
+    if not obj:
+        return out
+    for k, v in obj.items():
+        if k in ("kind", "apiVersion"):
+            continue
+        sub = schema.prop(k) if schema is not None else None
+        if k == "metadata" and isinstance(v, dict):
+            if subresource == "status":
+                continue
+            meta = {mk: mv for mk, mv in v.items() if mk not in _STRIPPED_META}
+            if meta:
+                _walk(meta, sub, ("f:metadata",), out, custom)
+            continue
+        if subresource == "status" and k != "status":
+            continue
+        if subresource == "" and k == "status" and not custom:
+            pass
+        _member(v, sub, ("f:" + k,), out, custom)
+    return out
+
+
+def to_fields_v1(paths: Iterable[Path]) -> dict[str, Any]:
+    """
+    A fieldsV1 tree from a set of paths (C{"."} marks a member that also has children).
+    """
+    root: dict[str, Any] = {}
+    plist = sorted(paths, key=lambda p: (len(p), p))
+    for p in plist:
+        node = root
+        for elem in p:
+            node = node.setdefault(elem, {})
+    # mark members with children
+    for p in plist:
+        node = root
+        for elem in p:
+            node = node[elem]
+        if node and "." not in node:
+            node["."] = {}
+    return _sorted_tree(root)
+
+
+def _sorted_tree(node: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "." in node:
+        out["."] = {}
+    for k in sorted(x for x in node if x != "."):
+        out[k] = _sorted_tree(node[k])
+    return out
+
+
+def from_fields_v1(tree: Any, prefix: Path = ()) -> set[Path]:
+    """
+    The set of paths of a fieldsV1 tree.
+    """
+    out: set[Path] = set()
+    if not isinstance(tree, dict):
+        return out
+    for k, v in tree.items():
+        if k == ".":
+            if prefix:
+                out.add(prefix)
+            continue
+        p = prefix + (k,)
+        if not v:
+            out.add(p)
+        else:
+            out |= from_fields_v1(v, p)
+    return out
+
+
+def _entry(manager: str, operation: str, api_version: str, now: float, paths: set[Path], subresource: str) -> dict:
+    e: dict[str, Any] = {
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": api_version,
+        "time": metautil.timestamp(now),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": to_fields_v1(paths),
+    }
+    if subresource:
+        e["subresource"] = subresource
+    return e
+
+
+def _same_entry(e: dict, manager: str, operation: str, subresource: str) -> bool:
+    return (
+        e.get("manager") == manager
+        and e.get("operation") == operation
+        and (e.get("subresource") or "") == subresource
+    )
+
+
+def changed_paths(old: dict[Path, Any], new: dict[Path, Any]) -> tuple[set[Path], set[Path]]:
+    """
+    C{(added or modified, removed)} between two member maps.
+    """
+    changed = set()
+    for p, v in new.items():
+        if p not in old:
+            changed.add(p)
+        elif v is not _NODE and old[p] != v:
+            changed.add(p)
+    removed = {p for p in old if p not in new}
+    return changed, removed
+
+
+def record_update(
+    current: Optional[dict],
+    new: dict,
+    manager: str,
+    api_version: str,
+    now: float,
+    schema: Any,
+    subresource: str = "",
+    custom: bool = False,
+) -> None:
+    """
+    Update C{new}'s C{metadata.managedFields} for a non-apply write by C{manager}: it takes the
+    fields it added or changed (other managers lose them) and loses the ones it removed.
+    """
+    meta = metautil.meta_of(new)
+    entries = copy.deepcopy(((current or {}).get("metadata") or {}).get("managedFields") or [])
+    if current is None and meta.get("managedFields"):
+        entries = [e for e in meta["managedFields"] if isinstance(e, dict)]
+    old_m = members(current, schema, subresource, custom)
+    new_m = members(new, schema, subresource, custom)
+    changed, removed = changed_paths(old_m, new_m)
+    # a member whose subtree changed counts as a change of its leaves only
+    out: list[dict] = []
+    mine: set[Path] = set()
+    found = False
+    for e in entries:
+        paths = from_fields_v1(e.get("fieldsV1"))
+        if _same_entry(e, manager, "Update", subresource):
+            mine = paths
+            found = True
+            continue
+        if (e.get("subresource") or "") == subresource or True:
+            paths = {p for p in paths if p not in changed and p not in removed}
+        if paths:
+            e["fieldsV1"] = to_fields_v1(paths)
+            out.append(e)
+    mine = {p for p in mine if p not in removed} | (changed & set(new_m))
+    mine = {p for p in mine if p in new_m}
+    if mine and manager:
+        out.append(_entry(manager, "Update", api_version, now, mine, subresource))
+    elif found and not changed:
+        pass
+    if out:
+        meta["managedFields"] = out
+    else:
+        meta.pop("managedFields", None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# server-side apply
+
+
+def _conflict_message(conflicts: list[tuple[str, Path]], resource_kind: str, name: str) -> str:
+    """
+    kube's apply conflict message.
+    """
+    by_manager: dict[str, list[Path]] = {}
+    for m, p in conflicts:
+        by_manager.setdefault(m, []).append(p)
+    if len(conflicts) == 1:
+        m, p = conflicts[0]
+        return f'Apply failed with 1 conflict: conflict with "{m}": {_path_text(p)}'
+    lines = [f"Apply failed with {len(conflicts)} conflicts: "]
+    parts = []
+    for m, ps in by_manager.items():
+        for p in sorted(ps):
+            parts.append(f'conflict with "{m}": {_path_text(p)}')
+    return lines[0] + "\n".join(parts) if False else f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(parts)
+
+
+def _path_text(p: Path) -> str:
+    out = ""
+    for e in p:
+        if e.startswith("f:"):
+            out += "." + e[2:]
+        elif e.startswith("k:"):
+            d = orjson.loads(e[2:])
+            out += "[" + ",".join(f"{k}={_go_val(v)}" for k, v in d.items()) + "]"
+        elif e.startswith("v:"):
+            out += f"[={e[2:]}]"
+        elif e.startswith("i:"):
+            out += f"[{e[2:]}]"
+    return out
+
+
+def _go_val(v: Any) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    return orjson.dumps(v).decode("utf-8")
+
+
+def merge_applied(live: Any, applied: Any, schema: Any, owned_by_me: set[Path], prefix: Path = ()) -> Any:
+    """
+    Merge an applied configuration into the live value: fields in C{applied} win; fields this
+    manager owned before but no longer applies are removed; other fields stay. Lists merge by key
+    (C{map}), by value (C{set}) or are replaced (atomic).
+    """
+    if isinstance(applied, dict) and isinstance(live, dict) and not (
+        schema is not None and schema.map_type == "atomic"
+    ):
+        out = dict(live)
+        for k, v in applied.items():
+            sub = None
+            if schema is not None:
+                sub = schema.additional_properties if schema.is_map else schema.prop(k)
+            p = prefix + ("f:" + k,)
+            if v is None:
+                out.pop(k, None)
+                continue
+            out[k] = merge_applied(live.get(k), v, sub, owned_by_me, p)
+        for k in list(live):
+            if k in applied:
+                continue
+            p = prefix + ("f:" + k,)
+            if p in owned_by_me or any(o[: len(p)] == p for o in owned_by_me if len(o) > len(p)) and _only_mine(p, owned_by_me):
+                if p in owned_by_me:
+                    del out[k]
+        return out
+    if isinstance(applied, list) and isinstance(live, list):
+        keys = _list_keys(schema)
+        items = schema.items if schema is not None else None
+        ltype = schema.list_type if schema is not None else None
+        if keys and all(isinstance(i, dict) for i in applied + live):
+            live_by = {_key_elem(i, keys): i for i in live}
+            applied_keys = [_key_elem(i, keys) for i in applied]
+            out_list = []
+            seen = set()
+            for i in live:
+                ke = _key_elem(i, keys)
+                if ke in applied_keys:
+                    idx = applied_keys.index(ke)
+                    out_list.append(merge_applied(i, applied[idx], items, owned_by_me, prefix + (ke,)))
+                    seen.add(ke)
+                elif prefix + (ke,) in owned_by_me:
+                    continue
+                else:
+                    out_list.append(i)
+            for ke, i in zip(applied_keys, applied):
+                if ke not in seen and ke not in live_by:
+                    out_list.append(i)
+                elif ke not in seen:
+                    out_list.append(merge_applied(live_by[ke], i, items, owned_by_me, prefix + (ke,)))
+            return out_list
+        if ltype == "set":
+            out_list = []
+            for i in live:
+                pe = prefix + ("v:" + orjson.dumps(i).decode("utf-8"),)
+                if i in applied or pe not in owned_by_me:
+                    out_list.append(i)
+            for i in applied:
+                if i not in out_list:
+                    out_list.append(i)
+            return out_list
+    return copy.deepcopy(applied)
+
+
+def _only_mine(p: Path, owned: set[Path]) -> bool:
+    return True
+
+
+def apply(
+    live: Optional[dict],
+    applied: dict,
+    manager: str,
+    force: bool,
+    api_version: str,
+    now: float,
+    schema: Any,
+    subresource: str = "",
+    custom: bool = False,
+) -> dict:
+    """
+    Server-side apply of C{applied} by C{manager} onto C{live} (None: create). Returns the new
+    object with managedFields; raises 409 C{Conflict} naming the other managers unless C{force}.
+    """
+    applied_m = members(applied, schema, subresource, custom)
+    applied_paths = set(applied_m)
+    entries = copy.deepcopy(((live or {}).get("metadata") or {}).get("managedFields") or [])
+    live_m = members(live, schema, subresource, custom)
+    mine: set[Path] = set()
+    others: list[tuple[dict, set[Path]]] = []
+    for e in entries:
+        paths = from_fields_v1(e.get("fieldsV1"))
+        if _same_entry(e, manager, "Apply", subresource):
+            mine = paths
+        else:
+            others.append((e, paths))
+    conflicts: list[tuple[str, Path]] = []
+    for e, paths in others:
+        for p in sorted(paths & applied_paths):
+            if applied_m.get(p) is _NODE:
+                continue
+            if live_m.get(p) != applied_m.get(p):
+                conflicts.append((e.get("manager", ""), p))
+    if conflicts and not force:
+        err = StatusError(
+            409,
+            "Conflict",
+            _conflict_message(conflicts, "", ""),
+            {"causes": [
+                {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"'
+                 + (f' using {_api_version_of(others, m)}' if _api_version_of(others, m) else ""),
+                 "field": _path_text(p)}
+                for m, p in conflicts
+            ]},
+        )
+        raise err
+    if live is None:
+        merged = copy.deepcopy(applied)
+    else:
+        removed_mine = {p for p in mine if p not in applied_paths}
+        merged = merge_applied(copy.deepcopy(live), applied, schema, removed_mine)
+        # keep identity fields from live
+        merged["metadata"] = dict(merged.get("metadata") or {})
+        for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generation"):
+            if k in (live.get("metadata") or {}):
+                merged["metadata"][k] = live["metadata"][k]
+        if "resourceVersion" in (applied.get("metadata") or {}):
+            merged["metadata"]["resourceVersion"] = applied["metadata"]["resourceVersion"]
+    merged_m = members(merged, schema, subresource, custom)
+    new_entries: list[dict] = []
+    for e, paths in others:
+        if force:
+            paths = paths - applied_paths
+        else:
+            paths = {p for p in paths if p in merged_m}
+        paths = {p for p in paths if p in merged_m}
+        if paths:
+            e["fieldsV1"] = to_fields_v1(paths)
+            new_entries.append(e)
+    my_paths = {p for p in applied_paths if p in merged_m}
+    if my_paths:
+        new_entries.insert(0, _entry(manager, "Apply", api_version, now, my_paths, subresource))
+    mmeta = metautil.meta_of(merged)
+    if new_entries:
+        mmeta["managedFields"] = new_entries
+    else:
+        mmeta.pop("managedFields", None)
+    return merged
+
+
+def _api_version_of(others: list[tuple[dict, set[Path]]], manager: str) -> str:
+    for e, _ in others:
+        if e.get("manager") == manager:
+            return e.get("apiVersion", "")
+    return ""

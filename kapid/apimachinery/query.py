@@ -1,0 +1,184 @@
+"""
+Query-string parameters as kube-apiserver reads them.
+
+Booleans parse like Go's C{strconv.ParseBool}; integers like C{strconv.ParseInt}; C{ListOptions} and
+C{DeleteOptions} come from the query (and, for deletes, from the body).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+from kapid.apimachinery.status import bad_request
+
+_TRUE = frozenset(("1", "t", "T", "TRUE", "true", "True"))
+_FALSE = frozenset(("0", "f", "F", "FALSE", "false", "False"))
+
+
+def parse_bool(value: str) -> bool:
+    """
+    Go's C{strconv.ParseBool}: C{1 t T TRUE true True} and C{0 f F FALSE false False}; raises
+    L{ValueError} otherwise.
+    """
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+class Query:
+    """
+    The decoded query string of a request (C{request.args}), with typed accessors that raise
+    400 C{BadRequest} the way kube's parameter codec does.
+    """
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: Mapping[bytes, Sequence[bytes]]) -> None:
+        self.args: dict[str, list[str]] = {
+            k.decode("utf-8", "replace"): [v.decode("utf-8", "replace") for v in vs]
+            for k, vs in args.items()
+        }
+
+    def has(self, name: str) -> bool:
+        """
+        Whether C{name} is in the query string.
+        """
+        return name in self.args
+
+    def get(self, name: str, default: str = "") -> str:
+        """
+        The first value of C{name}, or C{default}.
+        """
+        vs = self.args.get(name)
+        return vs[0] if vs else default
+
+    def get_all(self, name: str) -> list[str]:
+        """
+        Every value of C{name}.
+        """
+        return list(self.args.get(name, ()))
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        """
+        A Go-parsed boolean; an empty value (C{?watch=}) counts as absent... except that kube treats
+        a present-but-empty boolean as false.
+        """
+        vs = self.args.get(name)
+        if not vs:
+            return default
+        v = vs[0]
+        if v == "":
+            return False
+        try:
+            return parse_bool(v)
+        except ValueError as e:
+            raise bad_request(str(e))
+
+    def optional_bool(self, name: str) -> Optional[bool]:
+        """
+        A boolean, or None when absent.
+        """
+        if not self.args.get(name):
+            return None
+        return self.bool(name)
+
+    def int(self, name: str, default: int = 0) -> int:
+        """
+        A Go-parsed integer.
+        """
+        vs = self.args.get(name)
+        if not vs or vs[0] == "":
+            return default
+        try:
+            return int(vs[0], 10)
+        except ValueError:
+            raise bad_request(f'strconv.ParseInt: parsing "{vs[0]}": invalid syntax')
+
+    def optional_int(self, name: str) -> Optional[int]:
+        """
+        An integer, or None when absent.
+        """
+        vs = self.args.get(name)
+        if not vs or vs[0] == "":
+            return None
+        return self.int(name)
+
+    def dry_run(self) -> bool:
+        """
+        Whether C{dryRun=All} was asked (any other value is kube's 400).
+        """
+        values = self.get_all("dryRun")
+        return check_dry_run(values)
+
+
+def check_dry_run(values: Sequence[str]) -> bool:
+    """
+    Validate C{dryRun} values: only C{All} is allowed (kube's message otherwise).
+    """
+    if not values:
+        return False
+    for v in values:
+        if v != "All":
+            raise bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+    return True
+
+
+_PROPAGATION = ("Orphan", "Background", "Foreground")
+
+
+def delete_options(query: Query, body: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """
+    C{DeleteOptions} from the body (when present) else the query string, as a dict with the
+    fields C{gracePeriodSeconds}, C{preconditions}, C{orphanDependents}, C{propagationPolicy},
+    C{dryRun}.
+    """
+    opts: dict[str, Any] = {}
+    if body:
+        kind = body.get("kind")
+        if kind not in (None, "", "DeleteOptions"):
+            raise bad_request(f'got unexpected object of kind "{kind}", expected DeleteOptions')
+        for k in ("gracePeriodSeconds", "preconditions", "orphanDependents", "propagationPolicy", "dryRun"):
+            if body.get(k) is not None:
+                opts[k] = body[k]
+    else:
+        gp = query.optional_int("gracePeriodSeconds")
+        if gp is not None:
+            opts["gracePeriodSeconds"] = gp
+        od = query.optional_bool("orphanDependents")
+        if od is not None:
+            opts["orphanDependents"] = od
+        pp = query.get("propagationPolicy")
+        if pp:
+            opts["propagationPolicy"] = pp
+        dr = query.get_all("dryRun")
+        if dr:
+            opts["dryRun"] = dr
+    if opts.get("dryRun"):
+        check_dry_run(opts["dryRun"])
+    pp = opts.get("propagationPolicy")
+    if pp is not None and pp not in _PROPAGATION:
+        raise invalid_delete_options(
+            "propagationPolicy",
+            pp,
+            'supported values: "Foreground", "Background", "Orphan", nil',
+        )
+    if pp is not None and opts.get("orphanDependents") is not None:
+        raise invalid_delete_options(
+            "propagationPolicy", pp, "orphanDependents and deletionPropagation cannot be both set"
+        )
+    gp = opts.get("gracePeriodSeconds")
+    if gp is not None and not isinstance(gp, int):
+        raise bad_request("gracePeriodSeconds must be an integer")
+    return opts
+
+
+def invalid_delete_options(field_name: str, value: Any, detail: str) -> Exception:
+    """
+    kube's 422 for bad C{DeleteOptions}.
+    """
+    from kapid.apimachinery import field
+    from kapid.apimachinery.status import invalid
+
+    return invalid("DeleteOptions", "", [field.invalid(field_name, value, detail)])

@@ -1,0 +1,217 @@
+"""
+Bodies in and out: JSON (orjson) and YAML, JSON decoding that reports duplicate fields for
+C{fieldValidation}, and content negotiation of the C{Accept} header (plain objects, C{Table},
+C{PartialObjectMetadata}/C{PartialObjectMetadataList}), as kube-apiserver does it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import attr
+import orjson
+import yaml
+
+from kapid.apimachinery.status import bad_request, not_acceptable
+
+JSON = "application/json"
+YAML = "application/yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+#: Media types a body may come in (415 otherwise), in kube's order.
+ACCEPTED_BODY_TYPES = (JSON, YAML, PROTOBUF)
+#: Media types kube lists in a 406.
+ACCEPTED_OUTPUT_TYPES = (JSON, YAML, PROTOBUF)
+
+
+class _DuplicateCollector:
+    """
+    An C{object_pairs_hook} that builds dicts and records duplicate keys (with their paths unknown:
+    kube reports the key).
+    """
+
+    def __init__(self) -> None:
+        self.duplicates: list[str] = []
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                self.duplicates.append(k)
+            out[k] = v
+        return out
+
+
+def decode_json(body: bytes, detect_duplicates: bool = False) -> tuple[Any, list[str]]:
+    """
+    Decode a JSON body: C{(object, duplicate field names)}. Raises 400 for malformed JSON.
+    """
+    if not detect_duplicates:
+        try:
+            return orjson.loads(body), []
+        except orjson.JSONDecodeError as e:
+            raise bad_request(_json_error(body, e))
+    collector = _DuplicateCollector()
+    try:
+        obj = json.loads(body, object_pairs_hook=collector)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise bad_request(_json_error(body, e))
+    return obj, collector.duplicates
+
+
+def _json_error(body: bytes, e: Exception) -> str:
+    snippet = body[:30].decode("utf-8", "replace")
+    return f"the object provided is unrecognized: json: {e} ({snippet})"
+
+
+class _Loader(yaml.SafeLoader):
+    """
+    A YAML loader that keeps timestamps as strings (Kubernetes' YAML-to-JSON does).
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def decode_yaml(body: bytes) -> Any:
+    """
+    Decode a YAML body (one document). Raises 400 when it cannot.
+    """
+    try:
+        return yaml.load(body, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise bad_request(f"the object provided is unrecognized: yaml: {e}")
+
+
+def encode_json(obj: Any, pretty: bool = False) -> bytes:
+    """
+    Compact (or 2-space indented) JSON with a trailing newline, as Go's encoder writes it.
+    """
+    if pretty:
+        return orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n"
+    return orjson.dumps(obj) + b"\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """
+    A YAML dumper for Kubernetes objects (block style, sorted keys like sigs.k8s.io/yaml).
+    """
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
+        return super().increase_indent(flow, True)
+
+
+def encode_yaml(obj: Any) -> bytes:
+    """
+    YAML as kube-apiserver writes it (keys sorted, lists not indented under their key).
+    """
+    return yaml.dump(
+        obj, Dumper=_Dumper, default_flow_style=False, sort_keys=True, allow_unicode=True
+    ).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Content negotiation
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Output:
+    """
+    What a response is written as.
+
+    @ivar media: C{application/json} or C{application/yaml}.
+    @ivar as_kind: C{""}, C{"Table"}, C{"PartialObjectMetadata"} or C{"PartialObjectMetadataList"}.
+    @ivar as_version: C{v1} or C{v1beta1} when C{as_kind} is set.
+    """
+
+    media: str = JSON
+    as_kind: str = ""
+    as_version: str = ""
+
+    @property
+    def content_type(self) -> str:
+        """
+        The response's Content-Type.
+        """
+        if self.as_kind:
+            return f"{self.media};as={self.as_kind};g=meta.k8s.io;v={self.as_version}"
+        return self.media
+
+    def encode(self, obj: Any, pretty: bool = False) -> bytes:
+        """
+        Encode an object in this media type.
+        """
+        if self.media == YAML:
+            return encode_yaml(obj)
+        return encode_json(obj, pretty)
+
+
+DEFAULT_OUTPUT = Output()
+
+
+def _parse_media_range(text: str) -> tuple[str, dict[str, str], float]:
+    parts = [p.strip() for p in text.split(";")]
+    media = parts[0].lower()
+    params: dict[str, str] = {}
+    q = 1.0
+    for p in parts[1:]:
+        if "=" not in p:
+            continue
+        k, v = p.split("=", 1)
+        k, v = k.strip().lower(), v.strip().strip('"')
+        if k == "q":
+            try:
+                q = float(v)
+            except ValueError:
+                q = 0.0
+        else:
+            params[k] = v
+    return media, params, q
+
+
+_AS_KINDS = {"Table", "PartialObjectMetadata", "PartialObjectMetadataList"}
+
+
+def negotiate(accept: Optional[str], allow_as: bool = True, stream: bool = False) -> Output:
+    """
+    Pick the response form from an C{Accept} header, kube-style: the first acceptable range (by q),
+    C{as=Table|PartialObjectMetadata[List];g=meta.k8s.io;v=v1|v1beta1} honoured when C{allow_as};
+    protobuf is not produced (JSON is answered instead when the client also accepts it); 406 when
+    nothing fits.
+    """
+    if not accept:
+        return DEFAULT_OUTPUT
+    ranges = []
+    for i, item in enumerate(accept.split(",")):
+        if not item.strip():
+            continue
+        media, params, q = _parse_media_range(item)
+        if q <= 0:
+            continue
+        ranges.append((-q, i, media, params))
+    ranges.sort()
+    for _, _, media, params in ranges:
+        if media in ("application/json", "application/*", "*/*", "application/yaml"):
+            if media == "application/yaml" and stream:
+                continue
+            out_media = YAML if media == "application/yaml" else JSON
+            as_kind = params.get("as", "")
+            if as_kind:
+                if not allow_as or as_kind not in _AS_KINDS:
+                    continue
+                if params.get("g") != "meta.k8s.io" or params.get("v") not in ("v1", "v1beta1"):
+                    continue
+                return Output(out_media, as_kind, params["v"])
+            return Output(out_media)
+    if not ranges:
+        return DEFAULT_OUTPUT
+    if stream:
+        raise not_acceptable(
+            ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf",
+             "application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch")
+        )
+    raise not_acceptable(ACCEPTED_OUTPUT_TYPES)

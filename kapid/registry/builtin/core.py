@@ -1,0 +1,422 @@
+"""
+core/v1 resources owned by the API machinery: namespaces (+status, +finalize), configmaps, secrets,
+pods (+status; graceful deletion) and events (TTL one hour; C{involvedObject.*} field selectors).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from kapid.apimachinery.status import StatusError, forbidden
+from kapid.registry.description import Resource, Subresource, TableColumn, Version
+from kapid.registry.strategy import GenericStrategy
+
+log = Logger()
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for p in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(p)
+    return obj
+
+
+def _str_field(*path: str) -> Any:
+    def get(obj: dict) -> str:
+        v = _get(obj, *path)
+        if v is None:
+            return ""
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v)
+
+    return get
+
+
+def _age() -> TableColumn:
+    return TableColumn(
+        "Age",
+        "string",
+        lambda o: "",
+        description="CreationTimestamp is a timestamp representing the server time when this object was "
+        "created. It is not guaranteed to be set in happens-before order across separate operations. "
+        "Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\n"
+        "Populated by the system. Read-only. Null for lists. More info: "
+        "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# namespaces
+
+
+class NamespaceStrategy(GenericStrategy):
+    """
+    Namespaces: DNS-label names, the C{kubernetes} finalizer and C{Active} phase on create, status
+    and spec.finalizers kept on update, deletion as a process (C{Terminating}, content removed,
+    finalized, gone); the system namespaces cannot be deleted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", "Namespace", has_status=True, name_validation="label")
+
+    def prepare_for_create(self, obj: dict) -> None:
+        meta = obj["metadata"]
+        obj["spec"] = {"finalizers": ["kubernetes"]}
+        obj["status"] = {"phase": "Active"}
+        name = meta.get("name") or ""
+        if name:
+            labels = dict(meta.get("labels") or {})
+            labels["kubernetes.io/metadata.name"] = name
+            meta["labels"] = labels
+
+    def prepare_for_update(self, obj: dict, old: dict) -> None:
+        super().prepare_for_update(obj, old)
+        obj["spec"] = dict(obj.get("spec") or {})
+        fin = (old.get("spec") or {}).get("finalizers")
+        if fin is not None:
+            obj["spec"]["finalizers"] = fin
+        else:
+            obj["spec"].pop("finalizers", None)
+        name = obj["metadata"].get("name") or ""
+        labels = dict(obj["metadata"].get("labels") or {})
+        labels["kubernetes.io/metadata.name"] = name
+        obj["metadata"]["labels"] = labels
+
+    def prepare_for_finalize(self, obj: dict, old: dict) -> None:
+        """
+        The finalize subresource changes only C{spec.finalizers}.
+        """
+        fin = (obj.get("spec") or {}).get("finalizers")
+        new = {k: v for k, v in old.items() if k != "spec"}
+        new["spec"] = dict(old.get("spec") or {})
+        if fin:
+            new["spec"]["finalizers"] = fin
+        else:
+            new["spec"].pop("finalizers", None)
+        new["metadata"] = dict(old["metadata"])
+        new["metadata"]["resourceVersion"] = obj["metadata"].get("resourceVersion")
+        obj.clear()
+        obj.update(new)
+
+    async def delete(self, store: Any, current: dict, options: dict, version: str, dry_run: bool) -> Optional[tuple]:
+        """
+        kube's namespace REST Delete.
+        """
+        from kapid.registry.store import IMMORTAL_NAMESPACES, Preconditions
+
+        name = current["metadata"]["name"]
+        if name in IMMORTAL_NAMESPACES:
+            raise forbidden("namespaces", name, "this namespace may not be deleted")
+        meta = current["metadata"]
+        key = store.key("", name)
+        if not meta.get("deletionTimestamp"):
+            now = store.now()
+
+            def mark(cur: Optional[dict]) -> dict:
+                assert cur is not None
+                cur["metadata"]["deletionTimestamp"] = cur["metadata"].get("deletionTimestamp") or now
+                cur.setdefault("status", {})["phase"] = "Terminating"
+                from kapid.apimachinery.meta import order_meta
+
+                cur["metadata"] = order_meta(cur["metadata"])
+                return cur
+
+            if dry_run:
+                out = mark(dict(current, metadata=dict(meta)))
+                return store.to_version(out, version), False
+            try:
+                out = await store.storage.guaranteed_update(key, mark, Preconditions(uid=meta.get("uid")))
+            except Exception as e:
+                raise store._error(e, name)
+            self._schedule_finalize(store, name)
+            current = out
+        if (current.get("spec") or {}).get("finalizers") or current["metadata"].get("finalizers"):
+            return store.to_version(current, version), False
+        if dry_run:
+            return store.to_version(current, version), True
+        try:
+            deleted = await store.storage.delete(key, Preconditions(uid=meta.get("uid")))
+        except Exception as e:
+            raise store._error(e, name)
+        return store.to_version(deleted, version), True
+
+    def _schedule_finalize(self, store: Any, name: str, attempt: int = 0) -> None:
+        """
+        The namespace controller's work, in process: delete the namespace's content, then remove the
+        C{kubernetes} finalizer and the namespace (retried while content remains).
+        """
+        delay = 0 if attempt == 0 else min(5.0, 0.5 * attempt)
+
+        def run() -> None:
+            Deferred.fromCoroutine(self._finalize(store, name, attempt))
+
+        store.clock.callLater(delay, run)
+
+    async def _finalize(self, store: Any, name: str, attempt: int) -> None:
+        from kapid.storage.interfaces import ListOptions, Preconditions
+
+        link = getattr(store, "link", None)
+        try:
+            remaining = 0
+            if link is not None:
+                for s in link.namespaced_stores():
+                    res = await s.storage.get_list(s.list_key(name), ListOptions())
+                    for obj in res["items"]:
+                        remaining += 1
+                        meta = obj.get("metadata") or {}
+                        if meta.get("deletionTimestamp"):
+                            continue
+                        try:
+                            await s.delete(name, meta["name"], {"propagationPolicy": "Background"}, s.storage_version)
+                        except StatusError as e:
+                            if e.code != 404:
+                                log.warn("namespace {ns}: deleting {name} failed: {e}", ns=name, name=meta.get("name"), e=e)
+                    res = await s.storage.get_list(s.list_key(name), ListOptions())
+                    remaining += len(res["items"]) - remaining if False else 0
+                remaining = 0
+                for s in link.namespaced_stores():
+                    remaining += len((await s.storage.get_list(s.list_key(name), ListOptions()))["items"])
+            if remaining:
+                if attempt < 600:
+                    self._schedule_finalize(store, name, attempt + 1)
+                return
+            key = store.key("", name)
+            current = await store.storage.get(key, "", True)
+            if current is None:
+                return
+
+            def finalize(cur: Optional[dict]) -> dict:
+                assert cur is not None
+                spec = dict(cur.get("spec") or {})
+                fins = [f for f in (spec.get("finalizers") or []) if f != "kubernetes"]
+                if fins:
+                    spec["finalizers"] = fins
+                else:
+                    spec.pop("finalizers", None)
+                cur["spec"] = spec
+                return cur
+
+            out = await store.storage.guaranteed_update(key, finalize)
+            if not (out.get("spec") or {}).get("finalizers") and not out["metadata"].get("finalizers"):
+                try:
+                    await store.storage.delete(key, Preconditions(uid=out["metadata"].get("uid")))
+                except Exception:
+                    pass
+        except Exception:
+            log.failure("finalizing namespace {ns} failed", ns=name)
+
+
+NAMESPACES = Resource(
+    group="",
+    kind="Namespace",
+    plural="namespaces",
+    singular="namespace",
+    versions=(Version("v1", "io.k8s.api.core.v1.Namespace", storage=True),),
+    namespaced=False,
+    short_names=("ns",),
+    verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+    subresources=(
+        Subresource("finalize", "Namespace", "", "v1", ("update",)),
+        Subresource("status", "Namespace", "", "v1"),
+    ),
+    strategy=NamespaceStrategy(),
+    table_columns=(
+        TableColumn("Status", "string", _str_field("status", "phase"),
+                    description="The status of the namespace"),
+        _age(),
+    ),
+    field_selectors={"status.phase": _str_field("status", "phase")},
+    return_deleted_object=True,
+)
+
+
+# ---------------------------------------------------------------------------------------------------
+# configmaps, secrets
+
+
+def _data_count(obj: dict) -> int:
+    return len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
+
+
+CONFIGMAPS = Resource(
+    group="",
+    kind="ConfigMap",
+    plural="configmaps",
+    singular="configmap",
+    versions=(Version("v1", "io.k8s.api.core.v1.ConfigMap", storage=True),),
+    short_names=("cm",),
+    strategy=GenericStrategy("", "ConfigMap"),
+    table_columns=(
+        TableColumn("Data", "integer", _data_count, description="Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."),
+        _age(),
+    ),
+)
+
+
+SECRETS = Resource(
+    group="",
+    kind="Secret",
+    plural="secrets",
+    singular="secret",
+    versions=(Version("v1", "io.k8s.api.core.v1.Secret", storage=True),),
+    strategy=GenericStrategy("", "Secret"),
+    table_columns=(
+        TableColumn("Type", "string", _str_field("type"), description="Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
+        TableColumn("Data", "string", lambda o: len(o.get("data") or {}), description="Contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4"),
+        _age(),
+    ),
+    field_selectors={"type": _str_field("type")},
+)
+
+
+# ---------------------------------------------------------------------------------------------------
+# pods
+
+
+def _qos_class(spec: dict) -> str:
+    requests_limits = []
+    guaranteed = True
+    any_set = False
+    for c in list(spec.get("containers") or []) + list(spec.get("initContainers") or []):
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        requests_limits.append((req, lim))
+        for r in ("cpu", "memory"):
+            if r not in lim or (r in req and req[r] != lim[r]):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+class PodStrategy(GenericStrategy):
+    """
+    Pods: C{Pending} phase and QoS class on create; graceful deletion (immediate for pods that are
+    not scheduled or are finished).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", "Pod", has_status=True)
+
+    def prepare_for_create(self, obj: dict) -> None:
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj.get("spec") or {})}
+
+    def check_graceful_delete(self, obj: dict, options: dict) -> Optional[int]:
+        spec = obj.get("spec") or {}
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds")
+            if grace is None:
+                grace = 30
+        if not spec.get("nodeName"):
+            return 0
+        if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        return max(int(grace), 0)
+
+
+def _ready(obj: dict) -> str:
+    statuses = (obj.get("status") or {}).get("containerStatuses") or []
+    total = len((obj.get("spec") or {}).get("containers") or [])
+    ready = sum(1 for s in statuses if s.get("ready"))
+    return f"{ready}/{total}"
+
+
+def _pod_status(obj: dict) -> str:
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    status = obj.get("status") or {}
+    return status.get("reason") or status.get("phase") or ""
+
+
+def _restarts(obj: dict) -> int:
+    return sum(int(s.get("restartCount") or 0) for s in (obj.get("status") or {}).get("containerStatuses") or [])
+
+
+def _none(v: Any) -> str:
+    return v if v else "<none>"
+
+
+PODS = Resource(
+    group="",
+    kind="Pod",
+    plural="pods",
+    singular="pod",
+    versions=(Version("v1", "io.k8s.api.core.v1.Pod", storage=True),),
+    short_names=("po",),
+    categories=("all",),
+    subresources=(Subresource("status", "Pod", "", "v1"),),
+    strategy=PodStrategy(),
+    table_columns=(
+        TableColumn("Ready", "string", _ready, description="The aggregate readiness state of this pod for accepting traffic."),
+        TableColumn("Status", "string", _pod_status, description="The aggregate status of the containers in this pod."),
+        TableColumn("Restarts", "string", lambda o: str(_restarts(o)), description="The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+        _age(),
+        TableColumn("IP", "string", lambda o: _none((o.get("status") or {}).get("podIP")), priority=1, description="IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated."),
+        TableColumn("Node", "string", lambda o: _none((o.get("spec") or {}).get("nodeName")), priority=1, description="NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename"),
+        TableColumn("Nominated Node", "string", lambda o: _none((o.get("status") or {}).get("nominatedNodeName")), priority=1, description="nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled."),
+        TableColumn("Readiness Gates", "string", lambda o: "<none>", priority=1, description="If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates"),
+    ),
+    field_selectors={
+        "spec.nodeName": _str_field("spec", "nodeName"),
+        "spec.restartPolicy": _str_field("spec", "restartPolicy"),
+        "spec.schedulerName": _str_field("spec", "schedulerName"),
+        "spec.serviceAccountName": _str_field("spec", "serviceAccountName"),
+        "spec.hostNetwork": lambda o: "true" if _get(o, "spec", "hostNetwork") else "false",
+        "status.phase": _str_field("status", "phase"),
+        "status.podIP": _str_field("status", "podIP"),
+        "status.nominatedNodeName": _str_field("status", "nominatedNodeName"),
+    },
+    return_deleted_object=True,
+)
+
+
+# ---------------------------------------------------------------------------------------------------
+# events
+
+
+def _event_object(o: dict) -> str:
+    io = o.get("involvedObject") or {}
+    return f"{(io.get('kind') or '').lower()}/{io.get('name') or ''}"
+
+
+EVENTS = Resource(
+    group="",
+    kind="Event",
+    plural="events",
+    singular="event",
+    versions=(Version("v1", "io.k8s.api.core.v1.Event", storage=True),),
+    short_names=("ev",),
+    strategy=GenericStrategy("", "Event", allow_create_on_update=True),
+    table_columns=(
+        TableColumn("Last Seen", "string", lambda o: o.get("lastTimestamp") or o.get("eventTime") or "", description="The time at which the most recent occurrence of this event was recorded."),
+        TableColumn("Type", "string", _str_field("type"), description="Type of this event (Normal, Warning), new types could be added in the future"),
+        TableColumn("Reason", "string", _str_field("reason"), description="This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
+        TableColumn("Object", "string", _event_object, description="The object that this event is about."),
+        TableColumn("Message", "string", _str_field("message"), description="A human-readable description of the status of this operation."),
+    ),
+    field_selectors={
+        "involvedObject.kind": _str_field("involvedObject", "kind"),
+        "involvedObject.namespace": _str_field("involvedObject", "namespace"),
+        "involvedObject.name": _str_field("involvedObject", "name"),
+        "involvedObject.uid": _str_field("involvedObject", "uid"),
+        "involvedObject.apiVersion": _str_field("involvedObject", "apiVersion"),
+        "involvedObject.resourceVersion": _str_field("involvedObject", "resourceVersion"),
+        "involvedObject.fieldPath": _str_field("involvedObject", "fieldPath"),
+        "reason": _str_field("reason"),
+        "reportingComponent": _str_field("reportingComponent"),
+        "source": lambda o: (o.get("reportingComponent") or _get(o, "source", "component") or ""),
+        "type": _str_field("type"),
+    },
+    ttl=3600,
+)
+
+
+RESOURCES = (NAMESPACES, CONFIGMAPS, SECRETS, PODS, EVENTS)

@@ -1,0 +1,347 @@
+"""
+Tests for the verb handlers of L{kapid.endpoints.link.ResourceLink}: get, list, create, update and
+delete with kube's Status errors, in memory.
+"""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.endpoints.helpers import API, cm, deployment
+
+CMS = "/api/v1/namespaces/default/configmaps"
+DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
+
+
+class CreateGetTests(SynchronousTestCase):
+    """
+    POST and GET.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+
+    def test_create_returns_201_with_system_fields(self) -> None:
+        """
+        A created ConfigMap comes back 201 with uid, resourceVersion, creationTimestamp, in Go's order.
+        """
+        code, body, headers = self.api.post(CMS, cm("a", {"k": "v"}))
+        self.assertEqual(code, 201, body)
+        self.assertEqual(list(body), ["kind", "apiVersion", "metadata", "data"])
+        meta = body["metadata"]
+        self.assertEqual(list(meta)[:6], ["name", "namespace", "uid", "resourceVersion", "creationTimestamp", "managedFields"][: len(list(meta)[:6])])
+        self.assertEqual(meta["namespace"], "default")
+        self.assertEqual(meta["creationTimestamp"], "2023-11-14T22:13:20Z")
+        self.assertEqual(headers.getRawHeaders("content-type"), ["application/json"])
+        code, got, _ = self.api.get(CMS + "/a")
+        self.assertEqual(code, 200)
+        self.assertEqual(got["data"], {"k": "v"})
+        self.assertEqual(got["metadata"]["uid"], meta["uid"])
+
+    def test_get_missing_is_404(self) -> None:
+        """
+        A missing object is kube's NotFound Status, group omitted for core.
+        """
+        code, body, _ = self.api.get(CMS + "/x")
+        self.assertEqual(code, 404)
+        self.assertEqual(
+            body,
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+             "message": 'configmaps "x" not found', "reason": "NotFound",
+             "details": {"name": "x", "kind": "configmaps"}, "code": 404},
+        )
+
+    def test_get_missing_deployment_names_group(self) -> None:
+        """
+        NotFound on a grouped resource names resource.group.
+        """
+        code, body, _ = self.api.get(DEPLOYS + "/x")
+        self.assertEqual(code, 404)
+        self.assertEqual(body["message"], 'deployments.apps "x" not found')
+        self.assertEqual(body["details"], {"name": "x", "group": "apps", "kind": "deployments"})
+
+    def test_already_exists(self) -> None:
+        """
+        Creating twice is 409 AlreadyExists.
+        """
+        self.api.post(CMS, cm("a"))
+        code, body, _ = self.api.post(CMS, cm("a"))
+        self.assertEqual(code, 409)
+        self.assertEqual(body["reason"], "AlreadyExists")
+        self.assertEqual(body["message"], 'configmaps "a" already exists')
+
+    def test_invalid_name_is_422(self) -> None:
+        """
+        A bad name is 422 Invalid with kube's message and causes.
+        """
+        code, body, _ = self.api.post(CMS, cm("Bad_Name"))
+        self.assertEqual(code, 422)
+        self.assertTrue(body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain'), body["message"])
+        self.assertEqual(body["details"]["causes"][0]["field"], "metadata.name")
+        self.assertEqual(body["details"]["kind"], "ConfigMap")
+
+    def test_missing_namespace_is_404(self) -> None:
+        """
+        Creating in a namespace that does not exist is 404 for the namespace.
+        """
+        code, body, _ = self.api.post("/api/v1/namespaces/ghost/configmaps", cm("a"))
+        self.assertEqual(code, 404)
+        self.assertEqual(body["message"], 'namespaces "ghost" not found')
+
+    def test_namespace_mismatch_is_400(self) -> None:
+        """
+        A body naming another namespace than the URL is 400.
+        """
+        code, body, _ = self.api.post(CMS, cm("a", namespace="kube-system"))
+        self.assertEqual(code, 400)
+        self.assertEqual(body["message"], "the namespace of the provided object does not match the namespace sent on the request")
+
+    def test_generate_name(self) -> None:
+        """
+        generateName gets 5 random characters.
+        """
+        code, body, _ = self.api.post(CMS, {"metadata": {"generateName": "x-"}})
+        self.assertEqual(code, 201, body)
+        self.assertEqual(len(body["metadata"]["name"]), 7)
+        self.assertTrue(body["metadata"]["name"].startswith("x-"))
+
+    def test_missing_content_type_is_json(self) -> None:
+        """
+        A body without Content-Type is read as JSON.
+        """
+        code, body, _ = self.api.post(CMS, cm("a"), content_type=None)
+        self.assertEqual(code, 201, body)
+
+    def test_unsupported_media_type(self) -> None:
+        """
+        A body in an unknown format is 415.
+        """
+        code, body, _ = self.api.post(CMS, cm("a"), content_type="text/plain")
+        self.assertEqual(code, 415)
+        self.assertEqual(body["reason"], "UnsupportedMediaType")
+
+    def test_body_too_large(self) -> None:
+        """
+        Bodies over 3 MiB are 413.
+        """
+        code, body, _ = self.api.post(CMS, cm("a", {"k": "x" * (3 * 1024 * 1024)}))
+        self.assertEqual(code, 413)
+        self.assertEqual(body["reason"], "RequestEntityTooLarge")
+
+    def test_yaml_in_and_out(self) -> None:
+        """
+        YAML bodies are read, and YAML is answered when asked.
+        """
+        code, body, _ = self.api.request(
+            "POST", CMS, raw=b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: b\n",
+            content_type="application/yaml", headers={"Accept": "application/yaml"},
+        )
+        self.assertEqual(code, 201)
+        self.assertIn("name: y", body)
+
+    def test_not_acceptable(self) -> None:
+        """
+        An Accept the server cannot produce is 406.
+        """
+        code, body, _ = self.api.get(CMS, headers={"Accept": "text/html"})
+        self.assertEqual(code, 406)
+        self.assertEqual(body["reason"], "NotAcceptable")
+
+    def test_unknown_resource_falls_through(self) -> None:
+        """
+        A resource the registry does not have goes to the next link (404 path not found).
+        """
+        code, body, _ = self.api.get("/api/v1/namespaces/default/nosuch")
+        self.assertEqual(code, 404)
+        self.assertEqual(body["message"], "the server could not find the requested resource")
+
+    def test_strict_unknown_field(self) -> None:
+        """
+        fieldValidation=Strict rejects unknown fields with kube's message.
+        """
+        body = cm("a")
+        body["bogus"] = 1
+        code, out, _ = self.api.post(CMS + "?fieldValidation=Strict", body)
+        self.assertEqual(code, 400)
+        self.assertEqual(out["message"], 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "bogus"')
+
+    def test_warn_unknown_field(self) -> None:
+        """
+        fieldValidation=Warn (the default) answers with a Warning header and drops the field.
+        """
+        body = cm("a")
+        body["bogus"] = 1
+        code, out, headers = self.api.post(CMS, body)
+        self.assertEqual(code, 201)
+        self.assertNotIn("bogus", out)
+        self.assertEqual(headers.getRawHeaders("warning"), ['299 - "unknown field \\"bogus\\""'])
+
+
+class ListTests(SynchronousTestCase):
+    """
+    Lists.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+        for n in ("a", "b", "c"):
+            self.api.post(CMS, cm(n, labels={"app": n}))
+
+    def test_list(self) -> None:
+        """
+        A list has kind, apiVersion, metadata.resourceVersion and typed items without kind.
+        """
+        code, body, _ = self.api.get(CMS)
+        self.assertEqual(code, 200)
+        self.assertEqual(body["kind"], "ConfigMapList")
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], ["a", "b", "c"])
+        self.assertNotIn("kind", body["items"][0])
+        self.assertTrue(body["metadata"]["resourceVersion"])
+
+    def test_label_selector(self) -> None:
+        """
+        labelSelector filters.
+        """
+        code, body, _ = self.api.get(CMS + "?labelSelector=app%20in%20(a,c)")
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], ["a", "c"])
+        code, body, _ = self.api.get(CMS + "?labelSelector=app!%3Db")
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], ["a", "c"])
+
+    def test_field_selector(self) -> None:
+        """
+        fieldSelector on metadata.name works; unknown fields are 400.
+        """
+        code, body, _ = self.api.get(CMS + "?fieldSelector=metadata.name%3Db")
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], ["b"])
+        code, body, _ = self.api.get(CMS + "?fieldSelector=spec.x%3Db")
+        self.assertEqual(code, 400)
+        self.assertEqual(body["message"], "field label not supported: spec.x")
+
+    def test_pagination(self) -> None:
+        """
+        limit and continue page through the list.
+        """
+        code, body, _ = self.api.get(CMS + "?limit=2")
+        self.assertEqual(len(body["items"]), 2)
+        token = body["metadata"]["continue"]
+        self.assertEqual(body["metadata"]["remainingItemCount"], 1)
+        code, body, _ = self.api.get(CMS + "?limit=2&continue=" + token)
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], ["c"])
+
+    def test_all_namespaces(self) -> None:
+        """
+        /api/v1/configmaps lists every namespace.
+        """
+        code, body, _ = self.api.get("/api/v1/configmaps")
+        self.assertEqual(code, 200)
+        self.assertEqual(len(body["items"]), 3)
+
+    def test_table(self) -> None:
+        """
+        as=Table answers a Table with the resource's columns and PartialObjectMetadata rows.
+        """
+        accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        code, body, headers = self.api.get(CMS, headers={"Accept": accept})
+        self.assertEqual(code, 200)
+        self.assertEqual(body["kind"], "Table")
+        self.assertEqual([c["name"] for c in body["columnDefinitions"]], ["Name", "Data", "Age"])
+        self.assertEqual(body["rows"][0]["cells"], ["a", 0, "0s"])
+        self.assertEqual(body["rows"][0]["object"]["kind"], "PartialObjectMetadata")
+
+    def test_partial_object_metadata_list(self) -> None:
+        """
+        as=PartialObjectMetadataList answers metadata only.
+        """
+        accept = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
+        code, body, _ = self.api.get(CMS, headers={"Accept": accept})
+        self.assertEqual(body["kind"], "PartialObjectMetadataList")
+        self.assertEqual(body["items"][0]["metadata"]["name"], "a")
+
+
+class UpdateDeleteTests(SynchronousTestCase):
+    """
+    PUT and DELETE.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+        _, self.obj, _ = self.api.post(CMS, cm("a", {"k": "v"}))
+
+    def test_update(self) -> None:
+        """
+        PUT replaces the object and bumps resourceVersion.
+        """
+        new = dict(self.obj, data={"k": "w"})
+        code, body, _ = self.api.put(CMS + "/a", new)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["data"], {"k": "w"})
+        self.assertNotEqual(body["metadata"]["resourceVersion"], self.obj["metadata"]["resourceVersion"])
+
+    def test_stale_update_conflicts(self) -> None:
+        """
+        A PUT with an old resourceVersion is 409 with the optimistic-lock message.
+        """
+        self.api.put(CMS + "/a", dict(self.obj, data={"k": "w"}))
+        code, body, _ = self.api.put(CMS + "/a", dict(self.obj, data={"k": "x"}))
+        self.assertEqual(code, 409)
+        self.assertEqual(
+            body["message"],
+            'Operation cannot be fulfilled on configmaps "a": the object has been modified; please apply your changes to the latest version and try again',
+        )
+
+    def test_update_missing_is_404(self) -> None:
+        """
+        PUT of a missing ConfigMap is 404 (no create on update).
+        """
+        code, body, _ = self.api.put(CMS + "/zz", cm("zz"))
+        self.assertEqual(code, 404)
+
+    def test_update_name_mismatch(self) -> None:
+        """
+        A body naming another object is 400.
+        """
+        code, body, _ = self.api.put(CMS + "/a", cm("b"))
+        self.assertEqual(code, 400)
+        self.assertEqual(body["message"], "the name of the object (b) does not match the name on the URL (a)")
+
+    def test_delete_returns_success_status(self) -> None:
+        """
+        Deleting a ConfigMap answers a Success Status with details.
+        """
+        code, body, _ = self.api.delete(CMS + "/a")
+        self.assertEqual(code, 200)
+        self.assertEqual(body["status"], "Success")
+        self.assertEqual(body["details"]["name"], "a")
+        self.assertEqual(body["details"]["kind"], "configmaps")
+        code, _, _ = self.api.get(CMS + "/a")
+        self.assertEqual(code, 404)
+
+    def test_delete_with_finalizer_keeps_object(self) -> None:
+        """
+        An object with finalizers gets a deletionTimestamp and stays until they are removed.
+        """
+        self.api.post(CMS, cm("f", finalizers=["example.com/x"]))
+        code, body, _ = self.api.delete(CMS + "/f")
+        self.assertEqual(code, 200)
+        self.assertEqual(body["kind"], "ConfigMap")
+        self.assertTrue(body["metadata"]["deletionTimestamp"])
+        body["metadata"]["finalizers"] = []
+        code, body, _ = self.api.put(CMS + "/f", body)
+        self.assertEqual(code, 200, body)
+        code, _, _ = self.api.get(CMS + "/f")
+        self.assertEqual(code, 404)
+
+    def test_delete_dry_run(self) -> None:
+        """
+        dryRun=All deletes nothing.
+        """
+        code, body, _ = self.api.delete(CMS + "/a?dryRun=All")
+        self.assertEqual(code, 200)
+        code, _, _ = self.api.get(CMS + "/a")
+        self.assertEqual(code, 200)
+
+    def test_immortal_namespace(self) -> None:
+        """
+        default cannot be deleted.
+        """
+        code, body, _ = self.api.delete("/api/v1/namespaces/default")
+        self.assertEqual(code, 403)
+        self.assertEqual(body["message"], 'namespaces "default" is forbidden: this namespace may not be deleted')
