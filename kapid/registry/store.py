@@ -462,6 +462,9 @@ class RegistryStore:
         if subresource == "status":
             self.strategy.prepare_for_status_update(new, old)
             meta = new["metadata"]
+        elif subresource and hasattr(self.strategy, f"prepare_for_{subresource}"):
+            getattr(self.strategy, f"prepare_for_{subresource}")(new, old)
+            meta = new["metadata"]
         else:
             self.strategy.prepare_for_update(new, old)
         if old_meta.get("creationTimestamp"):
@@ -476,7 +479,7 @@ class RegistryStore:
             await _maybe_await(admit(new, old))
         errs = metautil.validate_object_meta(meta, self.resource.namespaced, self._name_fn)
         errs += metautil.validate_object_meta_update(meta, old_meta)
-        if subresource != "status":
+        if not subresource:
             errs += self.strategy.validate_update(new, old)
         if errs:
             raise self._invalid(name, errs)

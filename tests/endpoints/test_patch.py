@@ -1,0 +1,316 @@
+"""
+Tests for PATCH (JSON, merge, strategic merge, server-side apply), the status and scale
+subresources, and deletion of pods and namespaces.
+"""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.endpoints.helpers import API, cm, deployment
+
+CMS = "/api/v1/namespaces/default/configmaps"
+DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
+PODS = "/api/v1/namespaces/default/pods"
+
+MERGE = "application/merge-patch+json"
+JSONP = "application/json-patch+json"
+SMP = "application/strategic-merge-patch+json"
+APPLY = "application/apply-patch+yaml"
+
+
+class PatchTests(SynchronousTestCase):
+    """
+    PATCH of the main resource.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+        self.api.post(CMS, cm("a", {"x": "1", "y": "2"}))
+        code, self.dep, _ = self.api.post(DEPLOYS, deployment("web"))
+        assert code == 201, self.dep
+
+    def test_merge_patch(self) -> None:
+        """
+        A merge patch sets and removes keys (null deletes).
+        """
+        code, body, _ = self.api.patch(CMS + "/a", {"data": {"x": None, "z": "3"}, "metadata": {"labels": {"l": "v"}}}, MERGE)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["data"], {"y": "2", "z": "3"})
+        self.assertEqual(body["metadata"]["labels"], {"l": "v"})
+
+    def test_json_patch(self) -> None:
+        """
+        A JSON patch applies its operations; a failing one is 422.
+        """
+        code, body, _ = self.api.patch(CMS + "/a", [{"op": "replace", "path": "/data/x", "value": "9"}], JSONP)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["data"]["x"], "9")
+        code, body, _ = self.api.patch(CMS + "/a", [{"op": "remove", "path": "/data/nope"}], JSONP)
+        self.assertEqual(code, 422)
+
+    def test_strategic_merge_containers_by_name(self) -> None:
+        """
+        A strategic merge patch merges containers by name and can delete one with $patch.
+        """
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "side", "image": "busybox"}]}}}}
+        code, body, _ = self.api.patch(DEPLOYS + "/web", patch, SMP)
+        self.assertEqual(code, 200, body)
+        names = [c["name"] for c in body["spec"]["template"]["spec"]["containers"]]
+        self.assertEqual(names, ["web", "side"])
+        self.assertEqual(body["metadata"]["generation"], 2)
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "$patch": "delete"}]}}}}
+        code, body, _ = self.api.patch(DEPLOYS + "/web", patch, SMP)
+        self.assertEqual([c["name"] for c in body["spec"]["template"]["spec"]["containers"]], ["side"])
+
+    def test_strategic_set_element_order_and_retain_keys(self) -> None:
+        """
+        $setElementOrder orders a merged list; $retainKeys drops other keys.
+        """
+        patch = {"spec": {"template": {"spec": {
+            "$setElementOrder/containers": [{"name": "side"}, {"name": "web"}],
+            "containers": [{"name": "side", "image": "busybox"}]}},
+            "strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}
+        code, body, _ = self.api.patch(DEPLOYS + "/web", patch, SMP)
+        self.assertEqual(code, 200, body)
+        self.assertEqual([c["name"] for c in body["spec"]["template"]["spec"]["containers"]], ["side", "web"])
+        self.assertEqual(body["spec"]["strategy"], {"type": "Recreate"})
+
+    def test_patch_missing_is_404(self) -> None:
+        """
+        Patching a missing object is 404.
+        """
+        code, body, _ = self.api.patch(CMS + "/nope", {"data": {}}, MERGE)
+        self.assertEqual(code, 404)
+
+    def test_unsupported_patch_type(self) -> None:
+        """
+        An unknown patch Content-Type is 415.
+        """
+        code, body, _ = self.api.patch(CMS + "/a", {"data": {}}, "application/json")
+        self.assertEqual(code, 415)
+
+    def test_patch_dry_run(self) -> None:
+        """
+        dryRun=All answers the patched object and stores nothing.
+        """
+        code, body, _ = self.api.patch(CMS + "/a?dryRun=All", {"data": {"x": "dry"}}, MERGE)
+        self.assertEqual(body["data"]["x"], "dry")
+        _, got, _ = self.api.get(CMS + "/a")
+        self.assertEqual(got["data"]["x"], "1")
+
+    def test_managed_fields_for_field_manager(self) -> None:
+        """
+        Writes with a fieldManager record managedFields entries.
+        """
+        code, body, _ = self.api.patch(CMS + "/a?fieldManager=kubectl-label", {"metadata": {"labels": {"l": "v"}}}, MERGE)
+        mf = body["metadata"]["managedFields"]
+        self.assertEqual(mf[-1]["manager"], "kubectl-label")
+        self.assertEqual(mf[-1]["operation"], "Update")
+        self.assertEqual(mf[-1]["fieldsV1"], {"f:metadata": {"f:labels": {".": {}, "f:l": {}}}})
+
+
+class ApplyTests(SynchronousTestCase):
+    """
+    Server-side apply.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+
+    def apply(self, body: str, manager: str = "kubectl", force: bool = False, name: str = "a"):
+        q = f"?fieldManager={manager}&force={'true' if force else 'false'}"
+        return self.api.request("PATCH", f"{CMS}/{name}{q}", raw=body.encode(), content_type=APPLY)
+
+    def test_apply_creates_then_updates(self) -> None:
+        """
+        Apply creates an absent object (201), then updates it (200), owning its fields.
+        """
+        code, body, _ = self.apply('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}\n')
+        self.assertEqual(code, 201, body)
+        self.assertEqual(body["metadata"]["managedFields"][0]["manager"], "kubectl")
+        self.assertEqual(body["metadata"]["managedFields"][0]["operation"], "Apply")
+        self.assertEqual(body["metadata"]["managedFields"][0]["fieldsV1"], {"f:data": {".": {}, "f:k": {}}})
+        code, body, _ = self.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k2: v2\n")
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["data"], {"k2": "v2"})
+
+    def test_apply_conflict_and_force(self) -> None:
+        """
+        Applying a field another manager set is 409 naming it, unless forced.
+        """
+        self.apply('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}')
+        code, body, _ = self.apply('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"other"}}', manager="other")
+        self.assertEqual(code, 409, body)
+        self.assertEqual(body["reason"], "Conflict")
+        self.assertEqual(body["message"], 'Apply failed with 1 conflict: conflict with "kubectl": .data.k')
+        code, body, _ = self.apply('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"other"}}', manager="other", force=True)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["data"]["k"], "other")
+        managers = [e["manager"] for e in body["metadata"]["managedFields"]]
+        self.assertEqual(managers, ["other"])
+
+    def test_apply_requires_field_manager(self) -> None:
+        """
+        Apply without a fieldManager is 422.
+        """
+        code, body, _ = self.api.request("PATCH", CMS + "/a", raw=b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}', content_type=APPLY)
+        self.assertEqual(code, 422)
+
+
+class SubresourceTests(SynchronousTestCase):
+    """
+    status and scale.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+        _, self.dep, _ = self.api.post(DEPLOYS, deployment("web", 2))
+
+    def test_main_resource_ignores_status(self) -> None:
+        """
+        Status in a PUT of the main resource is ignored; the status subresource changes only status.
+        """
+        new = dict(self.dep, status={"replicas": 5})
+        code, body, _ = self.api.put(DEPLOYS + "/web", new)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["status"], {})
+        new = dict(body, status={"replicas": 5})
+        new["spec"] = dict(new["spec"], replicas=9)
+        code, body, _ = self.api.put(DEPLOYS + "/web/status", new)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["status"], {"replicas": 5})
+        self.assertEqual(body["spec"]["replicas"], 2)
+
+    def test_scale(self) -> None:
+        """
+        GET scale answers an autoscaling/v1 Scale; a merge patch of it changes spec.replicas.
+        """
+        code, body, _ = self.api.get(DEPLOYS + "/web/scale")
+        self.assertEqual(code, 200)
+        self.assertEqual(body["kind"], "Scale")
+        self.assertEqual(body["apiVersion"], "autoscaling/v1")
+        self.assertEqual(body["spec"], {"replicas": 2})
+        self.assertEqual(body["status"], {"replicas": 0, "selector": "app=web"})
+        code, body, _ = self.api.patch(DEPLOYS + "/web/scale", {"spec": {"replicas": 3}}, MERGE)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["spec"]["replicas"], 3)
+        _, dep, _ = self.api.get(DEPLOYS + "/web")
+        self.assertEqual(dep["spec"]["replicas"], 3)
+
+    def test_scale_put_stale_conflicts(self) -> None:
+        """
+        A Scale PUT with an old resourceVersion is 409.
+        """
+        _, scale, _ = self.api.get(DEPLOYS + "/web/scale")
+        self.api.patch(DEPLOYS + "/web", {"metadata": {"labels": {"a": "b"}}}, MERGE)
+        scale["spec"]["replicas"] = 4
+        code, body, _ = self.api.put(DEPLOYS + "/web/scale", scale)
+        self.assertEqual(code, 409)
+        self.assertEqual(body["details"]["group"], "apps")
+
+
+class DeletionTests(SynchronousTestCase):
+    """
+    Graceful pod deletion, propagation policies, preconditions, namespaces.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+
+    def pod(self, name: str, node: str = "") -> dict:
+        spec = {"containers": [{"name": "c", "image": "busybox"}]}
+        if node:
+            spec["nodeName"] = node
+        code, body, _ = self.api.post(PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+        assert code == 201, body
+        return body
+
+    def test_unscheduled_pod_goes_at_once_and_is_returned(self) -> None:
+        """
+        A pod without a node is deleted at once; DELETE answers the pod itself.
+        """
+        self.pod("p")
+        code, body, _ = self.api.delete(PODS + "/p")
+        self.assertEqual(code, 200)
+        self.assertEqual(body["kind"], "Pod")
+        self.assertEqual(self.api.get(PODS + "/p")[0], 404)
+
+    def test_scheduled_pod_graceful(self) -> None:
+        """
+        A scheduled pod gets deletionTimestamp + grace period and goes when it ends.
+        """
+        self.pod("p", node="n1")
+        code, body, _ = self.api.delete(PODS + "/p", {"gracePeriodSeconds": 10})
+        self.assertEqual(body["metadata"]["deletionGracePeriodSeconds"], 10)
+        self.assertEqual(self.api.get(PODS + "/p")[0], 200)
+        self.api.clock.advance(10)
+        self.assertEqual(self.api.get(PODS + "/p")[0], 404)
+
+    def test_foreground_adds_finalizer(self) -> None:
+        """
+        propagationPolicy=Foreground adds the foregroundDeletion finalizer.
+        """
+        self.api.post(CMS, cm("a"))
+        code, body, _ = self.api.delete(CMS + "/a?propagationPolicy=Foreground")
+        self.assertEqual(body["metadata"]["finalizers"], ["foregroundDeletion"])
+        self.assertTrue(body["metadata"]["deletionTimestamp"])
+
+    def test_precondition_uid(self) -> None:
+        """
+        A uid precondition that does not hold is 409.
+        """
+        self.api.post(CMS, cm("a"))
+        code, body, _ = self.api.delete(CMS + "/a", {"preconditions": {"uid": "nope"}})
+        self.assertEqual(code, 409)
+        self.assertIn("Precondition failed: UID in precondition: nope", body["message"])
+
+    def test_namespace_lifecycle(self) -> None:
+        """
+        Deleting a namespace makes it Terminating (creates are 403), empties it, then it goes.
+        """
+        self.api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tmp"}})
+        self.api.post("/api/v1/namespaces/tmp/configmaps", cm("a"))
+        self.api.post("/api/v1/namespaces/tmp/configmaps", cm("f", finalizers=["example.com/x"]))
+        code, body, _ = self.api.delete("/api/v1/namespaces/tmp")
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["status"]["phase"], "Terminating")
+        code, body, _ = self.api.post("/api/v1/namespaces/tmp/configmaps", cm("b"))
+        self.assertEqual(code, 403)
+        self.assertEqual(body["message"], 'configmaps "b" is forbidden: unable to create new content in namespace tmp because it is being terminated')
+        self.api.clock.advance(0)
+        self.assertEqual(self.api.get("/api/v1/namespaces/tmp/configmaps/a")[0], 404)
+        self.assertEqual(self.api.get("/api/v1/namespaces/tmp")[0], 200)
+        self.api.patch("/api/v1/namespaces/tmp/configmaps/f", {"metadata": {"finalizers": None}}, MERGE)
+        self.api.clock.advance(5)
+        self.assertEqual(self.api.get("/api/v1/namespaces/tmp")[0], 404)
+
+    def test_delete_collection(self) -> None:
+        """
+        DELETE on a collection deletes the selected objects.
+        """
+        self.api.post(CMS, cm("a", labels={"x": "1"}))
+        self.api.post(CMS, cm("b"))
+        code, body, _ = self.api.delete(CMS + "?labelSelector=x%3D1")
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["kind"], "ConfigMapList")
+        _, lst, _ = self.api.get(CMS)
+        self.assertEqual([i["metadata"]["name"] for i in lst["items"]], ["b"])
+
+
+class NamespaceFinalizeTests(SynchronousTestCase):
+    """
+    The namespace finalize subresource.
+    """
+
+    def test_finalize_changes_only_spec_finalizers(self) -> None:
+        """
+        PUT .../finalize sets spec.finalizers and nothing else.
+        """
+        api = API(self)
+        _, ns, _ = api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}})
+        self.assertEqual(ns["spec"], {"finalizers": ["kubernetes"]})
+        ns["spec"] = {"finalizers": []}
+        ns["metadata"]["labels"]["extra"] = "x"
+        code, body, _ = api.put("/api/v1/namespaces/n/finalize", ns)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["spec"], {})
+        self.assertNotIn("extra", body["metadata"]["labels"])

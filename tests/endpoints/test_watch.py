@@ -1,0 +1,139 @@
+"""
+Tests for watch over HTTP: event lines, replay from a resourceVersion, 410 ERROR events, bookmarks,
+Tables, timeoutSeconds and shutdown.
+"""
+
+import orjson
+import treq
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.endpoints.helpers import API, cm
+
+CMS = "/api/v1/namespaces/default/configmaps"
+
+
+class Stream:
+    """
+    A watch response read line by line.
+    """
+
+    def __init__(self, api: API, path: str, headers: dict = None) -> None:
+        self.api = api
+        self.data = b""
+        self.done = False
+        d = api.treq.request("GET", "http://kapid" + path, headers=headers or {}, unbuffered=True)
+        api.treq.flush()
+        self.response = api.testcase.successResultOf(d)
+        c = treq.collect(self.response, self._chunk)
+        c.addBoth(self._end)
+        api.treq.flush()
+
+    def _chunk(self, data: bytes) -> None:
+        self.data += data
+
+    def _end(self, _: object) -> None:
+        self.done = True
+
+    def events(self) -> list:
+        self.api.treq.flush()
+        return [orjson.loads(line) for line in self.data.splitlines() if line.strip()]
+
+
+class WatchTests(SynchronousTestCase):
+    """
+    GET ...?watch=true.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+
+    def test_events_stream_with_kind(self) -> None:
+        """
+        Changes arrive as one {"type","object"} line each, objects with kind and apiVersion.
+        """
+        _, lst, _ = self.api.get(CMS)
+        rv = lst["metadata"]["resourceVersion"]
+        s = Stream(self.api, f"{CMS}?watch=True&resourceVersion={rv}&timeoutSeconds=10")
+        self.assertEqual(s.response.code, 200)
+        self.assertEqual(s.response.headers.getRawHeaders("content-type"), ["application/json;stream=watch"])
+        self.api.post(CMS, cm("a"))
+        _, obj, _ = self.api.post(CMS, cm("b"))
+        self.api.delete(CMS + "/a")
+        evs = s.events()
+        self.assertEqual([e["type"] for e in evs], ["ADDED", "ADDED", "DELETED"])
+        self.assertEqual(evs[0]["object"]["kind"], "ConfigMap")
+        self.assertEqual(evs[0]["object"]["apiVersion"], "v1")
+        self.assertFalse(s.done)
+        self.api.clock.advance(10)
+        s.events()
+        self.assertTrue(s.done)
+
+    def test_replay_from_resource_version(self) -> None:
+        """
+        A watch from an old resourceVersion replays what happened since.
+        """
+        _, lst, _ = self.api.get(CMS)
+        rv = lst["metadata"]["resourceVersion"]
+        _, a, _ = self.api.post(CMS, cm("a"))
+        self.api.put(CMS + "/a", dict(a, data={"x": "y"}))
+        self.api.delete(CMS + "/a")
+        s = Stream(self.api, f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=5")
+        self.assertEqual([e["type"] for e in s.events()], ["ADDED", "MODIFIED", "DELETED"])
+
+    def test_too_old_is_410_error_event(self) -> None:
+        """
+        A compacted resourceVersion gives an ERROR event with a 410 Expired Status and the stream ends.
+        """
+        self.api.post(CMS, cm("a"))
+        self.api.post(CMS, cm("b"))
+        _, lst, _ = self.api.get(CMS)
+        self.api.run(self.api.kv.compact(int(lst["metadata"]["resourceVersion"])))
+        s = Stream(self.api, f"{CMS}?watch=true&resourceVersion=2&timeoutSeconds=5")
+        evs = s.events()
+        self.assertEqual(evs[-1]["type"], "ERROR")
+        self.assertEqual(evs[-1]["object"]["code"], 410)
+        self.assertEqual(evs[-1]["object"]["reason"], "Expired")
+        self.assertTrue(s.done)
+
+    def test_table_events(self) -> None:
+        """
+        With a Table Accept every event object is a one-row Table.
+        """
+        accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        s = Stream(self.api, f"{CMS}?watch=true&timeoutSeconds=5", {"Accept": accept})
+        self.api.post(CMS, cm("a", {"k": "v"}))
+        evs = s.events()
+        self.assertEqual(evs[0]["object"]["kind"], "Table")
+        self.assertEqual(evs[0]["object"]["rows"][0]["cells"][:2], ["a", 1])
+
+    def test_field_selector_single_object(self) -> None:
+        """
+        metadata.name field selectors pick one object (as kubectl wait does).
+        """
+        s = Stream(self.api, f"{CMS}?watch=true&fieldSelector=metadata.name%3Db&timeoutSeconds=5")
+        self.api.post(CMS, cm("a"))
+        self.api.post(CMS, cm("b"))
+        self.assertEqual([e["object"]["metadata"]["name"] for e in s.events()], ["b"])
+
+    def test_bookmarks(self) -> None:
+        """
+        allowWatchBookmarks gives periodic BOOKMARK events carrying the last resourceVersion.
+        """
+        s = Stream(self.api, f"{CMS}?watch=true&allowWatchBookmarks=true&timeoutSeconds=600")
+        _, obj, _ = self.api.post(CMS, cm("a"))
+        self.api.clock.advance(self.api.link.bookmark_interval)
+        evs = s.events()
+        self.assertEqual(evs[-1]["type"], "BOOKMARK")
+        self.assertEqual(evs[-1]["object"]["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"])
+        self.assertEqual(evs[-1]["object"]["kind"], "ConfigMap")
+
+    def test_close_watches_ends_streams(self) -> None:
+        """
+        close_watches (shutdown) ends every stream.
+        """
+        s = Stream(self.api, f"{CMS}?watch=true")
+        self.assertEqual(len(self.api.link.watches), 1)
+        self.api.run(self.api.link.close_watches())
+        s.events()
+        self.assertTrue(s.done)
+        self.assertEqual(len(self.api.link.watches), 0)
