@@ -107,21 +107,16 @@ class ResourceLink(Link):
         """
         return [("kapid-system-namespaces", self.ensure_system_namespaces)]
 
-    def pre_shutdown_hooks(self) -> list[Any]:
-        """
-        C{("kapid-end-watches", hook)}: end every watch stream.
-        """
-        return [("kapid-end-watches", self.close_watches)]
-
     def close_watches(self) -> Deferred:
         """
         End every running watch stream cleanly (at shutdown).
         """
         return self.watches.close_all()
 
-    def ensure_system_namespaces(self) -> Deferred:
+    def ensure_system_namespaces(self, _service: Any = None) -> Deferred:
         """
-        Create the system namespaces that do not exist yet.
+        Create the system namespaces that do not exist yet (a post-start hook: the service is
+        passed and ignored).
         """
         return Deferred.fromCoroutine(self._ensure_system_namespaces())
 
@@ -604,5 +599,42 @@ def resource_link_factory(
 
     def make(delegate: IResource) -> ResourceLink:
         return ResourceLink(delegate, registry, storage, clock, etcd_prefix, **kw)
+
+    return make
+
+
+def daemon_resource_link_factory(service: Any, registry: Optional[ResourceRegistry] = None) -> Callable[[IResource], ResourceLink]:
+    """
+    The factory a L{kapid.server.service.KapidService} takes as C{resource_link_factory}: when the
+    chain is built (storage open), it wraps C{service.kv} in the L{kapid.storage.store.Store} (and the
+    watch cache when C{--watch-cache} is on) and serves C{registry} (default: every built-in
+    resource). The link is kept as C{service.resource_link}.
+    """
+
+    def make(delegate: IResource) -> ResourceLink:
+        from kapid.storage.store import Store
+
+        config = service.config
+        etcd = config.etcd
+        clock = service.reactor
+        storage: Any = Store(service.kv, clock, prefix=etcd.etcd_prefix)
+        if getattr(etcd, "watch_cache", False) and getattr(etcd, "default_watch_cache_size", 0) > 0:
+            try:
+                from kapid.storage.cacher import CachingStorage
+
+                storage = CachingStorage(storage, clock, etcd.default_watch_cache_size, etcd.etcd_prefix)
+            except ImportError:  # pragma: no cover
+                pass
+        reg = registry
+        if reg is None:
+            from kapid.registry.builtin import builtin_registry
+
+            reg = builtin_registry()
+        link = ResourceLink(
+            delegate, reg, storage, clock, etcd.etcd_prefix,
+            min_request_timeout=float(config.generic.min_request_timeout or 1800),
+        )
+        service.resource_link = link
+        return link
 
     return make

@@ -205,7 +205,12 @@ async def serve_watch(link: Any, request: IRequest, target: Target, query: Query
     request.setResponseCode(200)
     ctype = "application/json;stream=watch" if not output.as_kind else output.content_type
     request.setHeader(b"Content-Type", ctype.encode("ascii"))
-    request.setHeader(b"Transfer-Encoding", b"chunked") if False else None
+    try:
+        from kapid.server.filters.waitgroup import set_stream_ender
+
+        set_stream_ender(request, stream.end)
+    except ImportError:  # pragma: no cover
+        pass
     buffered: list[Event] = []
     started = [False]
 
