@@ -1,0 +1,138 @@
+"""
+core/v1 resources beyond the API machinery's (L{kapid.registry.builtin.core}): services (+status,
++proxy), endpoints, serviceaccounts (+token), replicationcontrollers (+status, +scale), nodes
+(+status, +proxy), persistentvolumes, persistentvolumeclaims, limitranges, resourcequotas and
+podtemplates, with kube's verbs, short names, categories, storage layout and field selectors.
+"""
+
+from __future__ import annotations
+
+from kapid.registry.builtin._helpers import PROXY_VERBS, field, resource, status, v1
+from kapid.registry.description import Subresource
+from kapid.registry.strategy import GenericStrategy
+
+
+def _d(name: str) -> str:
+    return f"io.k8s.api.core.v1.{name}"
+
+
+class NodeStrategy(GenericStrategy):
+    """
+    Nodes keep the status they are created with (kubelets register with it); the main resource
+    ignores status changes after that.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", "Node", has_status=True)
+
+    def prepare_for_create(self, obj: dict) -> None:
+        spec = obj.get("spec")
+        if isinstance(spec, dict):
+            spec.pop("configSource", None)
+        st = obj.get("status")
+        if isinstance(st, dict):
+            st.pop("config", None)
+
+
+SERVICES = resource(
+    "", "Service", "services", v1(_d("Service")),
+    short_names=("svc",),
+    categories=("all",),
+    subresources=(
+        Subresource("proxy", "ServiceProxyOptions", "", "v1", PROXY_VERBS),
+        status("Service", ""),
+    ),
+    storage_path="services/specs",
+    return_deleted_object=True,
+    reset_status={"loadBalancer": {}},
+    name_validation="dns1035",
+)
+
+ENDPOINTS = resource(
+    "", "Endpoints", "endpoints", v1(_d("Endpoints")),
+    short_names=("ep",),
+    storage_path="services/endpoints",
+    singular="endpoints",
+)
+
+SERVICE_ACCOUNTS = resource(
+    "", "ServiceAccount", "serviceaccounts", v1(_d("ServiceAccount")),
+    short_names=("sa",),
+    subresources=(Subresource("token", "TokenRequest", "authentication.k8s.io", "v1", ("create",)),),
+    return_deleted_object=True,
+)
+
+REPLICATION_CONTROLLERS = resource(
+    "", "ReplicationController", "replicationcontrollers", v1(_d("ReplicationController")),
+    short_names=("rc",),
+    categories=("all",),
+    subresources=(
+        Subresource("scale", "Scale", "autoscaling", "v1"),
+        status("ReplicationController", ""),
+    ),
+    storage_path="controllers",
+    field_selectors={"status.replicas": field("status", "replicas")},
+    tracks_generation=True,
+    reset_status={"replicas": 0},
+)
+
+NODES = resource(
+    "", "Node", "nodes", v1(_d("Node")),
+    namespaced=False,
+    short_names=("no",),
+    subresources=(
+        Subresource("proxy", "NodeProxyOptions", "", "v1", PROXY_VERBS),
+        status("Node", ""),
+    ),
+    strategy=NodeStrategy(),
+    storage_path="minions",
+    field_selectors={"spec.unschedulable": lambda o: "true" if (o.get("spec") or {}).get("unschedulable") else "false"},
+)
+
+PERSISTENT_VOLUMES = resource(
+    "", "PersistentVolume", "persistentvolumes", v1(_d("PersistentVolume")),
+    namespaced=False,
+    short_names=("pv",),
+    subresources=(status("PersistentVolume", ""),),
+    return_deleted_object=True,
+    reset_status={"phase": "Pending"},
+)
+
+PERSISTENT_VOLUME_CLAIMS = resource(
+    "", "PersistentVolumeClaim", "persistentvolumeclaims", v1(_d("PersistentVolumeClaim")),
+    short_names=("pvc",),
+    subresources=(status("PersistentVolumeClaim", ""),),
+    return_deleted_object=True,
+    reset_status={"phase": "Pending"},
+)
+
+LIMIT_RANGES = resource(
+    "", "LimitRange", "limitranges", v1(_d("LimitRange")),
+    short_names=("limits",),
+)
+
+RESOURCE_QUOTAS = resource(
+    "", "ResourceQuota", "resourcequotas", v1(_d("ResourceQuota")),
+    short_names=("quota",),
+    subresources=(status("ResourceQuota", ""),),
+    return_deleted_object=True,
+    reset_status={},
+)
+
+POD_TEMPLATES = resource(
+    "", "PodTemplate", "podtemplates", v1(_d("PodTemplate")),
+    return_deleted_object=True,
+)
+
+RESOURCES = [
+    SERVICES,
+    ENDPOINTS,
+    SERVICE_ACCOUNTS,
+    REPLICATION_CONTROLLERS,
+    NODES,
+    PERSISTENT_VOLUMES,
+    PERSISTENT_VOLUME_CLAIMS,
+    LIMIT_RANGES,
+    RESOURCE_QUOTAS,
+    POD_TEMPLATES,
+]

@@ -1,0 +1,34 @@
+"""
+networking.k8s.io/v1 resources: ingresses (+status; stored under C{/registry/ingress} as kube does),
+ingressclasses and networkpolicies.
+"""
+
+from __future__ import annotations
+
+from kapid.registry.builtin._helpers import resource, status, v1
+
+INGRESSES = resource(
+    "networking.k8s.io", "Ingress", "ingresses", v1("io.k8s.api.networking.v1.Ingress"),
+    short_names=("ing",),
+    subresources=(status("Ingress", "networking.k8s.io"),),
+    storage_path="ingress",
+    tracks_generation=True,
+    reset_status={"loadBalancer": {}},
+)
+
+INGRESS_CLASSES = resource(
+    "networking.k8s.io", "IngressClass", "ingressclasses",
+    v1("io.k8s.api.networking.v1.IngressClass"),
+    namespaced=False,
+    tracks_generation=True,
+)
+
+NETWORK_POLICIES = resource(
+    "networking.k8s.io", "NetworkPolicy", "networkpolicies",
+    v1("io.k8s.api.networking.v1.NetworkPolicy"),
+    short_names=("netpol",),
+    singular="networkpolicy",
+    tracks_generation=True,
+)
+
+RESOURCES = [INGRESSES, INGRESS_CLASSES, NETWORK_POLICIES]
