@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS kv (
     old_value BLOB,
     old_lease INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS kv_name_revision ON kv (name, revision);
+CREATE UNIQUE INDEX IF NOT EXISTS kv_name_revision_deleted ON kv (name, revision, deleted);
 CREATE INDEX IF NOT EXISTS kv_revision ON kv (revision);
 CREATE INDEX IF NOT EXISTS kv_lease ON kv (lease);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 _COLS = "revision, name, created, deleted, create_revision, prev_revision, version, lease, value, old_value, old_lease"
+
+_KCOLS = ", ".join("k." + c.strip() for c in _COLS.split(","))
 
 
 def _kv_of(row: tuple) -> Optional[KeyValue]:
@@ -403,23 +405,20 @@ class EmbeddedKV:
             where, args = self._range_sql(
                 start_key if start_key is not None else prefix, prefix_range_end(prefix)
             )
+            # the rows that are the latest of their key at `rev`, walked in key order on the
+            # (name, revision, deleted) index; the count is read from the index alone
             latest = (
-                f"SELECT name AS n, MAX(revision) AS r FROM kv WHERE {where} AND revision <= ?"
-                " GROUP BY name"
+                f"FROM kv k WHERE {where.replace('name', 'k.name')} AND k.revision ="
+                " (SELECT MAX(revision) FROM kv WHERE name = k.name AND revision <= ?)"
+                " AND k.deleted = 0"
             )
             rows = c.execute(
-                f"SELECT {', '.join('k.' + x.strip() for x in _COLS.split(','))} FROM kv k"
-                f" JOIN ({latest}) m ON k.name = m.n AND k.revision = m.r"
-                " WHERE k.deleted = 0 ORDER BY k.name" + (" LIMIT ?" if limit else ""),
+                f"SELECT {_KCOLS} {latest} ORDER BY k.name" + (" LIMIT ?" if limit else ""),
                 args + (rev,) + ((limit,) if limit else ()),
             ).fetchall()
             kvs = tuple(_kv_of(r) for r in rows)
             if limit and len(rows) == limit:
-                count = c.execute(
-                    f"SELECT COUNT(*) FROM kv k JOIN ({latest}) m"
-                    " ON k.name = m.n AND k.revision = m.r WHERE k.deleted = 0",
-                    args + (rev,),
-                ).fetchone()[0]
+                count = c.execute(f"SELECT COUNT(*) {latest}", args + (rev,)).fetchone()[0]
             else:
                 count = len(rows)
             return ListResult(kvs, rev, count > len(kvs), count)  # type: ignore[arg-type]
