@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import datetime
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import orjson
 
@@ -149,12 +149,18 @@ def _text(value: bytes) -> str:
         raise WireError("invalid UTF-8 in string field") from None
 
 
-def decode(body: bytes, expected_kind: str = "") -> dict[str, Any]:
+def decode(
+    body: bytes,
+    expected_kind: str = "",
+    accepted: Sequence[str] = ACCEPTED_MEDIA_TYPES,
+) -> dict[str, Any]:
     """
     Decode a Kubernetes protobuf request body to the object's JSON form.
 
     @param expected_kind: the kind the endpoint takes (for kube's error messages); defaults to
         the kind the envelope names.
+    @param accepted: the media types the 415 lists (kube lists C{application/json,
+        application/yaml} for custom resources, which have no protobuf form).
     @raise StatusError: 415 C{UnsupportedMediaType} for a kind kapid has no message table for,
         400 C{BadRequest} for malformed bytes.
     """
@@ -168,7 +174,7 @@ def decode(body: bytes, expected_kind: str = "") -> dict[str, Any]:
     group, _, version = api_version.rpartition("/")
     message = protodesc.KINDS.get((group, version, kind))
     if message is None:
-        raise unsupported_media_type(ACCEPTED_MEDIA_TYPES)
+        raise unsupported_media_type(accepted)
     try:
         obj = decode_message(message, raw)
     except WireError as e:

@@ -5,7 +5,11 @@ The facts (field numbers, JSON names, which Go fields are pointers and which car
 are those of k8s.io/api and k8s.io/apimachinery at v0.33 (Kubernetes 1.33), written here in kapid's
 own compact notation rather than as C{.proto} files or generated code. L{MESSAGES} covers every
 message reachable from the kinds of L{KINDS}: the objects C{kubectl create <generator>},
-C{kubectl create token}, C{kubectl auth can-i} and C{kubectl auth whoami} send.
+C{kubectl create token}, C{kubectl auth can-i}, C{kubectl auth whoami}, C{kubectl autoscale},
+C{kubectl debug} and C{kubectl certificate approve|deny} send.
+
+A message name is qualified with its group version (C{autoscaling/v2.MetricSpec}) only where two
+packages have messages of that name.
 
 Notation, one message per entry (continuation lines are indented)::
 
@@ -70,6 +74,15 @@ CSIVolumeSource: 1 driver string; 2 readOnly bool op; 3 fsType string op; 4 volu
 Capabilities: 1 add [string] o; 2 drop [string] o
 CephFSVolumeSource: 1 monitors [string]; 2 path string o; 3 user string o; 4 secretFile string
     o; 5 secretRef LocalObjectReference op; 6 readOnly bool o
+CertificateSigningRequest: 1 metadata ObjectMeta o; 2 spec CertificateSigningRequestSpec; 3
+    status CertificateSigningRequestStatus o
+CertificateSigningRequestCondition: 1 type string; 6 status string; 2 reason string o; 3 message
+    string o; 4 lastUpdateTime Time o; 5 lastTransitionTime Time o
+CertificateSigningRequestSpec: 1 request bytes; 7 signerName string; 8 expirationSeconds int32
+    op; 5 usages [string] o; 2 username string o; 3 uid string o; 4 groups [string] o; 6 extra
+    {string:ExtraValue} o
+CertificateSigningRequestStatus: 1 conditions [CertificateSigningRequestCondition] o; 2
+    certificate bytes o
 CinderVolumeSource: 1 volumeID string; 2 fsType string o; 3 readOnly bool o; 4 secretRef
     LocalObjectReference op
 ClientIPConfig: 1 timeoutSeconds int32 op
@@ -99,6 +112,20 @@ Container: 1 name string; 2 image string o; 3 command [string] o; 4 args [string
 ContainerPort: 1 name string o; 2 hostPort int32 o; 3 containerPort int32; 4 protocol string o;
     5 hostIP string o
 ContainerResizePolicy: 1 resourceName string; 2 restartPolicy string
+ContainerResourceMetricSource: 1 name string; 2 target MetricTarget; 3 container string
+ContainerResourceMetricStatus: 1 name string; 2 current MetricValueStatus; 3 container string
+ContainerState: 1 waiting ContainerStateWaiting op; 2 running ContainerStateRunning op; 3
+    terminated ContainerStateTerminated op
+ContainerStateRunning: 1 startedAt Time o
+ContainerStateTerminated: 1 exitCode int32; 2 signal int32 o; 3 reason string o; 4 message
+    string o; 5 startedAt Time o; 6 finishedAt Time o; 7 containerID string o
+ContainerStateWaiting: 1 reason string o; 2 message string o
+ContainerStatus: 1 name string; 2 state ContainerState o; 3 lastState ContainerState o; 4 ready
+    bool; 5 restartCount int32; 6 image string; 7 imageID string; 8 containerID string o; 9
+    started bool op; 10 allocatedResources {string:Quantity} o; 11 resources
+    ResourceRequirements op; 12 volumeMounts [VolumeMountStatus] o; 13 user ContainerUser op; 14
+    allocatedResourcesStatus [ResourceStatus] o; 15 stopSignal string op
+ContainerUser: 1 linux LinuxContainerUser op
 CronJob: 1 metadata ObjectMeta o; 2 spec CronJobSpec o; 3 status CronJobStatus o
 CronJobSpec: 1 schedule string; 8 timeZone string op; 2 startingDeadlineSeconds int64 op; 3
     concurrencyPolicy string o; 4 suspend bool op; 5 jobTemplate JobTemplateSpec; 6
@@ -138,6 +165,8 @@ EphemeralContainerCommon: 1 name string; 2 image string o; 3 command [string] o;
     o; 17 stdinOnce bool o; 18 tty bool o
 EphemeralVolumeSource: 1 volumeClaimTemplate PersistentVolumeClaimTemplate op
 ExecAction: 1 command [string] o
+ExternalMetricSource: 1 metric MetricIdentifier; 2 target MetricTarget
+ExternalMetricStatus: 1 metric MetricIdentifier; 2 current MetricValueStatus
 FCVolumeSource: 1 targetWWNs [string] o; 2 lun int32 op; 3 fsType string o; 4 readOnly bool o; 5
     wwids [string] o
 FieldSelectorAttributes: 1 rawSelector string o; 2 requirements [FieldSelectorRequirement] o
@@ -150,12 +179,19 @@ GCEPersistentDiskVolumeSource: 1 pdName string; 2 fsType string o; 3 partition i
 GRPCAction: 1 port int32; 2 service string p
 GitRepoVolumeSource: 1 repository string; 2 revision string o; 3 directory string o
 GlusterfsVolumeSource: 1 endpoints string; 2 path string; 3 readOnly bool o
+HPAScalingPolicy: 1 type string; 2 value int32; 3 periodSeconds int32
+HPAScalingRules: 3 stabilizationWindowSeconds int32 op; 1 selectPolicy string op; 2 policies
+    [HPAScalingPolicy] o; 4 tolerance Quantity op
 HTTPGetAction: 1 path string o; 2 port IntOrString; 3 host string o; 4 scheme string o; 5
     httpHeaders [HTTPHeader] o
 HTTPHeader: 1 name string; 2 value string
 HTTPIngressPath: 1 path string o; 3 pathType string p; 2 backend IngressBackend
 HTTPIngressRuleValue: 1 paths [HTTPIngressPath]
+HorizontalPodAutoscalerBehavior: 1 scaleUp HPAScalingRules op; 2 scaleDown HPAScalingRules op
+HorizontalPodAutoscalerCondition: 1 type string; 2 status string; 3 lastTransitionTime Time o; 4
+    reason string o; 5 message string o
 HostAlias: 1 ip string; 2 hostnames [string] o
+HostIP: 1 ip string
 HostPathVolumeSource: 1 path string; 2 type string op
 ISCSIVolumeSource: 1 targetPortal string; 2 iqn string; 3 lun int32; 4 iscsiInterface string o;
     5 fsType string o; 6 readOnly bool o; 7 portals [string] o; 8 chapAuthDiscovery bool o; 11
@@ -195,12 +231,24 @@ Lifecycle: 1 postStart LifecycleHandler op; 2 preStop LifecycleHandler op; 3 sto
     op
 LifecycleHandler: 1 exec ExecAction op; 2 httpGet HTTPGetAction op; 3 tcpSocket TCPSocketAction
     op; 4 sleep SleepAction op
+LinuxContainerUser: 1 uid int64; 2 gid int64; 3 supplementalGroups [int64] o
 LoadBalancerIngress: 1 ip string o; 2 hostname string o; 3 ipMode string op; 4 ports
     [PortStatus] o
 LoadBalancerStatus: 1 ingress [LoadBalancerIngress] o
 LocalObjectReference: 1 name string o
 ManagedFieldsEntry: 1 manager string o; 2 operation string o; 3 apiVersion string o; 4 time Time
     op; 6 fieldsType string o; 7 fieldsV1 FieldsV1 op; 8 subresource string o
+MetricIdentifier: 1 name string; 2 selector LabelSelector op
+MetricSpec: 1 type string; 2 object ObjectMetricSource op; 3 pods PodsMetricSource op; 4
+    resource ResourceMetricSource op; 7 containerResource ContainerResourceMetricSource op; 5
+    external ExternalMetricSource op
+MetricStatus: 1 type string; 2 object ObjectMetricStatus op; 3 pods PodsMetricStatus op; 4
+    resource ResourceMetricStatus op; 7 containerResource ContainerResourceMetricStatus op; 5
+    external ExternalMetricStatus op
+MetricTarget: 1 type string; 2 value Quantity op; 3 averageValue Quantity op; 4
+    averageUtilization int32 op
+MetricValueStatus: 1 value Quantity op; 2 averageValue Quantity op; 3 averageUtilization int32
+    op
 NFSVolumeSource: 1 server string; 2 path string; 3 readOnly bool o
 Namespace: 1 metadata ObjectMeta o; 2 spec NamespaceSpec o; 3 status NamespaceStatus o
 NamespaceCondition: 1 type string; 2 status string; 4 lastTransitionTime Time o; 5 reason string
@@ -220,6 +268,10 @@ ObjectMeta: 1 name string o; 2 generateName string o; 3 namespace string o; 4 se
     o; 9 deletionTimestamp Time op; 10 deletionGracePeriodSeconds int64 op; 11 labels
     {string:string} o; 12 annotations {string:string} o; 13 ownerReferences [OwnerReference] o;
     14 finalizers [string] o; 17 managedFields [ManagedFieldsEntry] o
+ObjectMetricSource: 1 describedObject autoscaling/v2.CrossVersionObjectReference; 2 target
+    MetricTarget; 3 metric MetricIdentifier
+ObjectMetricStatus: 1 metric MetricIdentifier; 2 current MetricValueStatus; 3 describedObject
+    autoscaling/v2.CrossVersionObjectReference
 ObjectReference: 1 kind string o; 2 namespace string o; 3 name string o; 4 uid string o; 5
     apiVersion string o; 6 resourceVersion string o; 7 fieldPath string o
 OwnerReference: 5 apiVersion string; 1 kind string; 3 name string; 4 uid string; 6 controller
@@ -231,6 +283,7 @@ PersistentVolumeClaimSpec: 1 accessModes [string] o; 4 selector LabelSelector op
 PersistentVolumeClaimTemplate: 1 metadata ObjectMeta o; 2 spec PersistentVolumeClaimSpec
 PersistentVolumeClaimVolumeSource: 1 claimName string; 2 readOnly bool o
 PhotonPersistentDiskVolumeSource: 1 pdID string; 2 fsType string o
+Pod: 1 metadata ObjectMeta o; 2 spec PodSpec o; 3 status PodStatus o
 PodAffinity: 1 requiredDuringSchedulingIgnoredDuringExecution [PodAffinityTerm] o; 2
     preferredDuringSchedulingIgnoredDuringExecution [WeightedPodAffinityTerm] o
 PodAffinityTerm: 1 labelSelector LabelSelector op; 2 namespaces [string] o; 3 topologyKey
@@ -238,6 +291,8 @@ PodAffinityTerm: 1 labelSelector LabelSelector op; 2 namespaces [string] o; 3 to
     mismatchLabelKeys [string] o
 PodAntiAffinity: 1 requiredDuringSchedulingIgnoredDuringExecution [PodAffinityTerm] o; 2
     preferredDuringSchedulingIgnoredDuringExecution [WeightedPodAffinityTerm] o
+PodCondition: 1 type string; 7 observedGeneration int64 o; 2 status string; 3 lastProbeTime Time
+    o; 4 lastTransitionTime Time o; 5 reason string o; 6 message string o
 PodDNSConfig: 1 nameservers [string] o; 2 searches [string] o; 3 options [PodDNSConfigOption] o
 PodDNSConfigOption: 1 name string o; 2 value string op
 PodDisruptionBudget: 1 metadata ObjectMeta o; 2 spec PodDisruptionBudgetSpec o; 3 status
@@ -253,10 +308,12 @@ PodFailurePolicyOnExitCodesRequirement: 1 containerName string op; 2 operator st
 PodFailurePolicyOnPodConditionsPattern: 1 type string; 2 status string
 PodFailurePolicyRule: 1 action string; 2 onExitCodes PodFailurePolicyOnExitCodesRequirement op;
     3 onPodConditions [PodFailurePolicyOnPodConditionsPattern] o
+PodIP: 1 ip string
 PodOS: 1 name string
 PodReadinessGate: 1 conditionType string
 PodResourceClaim: 1 name string; 3 resourceClaimName string op; 4 resourceClaimTemplateName
     string op
+PodResourceClaimStatus: 1 name string; 2 resourceClaimName string op
 PodSchedulingGate: 1 name string
 PodSecurityContext: 1 seLinuxOptions SELinuxOptions op; 8 windowsOptions
     WindowsSecurityContextOptions op; 2 runAsUser int64 op; 6 runAsGroup int64 op; 3
@@ -278,7 +335,15 @@ PodSpec: 1 volumes [Volume] o; 20 initContainers [Container] o; 2 containers [Co
     setHostnameAsFQDN bool op; 36 os PodOS op; 37 hostUsers bool op; 38 schedulingGates
     [PodSchedulingGate] o; 39 resourceClaims [PodResourceClaim] o; 40 resources
     ResourceRequirements op
+PodStatus: 17 observedGeneration int64 o; 1 phase string o; 2 conditions [PodCondition] o; 3
+    message string o; 4 reason string o; 11 nominatedNodeName string o; 5 hostIP string o; 16
+    hostIPs [HostIP] o; 6 podIP string o; 12 podIPs [PodIP] o; 7 startTime Time op; 10
+    initContainerStatuses [ContainerStatus] o; 8 containerStatuses [ContainerStatus] o; 9
+    qosClass string o; 13 ephemeralContainerStatuses [ContainerStatus] o; 14 resize string o; 15
+    resourceClaimStatuses [PodResourceClaimStatus] o
 PodTemplateSpec: 1 metadata ObjectMeta o; 2 spec PodSpec o
+PodsMetricSource: 1 metric MetricIdentifier; 2 target MetricTarget
+PodsMetricStatus: 1 metric MetricIdentifier; 2 current MetricValueStatus
 PolicyRule: 1 verbs [string]; 2 apiGroups [string] o; 3 resources [string] o; 4 resourceNames
     [string] o; 5 nonResourceURLs [string] o
 PortStatus: 1 port int32; 2 protocol string; 3 error string op
@@ -301,6 +366,9 @@ ResourceAttributes: 1 namespace string o; 2 verb string o; 3 group string o; 4 v
     FieldSelectorAttributes op; 9 labelSelector LabelSelectorAttributes op
 ResourceClaim: 1 name string; 2 request string o
 ResourceFieldSelector: 1 containerName string o; 2 resource string; 3 divisor Quantity o
+ResourceHealth: 1 resourceID string; 2 health string o
+ResourceMetricSource: 1 name string; 2 target MetricTarget
+ResourceMetricStatus: 1 name string; 2 current MetricValueStatus
 ResourceQuota: 1 metadata ObjectMeta o; 2 spec ResourceQuotaSpec o; 3 status ResourceQuotaStatus
     o
 ResourceQuotaSpec: 1 hard {string:Quantity} o; 2 scopes [string] o; 3 scopeSelector
@@ -308,6 +376,7 @@ ResourceQuotaSpec: 1 hard {string:Quantity} o; 2 scopes [string] o; 3 scopeSelec
 ResourceQuotaStatus: 1 hard {string:Quantity} o; 2 used {string:Quantity} o
 ResourceRequirements: 1 limits {string:Quantity} o; 2 requests {string:Quantity} o; 3 claims
     [ResourceClaim] o
+ResourceStatus: 1 name string; 2 resources [ResourceHealth] o
 Role: 1 metadata ObjectMeta o; 2 rules [PolicyRule]
 RoleBinding: 1 metadata ObjectMeta o; 2 subjects [Subject] o; 3 roleRef RoleRef
 RoleRef: 1 apiGroup string; 2 kind string; 3 name string
@@ -384,6 +453,8 @@ Volume: 1 name string; 2 volumeSource VolumeSource i
 VolumeDevice: 1 name string; 2 devicePath string
 VolumeMount: 1 name string; 2 readOnly bool o; 7 recursiveReadOnly string op; 3 mountPath
     string; 4 subPath string o; 5 mountPropagation string op; 6 subPathExpr string o
+VolumeMountStatus: 1 name string; 2 mountPath string; 3 readOnly bool o; 4 recursiveReadOnly
+    string op
 VolumeProjection: 1 secret SecretProjection op; 2 downwardAPI DownwardAPIProjection op; 3
     configMap ConfigMapProjection op; 4 serviceAccountToken ServiceAccountTokenProjection op; 5
     clusterTrustBundle ClusterTrustBundleProjection op
@@ -407,6 +478,26 @@ VsphereVirtualDiskVolumeSource: 1 volumePath string; 2 fsType string o; 3 storag
 WeightedPodAffinityTerm: 1 weight int32; 2 podAffinityTerm PodAffinityTerm
 WindowsSecurityContextOptions: 1 gmsaCredentialSpecName string op; 2 gmsaCredentialSpec string
     op; 3 runAsUserName string op; 4 hostProcess bool op
+autoscaling/v1.CrossVersionObjectReference: 1 kind string; 2 name string; 3 apiVersion string o
+autoscaling/v1.HorizontalPodAutoscaler: 1 metadata ObjectMeta o; 2 spec
+    autoscaling/v1.HorizontalPodAutoscalerSpec o; 3 status
+    autoscaling/v1.HorizontalPodAutoscalerStatus o
+autoscaling/v1.HorizontalPodAutoscalerSpec: 1 scaleTargetRef
+    autoscaling/v1.CrossVersionObjectReference; 2 minReplicas int32 op; 3 maxReplicas int32; 4
+    targetCPUUtilizationPercentage int32 op
+autoscaling/v1.HorizontalPodAutoscalerStatus: 1 observedGeneration int64 op; 2 lastScaleTime
+    Time op; 3 currentReplicas int32; 4 desiredReplicas int32; 5 currentCPUUtilizationPercentage
+    int32 op
+autoscaling/v2.CrossVersionObjectReference: 1 kind string; 2 name string; 3 apiVersion string o
+autoscaling/v2.HorizontalPodAutoscaler: 1 metadata ObjectMeta o; 2 spec
+    autoscaling/v2.HorizontalPodAutoscalerSpec o; 3 status
+    autoscaling/v2.HorizontalPodAutoscalerStatus o
+autoscaling/v2.HorizontalPodAutoscalerSpec: 1 scaleTargetRef
+    autoscaling/v2.CrossVersionObjectReference; 2 minReplicas int32 op; 3 maxReplicas int32; 4
+    metrics [MetricSpec] o; 5 behavior HorizontalPodAutoscalerBehavior op
+autoscaling/v2.HorizontalPodAutoscalerStatus: 1 observedGeneration int64 op; 2 lastScaleTime
+    Time op; 3 currentReplicas int32 o; 4 desiredReplicas int32; 5 currentMetrics
+    [MetricStatus]; 6 conditions [HorizontalPodAutoscalerCondition] o
 """
 
 #: (group, version, kind) -> the message of the object
@@ -417,6 +508,8 @@ KINDS: dict[tuple[str, str, str], str] = {
     ("", "v1", "Service"): "Service",
     ("", "v1", "ServiceAccount"): "ServiceAccount",
     ("", "v1", "ResourceQuota"): "ResourceQuota",
+    # kubectl debug (node/pod copies)
+    ("", "v1", "Pod"): "Pod",
     ("apps", "v1", "Deployment"): "Deployment",
     ("batch", "v1", "Job"): "Job",
     ("batch", "v1", "CronJob"): "CronJob",
@@ -433,6 +526,11 @@ KINDS: dict[tuple[str, str, str], str] = {
     ("authentication.k8s.io", "v1beta1", "SelfSubjectReview"): "SelfSubjectReview",
     ("authentication.k8s.io", "v1alpha1", "SelfSubjectReview"): "SelfSubjectReview",
     ("authorization.k8s.io", "v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    # kubectl autoscale (1.32 sends v1, 1.33 v2)
+    ("autoscaling", "v1", "HorizontalPodAutoscaler"): "autoscaling/v1.HorizontalPodAutoscaler",
+    ("autoscaling", "v2", "HorizontalPodAutoscaler"): "autoscaling/v2.HorizontalPodAutoscaler",
+    # kubectl certificate approve / deny (PUT .../approval)
+    ("certificates.k8s.io", "v1", "CertificateSigningRequest"): "CertificateSigningRequest",
 }
 
 #: A field: (json name, type, cardinality, flags). For maps the type is (key type, value type).

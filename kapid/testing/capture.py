@@ -4,7 +4,10 @@ A tiny recording API server for capturing what real kubectl sends.
 L{CaptureResource} answers just enough of the Kubernetes API for C{kubectl create <generator>},
 C{kubectl auth can-i} and C{kubectl auth whoami} to run against it: legacy discovery (C{/api},
 C{/apis}, one C{APIResourceList} per group version of L{DISCOVERY}), C{/version}, and any C{POST},
-answered C{201} with the object echoed as JSON. Every request is kept in
+answered C{201} with the object echoed as JSON. Objects created are kept, so that later C{GET},
+C{PUT}, C{PATCH} (answered with the object unchanged) and C{DELETE} of them, lists of their
+collection (selectors ignored) and an C{eviction} (which deletes the pod) work too: enough for
+C{kubectl autoscale}, C{drain} and C{certificate approve}. Every request is kept in
 L{CaptureResource.requests} as a L{Captured}, body included, so tests and the fixture script
 (C{tests/fixtures/protobuf/capture.py}) can save the exact bytes kubectl wrote.
 """
@@ -31,9 +34,20 @@ DISCOVERY: dict[str, tuple[tuple[str, str, bool, list[str]], ...]] = {
         ("resourcequotas", "ResourceQuota", True, _CRUD),
         ("pods", "Pod", True, _CRUD),
         ("pods/log", "Pod", True, ["get"]),
+        ("pods/eviction", "Eviction", True, ["create"]),
         ("nodes", "Node", False, _CRUD),
+        ("pods/ephemeralcontainers", "Pod", True, ["get", "patch", "update"]),
     ),
-    "apps/v1": (("deployments", "Deployment", True, _CRUD),),
+    "apps/v1": (
+        ("deployments", "Deployment", True, _CRUD),
+        ("deployments/scale", "Scale", True, ["get", "patch", "update"]),
+    ),
+    "autoscaling/v1": (("horizontalpodautoscalers", "HorizontalPodAutoscaler", True, _CRUD),),
+    "autoscaling/v2": (("horizontalpodautoscalers", "HorizontalPodAutoscaler", True, _CRUD),),
+    "certificates.k8s.io/v1": (
+        ("certificatesigningrequests", "CertificateSigningRequest", False, _CRUD),
+        ("certificatesigningrequests/approval", "CertificateSigningRequest", False, ["get", "patch", "update"]),
+    ),
     "batch/v1": (
         ("jobs", "Job", True, _CRUD),
         ("cronjobs", "CronJob", True, _CRUD),
@@ -86,6 +100,7 @@ class CaptureResource(Resource):
     A leaf resource that records every request and answers like a minimal API server.
 
     @ivar requests: every L{Captured} request, in arrival order.
+    @ivar objects: path -> object created (or replaced) so far.
     @ivar decode: turns a protobuf body into its JSON object for the echo (optional; without it,
         or when it fails, the echo carries only the envelope's C{apiVersion}/C{kind}).
     """
@@ -95,6 +110,7 @@ class CaptureResource(Resource):
     def __init__(self, decode: Optional[Callable[[bytes], dict]] = None) -> None:
         super().__init__()
         self.requests: list[Captured] = []
+        self.objects: dict[str, dict] = {}
         self.decode = decode
 
     def _json(self, request: Request, code: int, obj: Any) -> bytes:
@@ -104,18 +120,39 @@ class CaptureResource(Resource):
 
     def render(self, request: Request) -> bytes:
         """
-        Record the request, then answer discovery, C{/version} or a C{POST}; anything else is 404.
+        Record the request, then answer discovery, C{/version} or an object request.
         """
         body = request.content.read() if request.content is not None else b""
-        path = request.path.decode("utf-8")
+        path = request.path.decode("utf-8").rstrip("/")
         method = request.method.decode("ascii")
         ctype = (request.getHeader(b"content-type") or b"").decode("latin-1")
         self.requests.append(Captured(method, path, ctype, body))
         if method == "GET":
             return self._get(request, path)
         if method == "POST":
-            return self._post(request, body, ctype)
+            return self._post(request, path, body, ctype)
+        if method in ("PUT", "PATCH", "DELETE"):
+            return self._change(request, method, path, body, ctype)
         return self._json(request, 405, _status(405, "MethodNotAllowed", "not supported"))
+
+    def _decode(self, body: bytes, ctype: str) -> dict:
+        """
+        The object of a body (JSON, or protobuf through L{decode} or just its envelope).
+        """
+        obj: Any
+        if ctype.startswith("application/vnd.kubernetes.protobuf"):
+            obj = _envelope_type_meta(body)
+            if self.decode is not None:
+                try:
+                    obj = self.decode(body)
+                except Exception:
+                    pass
+        else:
+            try:
+                obj = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                obj = {}
+        return obj if isinstance(obj, dict) else {}
 
     def _get(self, request: Request, path: str) -> bytes:
         if path == "/version":
@@ -131,13 +168,18 @@ class CaptureResource(Resource):
                 {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
             )
         if path == "/apis":
-            groups = []
+            groups: list[dict[str, Any]] = []
             for gv in DISCOVERY:
                 if "/" not in gv:
                     continue
                 group, version = gv.split("/")
                 v = {"groupVersion": gv, "version": version}
-                groups.append({"name": group, "versions": [v], "preferredVersion": v})
+                for g in groups:
+                    if g["name"] == group:
+                        g["versions"].append(v)
+                        break
+                else:
+                    groups.append({"name": group, "versions": [v], "preferredVersion": v})
             return self._json(
                 request, 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
             )
@@ -154,32 +196,73 @@ class CaptureResource(Resource):
                 }
                 if plural == "serviceaccounts/token":
                     entry.update(group="authentication.k8s.io", version="v1")
+                if plural == "pods/eviction":
+                    entry.update(group="policy", version="v1")
+                if plural == "deployments/scale":
+                    entry.update(group="autoscaling", version="v1")
                 resources.append(entry)
             return self._json(
                 request,
                 200,
                 {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources},
             )
+        if path in self.objects:
+            return self._json(request, 200, self.objects[path])
+        items = [
+            o
+            for p, o in self.objects.items()
+            if path in (p.rpartition("/")[0], _without_namespace(p.rpartition("/")[0]))
+        ]
+        if items:
+            kind = items[0].get("kind", "") + "List"
+            return self._json(
+                request,
+                200,
+                {"kind": kind, "apiVersion": items[0].get("apiVersion", "v1"), "metadata": {}, "items": items},
+            )
         return self._json(request, 404, _status(404, "NotFound", "the server could not find the requested resource"))
 
-    def _post(self, request: Request, body: bytes, ctype: str) -> bytes:
-        obj: Any
-        if ctype.startswith("application/vnd.kubernetes.protobuf"):
-            obj = _envelope_type_meta(body)
-            if self.decode is not None:
-                try:
-                    obj = self.decode(body)
-                except Exception:
-                    pass
-        else:
-            try:
-                obj = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                obj = {}
-        if not isinstance(obj, dict):
-            obj = {}
-        obj.setdefault("metadata", {}).setdefault("name", "captured")
+    def _post(self, request: Request, path: str, body: bytes, ctype: str) -> bytes:
+        obj = self._decode(body, ctype)
+        name = obj.setdefault("metadata", {}).setdefault("name", "captured")
+        if path.endswith("/eviction"):
+            self.objects.pop(path.rpartition("/")[0], None)
+        elif len(_resource_segments(path)) == 1:
+            self.objects[f"{path}/{name}"] = obj
         return self._json(request, 201, obj)
+
+    def _change(self, request: Request, method: str, path: str, body: bytes, ctype: str) -> bytes:
+        target = path if path in self.objects else path.rpartition("/")[0]
+        if target not in self.objects:
+            return self._json(request, 404, _status(404, "NotFound", "not found"))
+        if method == "DELETE":
+            return self._json(request, 200, self.objects.pop(target))
+        if method == "PUT":
+            self.objects[target] = self._decode(body, ctype)
+        return self._json(request, 200, self.objects[target])
+
+
+def _without_namespace(path: str) -> str:
+    """
+    A collection path without its C{namespaces/<ns>} part (the all-namespaces form).
+    """
+    parts = path.split("/")
+    for i in range(len(parts) - 2):
+        if parts[i] == "namespaces" and i + 2 < len(parts):
+            return "/".join(parts[:i] + parts[i + 2 :])
+    return path
+
+
+def _resource_segments(path: str) -> list[str]:
+    """
+    The segments of a resource path after its group version and namespace: C{[plural]},
+    C{[plural, name]} or C{[plural, name, subresource]}.
+    """
+    parts = [p for p in path.split("/") if p]
+    parts = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if parts[:1] == ["namespaces"] and len(parts) > 2:
+        parts = parts[2:]
+    return parts
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
