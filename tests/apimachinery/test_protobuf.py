@@ -458,3 +458,38 @@ class CaptureServerTests(SynchronousTestCase):
         self.assertEqual(echoed["metadata"]["name"], "demo")
         self.assertEqual(resource.requests[-1].body, body)
         self.assertEqual(resource.requests[-1].path, "/api/v1/namespaces")
+
+    def test_objects_kept(self) -> None:
+        """
+        Created objects can be read back, listed across namespaces, replaced and evicted.
+        """
+        from treq.testing import StubTreq
+
+        from kapid.testing.capture import CaptureResource
+
+        resource = CaptureResource()
+        client = StubTreq(resource)
+        pod = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p1", "namespace": "default"}}
+        response = self.successResultOf(
+            client.post(
+                "http://x/api/v1/namespaces/default/pods",
+                data=orjson.dumps(pod),
+                headers={"Content-Type": "application/json"},
+            )
+        )
+        self.assertEqual(response.code, 201)
+        response = self.successResultOf(client.get("http://x/api/v1/pods?fieldSelector=x"))
+        listing = orjson.loads(self.successResultOf(response.content()))
+        self.assertEqual((listing["kind"], listing["items"]), ("PodList", [pod]))
+        response = self.successResultOf(client.get("http://x/api/v1/namespaces/default/pods/p1"))
+        self.assertEqual(orjson.loads(self.successResultOf(response.content())), pod)
+        response = self.successResultOf(
+            client.post(
+                "http://x/api/v1/namespaces/default/pods/p1/eviction",
+                data=b'{"kind":"Eviction","apiVersion":"policy/v1","metadata":{"name":"p1"}}',
+                headers={"Content-Type": "application/json"},
+            )
+        )
+        self.assertEqual(response.code, 201)
+        response = self.successResultOf(client.get("http://x/api/v1/namespaces/default/pods/p1"))
+        self.assertEqual(response.code, 404)
