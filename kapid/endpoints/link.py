@@ -414,7 +414,7 @@ class ResourceLink(Link):
         """
         Decode, check, validate fields of and default a create/update body.
         """
-        obj, media = req.decode_body(request, body)
+        obj, media = req.decode_body(request, body, target.resource)
         obj = req.check_type(obj, target.resource, target.version)
         req.apply_field_validation(
             request, target.resource, target.version, obj, body, req.field_validation(query), media

@@ -118,7 +118,7 @@ def field_validation(query: Query) -> str:
     return v
 
 
-def decode_body(request: IRequest, body: bytes) -> tuple[Any, str]:
+def decode_body(request: IRequest, body: bytes, resource: Optional[Resource] = None) -> tuple[Any, str]:
     """
     Decode a create/update body by its Content-Type: C{(object, media)}; 415 for other types.
     """
@@ -135,7 +135,11 @@ def decode_body(request: IRequest, body: bytes) -> tuple[Any, str]:
             from kapid.apimachinery.protobuf import decode
         except ImportError:
             raise unsupported_media_type(ser.ACCEPTED_BODY_TYPES)
-        return decode(body), ser.PROTOBUF
+        if resource is not None and is_custom(resource):
+            raise unsupported_media_type((ser.JSON, ser.YAML))
+        return decode(body, resource.kind if resource is not None else ""), ser.PROTOBUF
+    if resource is not None and is_custom(resource):
+        raise unsupported_media_type((ser.JSON, ser.YAML))
     raise unsupported_media_type(ser.ACCEPTED_BODY_TYPES)
 
 

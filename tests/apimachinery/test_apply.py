@@ -1,0 +1,79 @@
+"""
+Tests for L{kapid.apimachinery.apply}: field sets, managedFields, apply merges and conflicts.
+"""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from kapid.apimachinery import apply as ssa
+from kapid.apimachinery.schema import Schema
+from kapid.apimachinery.status import StatusError
+
+DEPLOY = Schema.of("io.k8s.api.apps.v1.Deployment")
+
+
+def dep(containers: list, replicas: int = 1) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": containers}}}}
+
+
+class FieldSetTests(SynchronousTestCase):
+    """
+    fieldsV1.
+    """
+
+    def test_fields_v1_of_keyed_list(self) -> None:
+        """
+        List items with map keys appear as k:{...} with a "." member.
+        """
+        m = ssa.members(dep([{"name": "web", "image": "nginx"}]), DEPLOY)
+        tree = ssa.to_fields_v1(m)
+        containers = tree["f:spec"]["f:template"]["f:spec"]["f:containers"]
+        self.assertEqual(containers, {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}})
+        self.assertEqual(ssa.from_fields_v1(tree), set(m))
+
+    def test_record_update_moves_ownership(self) -> None:
+        """
+        A manager that changes a field takes it from the one that set it.
+        """
+        a = dep([{"name": "web", "image": "nginx"}])
+        ssa.record_update(None, a, "one", "apps/v1", 0, DEPLOY)
+        b = dep([{"name": "web", "image": "nginx"}], replicas=3)
+        b["metadata"]["managedFields"] = a["metadata"]["managedFields"]
+        ssa.record_update(a, b, "two", "apps/v1", 0, DEPLOY)
+        entries = {e["manager"]: e["fieldsV1"] for e in b["metadata"]["managedFields"]}
+        self.assertEqual(entries["two"], {"f:spec": {"f:replicas": {}}})
+        self.assertNotIn("f:replicas", entries["one"]["f:spec"])
+
+
+class ApplyTests(SynchronousTestCase):
+    """
+    Server-side apply.
+    """
+
+    def test_apply_merges_keyed_lists(self) -> None:
+        """
+        Applied containers merge with other managers' containers by name.
+        """
+        live = ssa.apply(None, dep([{"name": "a", "image": "x"}]), "m1", False, "apps/v1", 0, DEPLOY)
+        live = ssa.apply(live, dep([{"name": "b", "image": "y"}]), "m2", False, "apps/v1", 0, DEPLOY)
+        names = [c["name"] for c in live["spec"]["template"]["spec"]["containers"]]
+        self.assertEqual(names, ["a", "b"])
+
+    def test_apply_removes_fields_no_longer_applied(self) -> None:
+        """
+        A field the manager applied before and no longer applies is removed.
+        """
+        live = ssa.apply(None, dep([{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]), "m1", False, "apps/v1", 0, DEPLOY)
+        live = ssa.apply(live, dep([{"name": "a", "image": "x"}]), "m1", False, "apps/v1", 0, DEPLOY)
+        self.assertEqual([c["name"] for c in live["spec"]["template"]["spec"]["containers"]], ["a"])
+
+    def test_conflict(self) -> None:
+        """
+        Changing a field another manager owns is a 409 naming it.
+        """
+        live = ssa.apply(None, dep([], replicas=1), "m1", False, "apps/v1", 0, DEPLOY)
+        e = self.assertRaises(StatusError, ssa.apply, live, dep([], replicas=2), "m2", False, "apps/v1", 0, DEPLOY)
+        self.assertEqual(e.code, 409)
+        self.assertEqual(e.message, 'Apply failed with 1 conflict: conflict with "m1": .spec.replicas')
+        out = ssa.apply(live, dep([], replicas=2), "m2", True, "apps/v1", 0, DEPLOY)
+        self.assertEqual(out["spec"]["replicas"], 2)
