@@ -549,6 +549,7 @@ class MemoryKV:
         """
 
         def f() -> Any:
+            check_size(key, value)
             ok, rev, _ = self.txn_sync(
                 [(key, expected_mod_revision)], [("put", key, value, lease)], []
             )
@@ -579,6 +580,8 @@ class MemoryKV:
 
         def f() -> Any:
             ops = [("put", k, v, 0) for k, v in items]
+            if len({op[1] for op in ops}) != len(ops):
+                raise StorageError("etcdserver: duplicate key given in txn request")
             for op in ops:
                 self._check_op(op)
             return self._apply(ops)

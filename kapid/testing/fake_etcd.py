@@ -268,6 +268,9 @@ class FakeEtcdGateway(Resource):
             elif "request_range" in op:
                 p = op["request_range"]
                 ops.append(("range", self._key(p), _range_end(p)))
+        written = [op[1] for op in ops if op[0] != "range"]
+        if len(set(written)) != len(written):
+            raise _GatewayError(400, 3, "etcdserver: duplicate key given in txn request")
         _, _, results = self.kv.txn_sync([], ops, [])
         responses: list[dict[str, Any]] = []
         for op_json, op, res in zip(ops_json, ops, results):

@@ -33,6 +33,7 @@ from kapid.storage.interfaces import (
     LeaseNotFoundError,
     ListResult,
     RequestTooLargeError,
+    StorageError,
     TxnResult,
 )
 
@@ -378,6 +379,19 @@ class IKVContractMixin:
         listed = await kv.list(self.prefix)
         self.assertEqual([x.value for x in listed.kvs], [b"1", b"2", b"3"])
         w.cancel()
+
+    async def test_put_all_edge_cases(self) -> None:
+        """
+        put_all of nothing writes nothing and returns the current revision; a repeated key is
+        refused with a StorageError and writes nothing.
+        """
+        kv = await self.make_kv()
+        rev = await kv.current_revision()
+        self.assertEqual(await kv.put_all([]), rev)
+        with self.assertRaises(StorageError):
+            await kv.put_all([(self.k("a"), b"1"), (self.k("a"), b"2")])
+        self.assertIsNone((await kv.get(self.k("a")))[0])
+        self.assertEqual(await kv.current_revision(), rev)
 
     async def test_watch_several(self) -> None:
         """
