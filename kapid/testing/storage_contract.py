@@ -78,6 +78,8 @@ class IStorageContractMixin:
 
     lease_ttl = 2
     fresh_wait = 3.5
+    #: changes made before a too-old watch (more than a watch cache keeps)
+    history_churn = 3
     kv: Any = None
 
     async def make_storage(self) -> Any:
@@ -611,7 +613,7 @@ class IStorageContractMixin:
         """
         s = await self._setup()
         a = await s.create(self.key("a"), obj("a"))
-        for i in range(3):
+        for i in range(self.history_churn):
             await s.guaranteed_update(self.key("a"), lambda cur, i=i: {**cur, "data": {"i": str(i)}})
         await self.kv.compact(await self.kv.current_revision())
         w, events = await self.watch(s, ListOptions(resource_version=str(rv(a) - 1)))
