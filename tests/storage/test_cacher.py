@@ -11,6 +11,17 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from kapid.storage.cacher import CachingStorage
+from kapid.storage.interfaces import (
+    ADDED,
+    BOOKMARK,
+    DELETED,
+    ERROR,
+    MODIFIED,
+    CompactedError,
+    ExpiredError,
+    ListOptions,
+    TooLargeResourceVersionError,
+)
 from kapid.storage.memory import MemoryKV
 from kapid.storage.store import Store
 from kapid.testing.storage_contract import IStorageContractMixin
@@ -75,3 +86,281 @@ class EtcdCacherContractTests(IStorageContractMixin, TestCase):
         from twisted.internet.task import deferLater
 
         await deferLater(reactor, seconds, lambda: None)
+
+
+class CountingKV:
+    """
+    A MemoryKV wrapper that counts watch and list calls and keeps the watches it opened.
+    """
+
+    def __init__(self, kv: MemoryKV) -> None:
+        self._kv = kv
+        self.watches: list[Any] = []
+        self.lists = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kv, name)
+
+    def watch(self, prefix: bytes, start_revision: int, on_events: Any) -> Any:
+        """
+        Count and keep the watch.
+        """
+        w = self._kv.watch(prefix, start_revision, on_events)
+        self.watches.append(w)
+        return w
+
+    def list(self, *args: Any, **kwargs: Any) -> Any:
+        """
+        Count the list.
+        """
+        self.lists += 1
+        return self._kv.list(*args, **kwargs)
+
+
+RES = "/registry/configmaps/"
+
+
+def cm(name: str, ns: str = "ns", **extra: Any) -> dict:
+    """
+    A ConfigMap.
+    """
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, **extra}
+
+
+class CacherTests(TestCase):
+    """
+    The watch cache's own behaviours, on a Clock over a counting MemoryKV.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.kv = CountingKV(MemoryKV(self.clock))
+        self.addCleanup(self.kv.close)
+        self.cs = CachingStorage(
+            Store(self.kv, self.clock), self.clock, cache_size=5, max_pending=3, bookmark_interval=60
+        )
+        self.addCleanup(self.cs.close)
+
+    def run_(self, coro: Any) -> Any:
+        """
+        Run a coroutine that completes without the reactor (everything here is synchronous).
+        """
+        from twisted.internet.defer import Deferred
+
+        return self.successResultOf(Deferred.fromCoroutine(coro))
+
+    def watch(self, rv: str = "0", bookmarks: bool = False, on_event: Any = None) -> tuple[Any, list]:
+        """
+        A watch of RES collecting events (or calling C{on_event}).
+        """
+        events: list = []
+        opts = ListOptions(resource_version=rv, allow_watch_bookmarks=bookmarks)
+        w = self.successResultOf(self.cs.watch(RES, opts, on_event or events.append))
+        self.addCleanup(w.stop)
+        return w, events
+
+    def test_fan_out_one_upstream_watch(self) -> None:
+        """
+        A hundred watchers of one resource cost one IKV watch and each receives every event.
+        """
+        self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        watchers = [self.watch() for _ in range(100)]
+        self.successResultOf(self.cs.create(RES + "ns/b", cm("b")))
+        self.successResultOf(self.cs.delete(RES + "ns/a"))
+        self.assertEqual(len(self.kv.watches), 1)
+        self.assertEqual(self.cs.stats.upstream_watches, 1)
+        for _, events in watchers:
+            self.assertEqual([(e.type, e.object["metadata"]["name"]) for e in events],
+                             [(ADDED, "a"), (ADDED, "b"), (DELETED, "a")])
+        self.assertEqual(self.cs.stats.events_delivered, 300)
+
+    def test_separate_resources_separate_cachers(self) -> None:
+        """
+        Each resource prefix gets its own cacher; namespaced and single-object watches share it.
+        """
+        self.watch()
+        self.successResultOf(self.cs.watch("/registry/secrets/", ListOptions(), lambda e: None))
+        self.successResultOf(self.cs.watch(RES + "ns/", ListOptions(), lambda e: None))
+        self.successResultOf(
+            self.cs.watch(RES + "ns/x", ListOptions(recursive=False), lambda e: None)
+        )
+        self.assertEqual(sorted(self.cs.cachers), ["/registry/configmaps/", "/registry/secrets/"])
+        self.assertEqual(len(self.kv.watches), 2)
+        self.assertEqual(self.cs.resource_prefix("/registry/services/specs/ns/a"), "/registry/services/specs/")
+        self.assertEqual(self.cs.resource_prefix("/registry/example.com/widgets/ns/a"), "/registry/example.com/widgets/")
+        self.assertIsNone(self.cs.resource_prefix("/other/x"))
+
+    def test_bad_watcher_does_not_affect_others(self) -> None:
+        """
+        A watcher whose callback raises is cut off; the others keep receiving.
+        """
+        def boom(e: Any) -> None:
+            raise RuntimeError("broken consumer")
+
+        bad, _ = self.watch(on_event=boom)
+        good, events = self.watch()
+        self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        self.assertTrue(bad.done.called)
+        self.successResultOf(self.cs.create(RES + "ns/b", cm("b")))
+        self.assertEqual(len(events), 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_slow_watcher_cut_off(self) -> None:
+        """
+        A watcher that does not take its events (its Deferred stays pending) is cut off past the
+        queue bound, and its stream ends; a fast watcher gets everything.
+        """
+        from twisted.internet.defer import Deferred
+
+        pending: list[Deferred] = []
+
+        def slow(e: Any) -> Deferred:
+            d: Deferred = Deferred()
+            pending.append(d)
+            return d
+
+        slow_w, _ = self.watch(on_event=slow)
+        fast_w, events = self.watch()
+        for i in range(6):
+            self.successResultOf(self.cs.create(RES + f"ns/o{i}", cm(f"o{i}")))
+        self.assertTrue(slow_w.done.called)
+        self.assertEqual(self.cs.stats.watchers_cut, 1)
+        self.assertEqual(len(pending), 1)
+        self.assertFalse(fast_w.done.called)
+        self.assertEqual(len(events), 6)
+
+    def test_backpressure_within_bound(self) -> None:
+        """
+        Events queued while a consumer's Deferred is pending are delivered, in order, when it fires.
+        """
+        from twisted.internet.defer import Deferred
+
+        got: list = []
+        gate: list[Deferred] = []
+
+        def consumer(e: Any) -> Any:
+            got.append(e.object["metadata"]["name"])
+            if not gate:
+                d: Deferred = Deferred()
+                gate.append(d)
+                return d
+            return None
+
+        w, _ = self.watch(on_event=consumer)
+        for i in range(3):
+            self.successResultOf(self.cs.create(RES + f"ns/o{i}", cm(f"o{i}")))
+        self.assertEqual(got, ["o0"])
+        gate[0].callback(None)
+        self.assertEqual(got, ["o0", "o1", "o2"])
+        self.assertFalse(w.done.called)
+
+    def test_bookmarks(self) -> None:
+        """
+        Watchers that ask get a BOOKMARK with the cache's resourceVersion every interval on the
+        clock, and on request; others get none.
+        """
+        w, events = self.watch(bookmarks=True)
+        _, plain = self.watch()
+        made = self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        self.clock.advance(59)
+        self.assertEqual([e.type for e in events], [ADDED])
+        self.clock.advance(1)
+        self.assertEqual([e.type for e in events], [ADDED, BOOKMARK])
+        self.assertEqual(events[1].object, {"metadata": {"resourceVersion": made["metadata"]["resourceVersion"]}})
+        self.clock.advance(60)
+        self.assertEqual(len(events), 3)
+        w.send_bookmark()
+        self.assertEqual(len(events), 4)
+        self.assertEqual([e.type for e in plain], [ADDED])
+        w.stop()
+        self.clock.advance(120)
+        self.assertEqual(len(events), 4)
+
+    def test_list_at_zero_from_cache(self) -> None:
+        """
+        Lists and gets at resourceVersion 0 are answered from the cache without reading the KV;
+        lists at "" read the KV.
+        """
+        for n in ("b", "a"):
+            self.successResultOf(self.cs.create(RES + f"ns/{n}", cm(n)))
+        before = self.kv.lists
+        res = self.successResultOf(self.cs.get_list(RES, ListOptions(resource_version="0")))
+        self.assertEqual([i["metadata"]["name"] for i in res["items"]], ["a", "b"])
+        got = self.successResultOf(self.cs.get(RES + "ns/a", resource_version="0"))
+        self.assertEqual(got["metadata"]["name"], "a")
+        got["data"] = {"mutated": "yes"}
+        again = self.successResultOf(self.cs.get(RES + "ns/a", resource_version="0"))
+        self.assertNotIn("data", again)
+        self.assertEqual(self.kv.lists, before)
+        self.successResultOf(self.cs.get_list(RES, ListOptions()))
+        self.assertEqual(self.kv.lists, before + 1)
+
+    def test_wait_for_future_resource_version(self) -> None:
+        """
+        A read at a resourceVersion the store has not reached waits until the cache has it.
+        """
+        a = self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        want = int(a["metadata"]["resourceVersion"]) + 1
+        d = self.cs.get_list(RES, ListOptions(resource_version=str(want), resource_version_match="Exact"))
+        g = self.cs.get(RES + "ns/b", resource_version=str(want))
+        self.assertNoResult(d)
+        self.assertNoResult(g)
+        self.clock.advance(1)
+        self.assertNoResult(d)
+        self.successResultOf(self.cs.create(RES + "ns/b", cm("b")))
+        res = self.successResultOf(d)
+        self.assertEqual([i["metadata"]["name"] for i in res["items"]], ["a", "b"])
+        self.assertEqual(res["resourceVersion"], str(want))
+        self.assertEqual(self.successResultOf(g)["metadata"]["name"], "b")
+
+    def test_future_resource_version_times_out(self) -> None:
+        """
+        A read at a resourceVersion that does not come fails with TooLargeResourceVersionError
+        after about three seconds on the clock.
+        """
+        self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        d = self.cs.get_list(RES, ListOptions(resource_version="1000"))
+        self.clock.advance(2.9)
+        self.assertNoResult(d)
+        self.clock.advance(0.2)
+        err = self.failureResultOf(d, TooLargeResourceVersionError).value
+        self.assertEqual(err.requested, 1000)
+
+    def test_watch_older_than_ring(self) -> None:
+        """
+        A watch from a resourceVersion the ring no longer holds gets a 410 ERROR and ends; one
+        inside the ring replays from there.
+        """
+        first = self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        for i in range(6):
+            self.successResultOf(self.cs.guaranteed_update(RES + "ns/a", lambda cur, i=i: {**cur, "data": {"i": str(i)}}))
+        w, events = self.watch(rv=first["metadata"]["resourceVersion"])
+        self.assertTrue(w.done.called)
+        self.assertEqual([e.type for e in events], [ERROR])
+        self.assertIsInstance(events[0].error, ExpiredError)
+        self.assertTrue(events[0].error.message.startswith("too old resource version: "))
+        cur = int(self.successResultOf(self.cs.current_resource_version()))
+        _, recent = self.watch(rv=str(cur - 2))
+        self.assertEqual([e.type for e in recent], [MODIFIED, MODIFIED])
+
+    def test_upstream_failure_relists(self) -> None:
+        """
+        When the upstream watch fails, current watchers end; the cacher re-lists and re-watches
+        after a delay on the clock, and new watchers see the new state.
+        """
+        self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        w, events = self.watch()
+        self.kv.watches[-1].fail(CompactedError(5, 10))
+        self.assertTrue(w.done.called)
+        self.assertEqual([e.type for e in events], [ADDED])
+        self.assertFalse(self.cs.cachers[RES].ready)
+        # meanwhile reads pass through to the store
+        res = self.successResultOf(self.cs.get_list(RES, ListOptions(resource_version="0")))
+        self.assertEqual(len(res["items"]), 1)
+        self.clock.advance(1)
+        self.assertTrue(self.cs.cachers[RES].ready)
+        self.assertEqual(len(self.kv.watches), 2)
+        self.assertEqual(self.cs.stats.relists, 2)
+        w2, events2 = self.watch()
+        self.successResultOf(self.cs.create(RES + "ns/b", cm("b")))
+        self.assertEqual([e.type for e in events2], [ADDED, ADDED])
