@@ -17,6 +17,7 @@ import orjson
 from klein import Klein
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 from twisted.web.resource import IResource
 
 from kapid import _version
@@ -54,6 +55,8 @@ def write_json(request: Any, obj: Any, code: int = 200) -> bytes:
     request.setHeader(b"Content-Type", b"application/json")
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2)
 
+
+log = Logger()
 
 _profiling = [False]
 
@@ -182,6 +185,7 @@ class KubeAPILink(Link):
             return b"Could not enable CPU profiling: cpu profiling already in use\n"
         profile = cProfile.Profile()
         _profiling[0] = True
+        log.info("Profiling the reactor thread for {seconds}s", seconds=seconds)
         profile.enable()
         d: Deferred = Deferred()
 

@@ -78,15 +78,68 @@ class Stage:
 
 class QuietSite(Site):
     """
-    A L{Site} without Twisted's access log (kapid logs each request itself).
+    A L{Site} without Twisted's access log (kapid logs each request itself) that keeps track of its
+    open connections, so shutdown can close them after their responses are flushed.
     """
 
     noisy = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_channels: set[Any] = set()
+        self._all_closed: list[Deferred] = []
 
     def log(self, request: Any) -> None:
         """
         Nothing: the panic-recovery filter writes kapid's request log.
         """
+
+    def buildProtocol(self, addr: Any) -> Any:
+        """
+        Build the channel and remember it until its connection is lost.
+        """
+        channel = super().buildProtocol(addr)
+        if channel is None:
+            return None
+        self.open_channels.add(channel)
+        original = channel.connectionLost
+
+        def lost(reason: Any) -> None:
+            self.open_channels.discard(channel)
+            try:
+                original(reason)
+            finally:
+                if not self.open_channels:
+                    waiters, self._all_closed = self._all_closed, []
+                    for d in waiters:
+                        d.callback(None)
+
+        channel.connectionLost = lost
+        return channel
+
+    def close_connections(self, clock: Any, timeout: float) -> Deferred:
+        """
+        Close every open connection once what was written to it is sent; abort the ones still
+        open after C{timeout} seconds. Fires when all are closed.
+        """
+        if not self.open_channels:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._all_closed.append(d)
+        for channel in list(self.open_channels):
+            transport = getattr(channel, "transport", None)
+            if transport is not None:
+                transport.loseConnection()
+
+        def abort() -> None:
+            for channel in list(self.open_channels):
+                transport = getattr(channel, "transport", None)
+                if transport is not None and hasattr(transport, "abortConnection"):
+                    transport.abortConnection()
+
+        call = clock.callLater(timeout, abort)
+        d.addBoth(lambda r: (call.cancel() if call.active() else None, r)[1])
+        return d
 
 
 def _notify(state: str) -> None:
@@ -200,6 +253,7 @@ class KapidService(Service):
         g = config.generic
         self.limits = InFlightLimits(g.max_requests_inflight, g.max_mutating_requests_inflight, self.metrics.set_inflight)
         self.ports: list[Any] = []
+        self.sites: list[QuietSite] = []
         self.secure_url: Optional[str] = None
         self.insecure_url: Optional[str] = None
         self.kubeconfig_path: Optional[str] = None
@@ -282,13 +336,17 @@ class KapidService(Service):
             )
             from twisted.protocols.tls import TLSMemoryBIOFactory
 
-            factory = TLSMemoryBIOFactory(tls, False, QuietSite(handler))
+            site = QuietSite(handler)
+            self.sites.append(site)
+            factory = TLSMemoryBIOFactory(tls, False, site)
             port = await serverFromString(reactor, secure_endpoint).listen(factory)
             self.ports.append(port)
             self.secure_url = _url("https", port, ss.bind_address)
         if insecure_endpoint:
             handler = build_handler(self.chain.root, secure=False, **common)
-            port = await serverFromString(reactor, insecure_endpoint).listen(QuietSite(handler))
+            site = QuietSite(handler)
+            self.sites.append(site)
+            port = await serverFromString(reactor, insecure_endpoint).listen(site)
             self.ports.append(port)
             self.insecure_url = _url("http", port, ins.bind_address)
         if admin is not None and self.secure_url:
@@ -461,6 +519,8 @@ class KapidService(Service):
         if timer.active():
             timer.cancel()
         self.in_flight.end_long_running()
+        for site in self.sites:
+            await site.close_connections(self.reactor, 5.0)
         self.drained.fire()
         if self.kv is not None:
             try:

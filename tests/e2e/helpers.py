@@ -83,6 +83,9 @@ class KapidProcess:
         yourself with C{--secure-port}/C{--insecure-port} or endpoints in C{args}).
     @param env: extra environment variables.
     @param cwd: the working directory (default C{base_dir}).
+    @param systemd_sockets: listening sockets handed over as systemd socket activation does
+        (fds 3, 4, ... with C{LISTEN_FDS}/C{LISTEN_PID}/C{LISTEN_FDNAMES}); refer to them with
+        C{systemd:domain=INET:index=N} endpoints in C{args} (and usually C{listen=False}).
     """
 
     def __init__(
@@ -94,8 +97,10 @@ class KapidProcess:
         listen: bool = True,
         env: Optional[dict[str, str]] = None,
         cwd: Optional[str] = None,
+        systemd_sockets: Sequence[Any] = (),
     ) -> None:
         os.makedirs(base_dir, exist_ok=True)
+        self.systemd_sockets = list(systemd_sockets)
         self.base_dir = os.path.abspath(base_dir)
         self.cwd = cwd or self.base_dir
         self.data_dir = os.path.abspath(data_dir or os.path.join(self.base_dir, "kapid-data"))
@@ -123,7 +128,16 @@ class KapidProcess:
                 "--secure-listen-endpoint=tcp:0:interface=127.0.0.1",
                 "--insecure-listen-endpoint=tcp:0:interface=127.0.0.1",
             ]
-        return cmd + self.args
+        cmd += self.args
+        if self.systemd_sockets:
+            dups = " ".join(f"{3 + i}<&{sock.fileno()}" for i, sock in enumerate(self.systemd_sockets))
+            names = ":".join(["kapid.socket"] * len(self.systemd_sockets))
+            script = (
+                f"exec {dups}; export LISTEN_PID=$$ LISTEN_FDS={len(self.systemd_sockets)} "
+                f'LISTEN_FDNAMES={names}; exec "$@"'
+            )
+            cmd = ["/bin/sh", "-c", script, "sh"] + cmd
+        return cmd
 
     @property
     def pid(self) -> int:
@@ -164,6 +178,7 @@ class KapidProcess:
                 stderr=subprocess.STDOUT,
                 cwd=self.cwd,
                 env=child_env(self.env, home=self.base_dir),
+                pass_fds=[sock.fileno() for sock in self.systemd_sockets],
             )
         finally:
             log.close()
