@@ -364,3 +364,34 @@ class CacherTests(TestCase):
         w2, events2 = self.watch()
         self.successResultOf(self.cs.create(RES + "ns/b", cm("b")))
         self.assertEqual([e.type for e in events2], [ADDED, ADDED])
+
+
+class EmbeddedCacherContractTests(IStorageContractMixin, TestCase):
+    """
+    CachingStorage over Store over EmbeddedKV passes the IStorage contract, time on a Clock.
+    """
+
+    history_churn = 12
+
+    async def make_storage(self) -> Any:
+        """
+        A CachingStorage over a Store over a fresh EmbeddedKV.
+        """
+        from twisted.internet import reactor
+
+        from kapid.storage.embedded import EmbeddedKV
+
+        self.clock = Clock()
+        self.kv = await EmbeddedKV.open(self.mktemp(), reactor, clock=self.clock)
+        self.addCleanup(self.kv.close)
+        s = CachingStorage(Store(self.kv, self.clock), self.clock, cache_size=10)
+        self.addCleanup(s.close)
+        return s
+
+    async def let_time_pass(self, seconds: float) -> None:
+        """
+        Advance the Clock in steps, letting the SQLite thread's results in between.
+        """
+        from tests.storage.test_store import advance_in_steps
+
+        await advance_in_steps(self.clock, seconds)
