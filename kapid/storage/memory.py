@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import deque
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, List
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -592,7 +592,7 @@ class MemoryKV:
         self,
         prefix: bytes,
         start_revision: int,
-        on_events: Callable[[list[KVEvent]], None],
+        on_events: Callable[[List[KVEvent]], None],
     ) -> HubWatch:
         """
         See L{IKV.watch}. Events are delivered synchronously (see the module docstring).

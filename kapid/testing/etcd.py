@@ -434,8 +434,11 @@ async def shared_etcd(module: str, reactor: Any = None) -> EtcdServer:
             await entry.restart()
         return entry
     # a start in progress: wait on a fresh Deferred chained to it
-    from twisted.internet.defer import Deferred as D
+    waiter: Deferred[EtcdServer] = Deferred()
 
-    waiter: D[EtcdServer] = D()
-    entry.addBoth(lambda r: (waiter.callback(r), r)[1])
+    def relay(result: Any) -> Any:
+        waiter.callback(result)
+        return result
+
+    entry.addBoth(relay)
     return await waiter

@@ -105,7 +105,7 @@ class FakeEtcdGateway(Resource):
         self.chunk_size = chunk_size
         self.batch_revisions = batch_revisions
         self.requests: list[tuple[bytes, dict[str, Any]]] = []
-        self._held: list[tuple[Any, list[KVEvent]]] = []
+        self._held: list[tuple[Any, list[dict[str, Any]]]] = []
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ class FakeEtcdGateway(Resource):
         path = request.path
         try:
             try:
-                body = orjson.loads(request.content.read() or b"{}")  # type: ignore[union-attr]
+                body = orjson.loads(request.content.read() or b"{}")  # type: ignore[union-attr,attr-defined]
             except orjson.JSONDecodeError:
                 raise _GatewayError(400, 3, "unexpected EOF")
             self.requests.append((path, body))

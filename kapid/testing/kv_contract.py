@@ -17,7 +17,7 @@ C{deferLater} on the real reactor; stores that deliver synchronously pass on the
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.defer import Deferred, gatherResults
 from zope.interface.verify import verifyObject
@@ -29,6 +29,7 @@ from kapid.storage.interfaces import (
     FutureRevisionError,
     IKV,
     IKVWatch,
+    KeyValue,
     KVEvent,
     LeaseNotFoundError,
     ListResult,
@@ -36,6 +37,11 @@ from kapid.storage.interfaces import (
     StorageError,
     TxnResult,
 )
+
+if TYPE_CHECKING:
+    from twisted.trial.unittest import TestCase as _MixinBase
+else:
+    _MixinBase = object
 
 #: A value just under etcd's 1.5 MiB request limit.
 LARGE_VALUE_SIZE = 1572864 - 1024
@@ -60,7 +66,15 @@ async def wait_until(
         raise AssertionError(f"condition not met within {timeout} s")
 
 
-class IKVContractMixin:
+def _prev(event: KVEvent) -> KeyValue:
+    """
+    The event's C{prev_kv}, which must be there.
+    """
+    assert event.prev_kv is not None, event
+    return event.prev_kv
+
+
+class IKVContractMixin(_MixinBase):
     """
     Cases every L{IKV} provider passes. Mix into a C{twisted.trial.unittest.TestCase}.
     """
@@ -290,7 +304,7 @@ class IKVContractMixin:
             await w.done
         except CompactedError as e:
             err = e
-        self.assertIsInstance(err, CompactedError)
+        assert isinstance(err, CompactedError)
         self.assertEqual(err.compact_revision, u.revision)
         self.assertEqual(events, [])
         with self.assertRaises(CompactedError):
@@ -329,10 +343,10 @@ class IKVContractMixin:
         self.assertIsNone(flat[0].prev_kv)
         self.assertEqual(flat[0].kv.value, b"v1")
         self.assertEqual(flat[1].kv.value, b"v2")
-        self.assertEqual(flat[1].prev_kv.value, b"v1")
-        self.assertEqual(flat[1].prev_kv.mod_revision, c.revision)
+        self.assertEqual(_prev(flat[1]).value, b"v1")
+        self.assertEqual(_prev(flat[1]).mod_revision, c.revision)
         self.assertEqual(flat[2].kv.key, self.k("a"))
-        self.assertEqual(flat[2].prev_kv.value, b"v2")
+        self.assertEqual(_prev(flat[2]).value, b"v2")
         self.assertEqual(flat[3].kv.key, self.k("b"))
         self.assertEqual(flat[3].kv.version, 1)
         w.cancel()
@@ -374,7 +388,7 @@ class IKVContractMixin:
         self.assertEqual(sorted(e.kv.key for e in batch), [self.k("a"), self.k("b"), self.k("c")])
         self.assertEqual({e.kv.mod_revision for e in batch}, {rev})
         byk = {e.kv.key: e for e in batch}
-        self.assertEqual(byk[self.k("b")].prev_kv.value, b"old")
+        self.assertEqual(_prev(byk[self.k("b")]).value, b"old")
         self.assertEqual(byk[self.k("b")].kv.version, 2)
         listed = await kv.list(self.prefix)
         self.assertEqual([x.value for x in listed.kvs], [b"1", b"2", b"3"])
@@ -491,7 +505,7 @@ class IKVContractMixin:
         await wait_until(lambda: len(events) >= 1)
         self.assertEqual(events[0][0].type, DELETE)
         self.assertEqual(events[0][0].kv.key, self.k("ttl"))
-        self.assertEqual(events[0][0].prev_kv.value, b"v")
+        self.assertEqual(_prev(events[0][0]).value, b"v")
         self.assertIsNotNone((await kv.get(self.k("keep")))[0])
         w.cancel()
 

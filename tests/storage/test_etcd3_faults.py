@@ -85,11 +85,11 @@ class EndpointFaultTests(TestCase):
         """
         factory = Factory.forProtocol(_Silent)
         factory.received = []  # type: ignore[attr-defined]
-        port = reactor.listenTCP(0, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")  # type: ignore[attr-defined,arg-type]
         self.addCleanup(port.stopListening)
         clock = Clock()
         kv = EtcdKV(
-            [f"http://127.0.0.1:{port.getHost().port}"],
+            [f"http://127.0.0.1:{port.getHost().port}"],  # type: ignore[attr-defined]
             clock,
             request_timeout=3.0,
             http_client=make_http_client(reactor, None),

@@ -124,7 +124,7 @@ class EmbeddedKVTests(TestCase):
         await w.started
         await wait_until(lambda: len(events) >= 2)
         self.assertEqual(events[1][0].type, DELETE)
-        self.assertEqual(events[1][0].prev_kv.value, b"x")
+        self.assertEqual(getattr(events[1][0].prev_kv, "value", None), b"x")
         n = await kv.optimistic_put(b"/r/c", b"y", 0)
         self.assertEqual(n.revision, rev + 1)
         w.cancel()

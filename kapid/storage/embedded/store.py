@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, List
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
@@ -501,7 +501,7 @@ class EmbeddedKV:
         self,
         prefix: bytes,
         start_revision: int,
-        on_events: Callable[[list[KVEvent]], None],
+        on_events: Callable[[List[KVEvent]], None],
     ) -> HubWatch:
         """
         See L{IKV.watch}. History before the last delivered revision is read on the SQLite thread;

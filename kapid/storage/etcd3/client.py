@@ -16,7 +16,7 @@ L{EtcdKV}: the L{IKV} over etcd v3's JSON gateway with treq.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, List
 
 import attr
 import orjson
@@ -423,7 +423,7 @@ class EtcdKV:
         """
         return Deferred.fromCoroutine(self._put_all(list(items)))
 
-    async def _put_all(self, items: list[tuple[bytes, bytes]]) -> int:
+    async def _put_all(self, items: List[tuple[bytes, bytes]]) -> int:
         if not items:
             return await self._current_revision()
         body = await self._call(
@@ -437,7 +437,7 @@ class EtcdKV:
         self,
         prefix: bytes,
         start_revision: int,
-        on_events: Callable[[list[KVEvent]], None],
+        on_events: Callable[[List[KVEvent]], None],
     ) -> EtcdWatch:
         """
         See L{IKV.watch}: one streaming request per watch, resumed after breaks.

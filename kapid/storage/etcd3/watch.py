@@ -65,7 +65,7 @@ class _WatchStream(Protocol):
         Close the response body's connection.
         """
         if self.transport is not None:
-            self.transport.stopProducing()
+            self.transport.stopProducing()  # type: ignore[attr-defined]
 
 
 @implementer(IKVWatch)
@@ -260,4 +260,4 @@ class _Discard(Protocol):
 
     def connectionMade(self) -> None:
         if self.transport is not None:
-            self.transport.stopProducing()
+            self.transport.stopProducing()  # type: ignore[attr-defined]
