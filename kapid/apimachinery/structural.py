@@ -275,6 +275,55 @@ def duplicate_fields(body: bytes) -> list[str]:
     return dups
 
 
+def strict_field_errors(schema: Schema, body: bytes) -> list[str]:
+    """
+    Kube's strict decoding complaints about the JSON text C{body}, in document order, unknown and
+    duplicate fields interleaved as kube's decoder meets them: C{duplicate field "metadata.name"},
+    C{unknown field "spec.foo"}. Join them with C{", "} after C{"strict decoding error: "}.
+    """
+    import json
+
+    class _Pairs(list):
+        pass
+
+    try:
+        tree = json.loads(body, object_pairs_hook=_Pairs)
+    except ValueError:
+        return []
+    out: list[str] = []
+
+    def walk(sch: Optional[Schema], node: Any, path: str) -> None:
+        if isinstance(node, _Pairs):
+            if sch is not None and sch.preserve_unknown_fields:
+                sch = None
+            seen: set[str] = set()
+            for k, v in node:
+                p = _join(path, k)
+                if k in seen:
+                    out.append(f'duplicate field "{p}"')
+                seen.add(k)
+                if sch is None:
+                    walk(None, v, p)
+                elif sch.is_map:
+                    walk(sch.additional_properties, v, p)
+                elif sch.type == "object" or sch.properties:
+                    sub = sch.prop(k)
+                    if sub is None:
+                        out.append(f'unknown field "{p}"')
+                        walk(None, v, p)
+                    else:
+                        walk(sub, v, p)
+                else:
+                    walk(None, v, p)
+        elif isinstance(node, list):
+            items = sch.items if sch is not None else None
+            for i, v in enumerate(node):
+                walk(items, v, f"{path}[{i}]")
+
+    walk(schema, tree, "")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # decoding (built-in kinds: 400)
 

@@ -221,3 +221,19 @@ class ValidateSchemaTests(SynchronousTestCase):
             [str(e) for e in validate_schema(self.schema, {"spec": {}})],
             ["spec.size: Required value"],
         )
+
+
+class StrictFieldErrorsTests(SynchronousTestCase):
+    """strict_field_errors orders complaints as kube's decoder meets them."""
+
+    def test_interleaved(self):
+        """Duplicates and unknown fields come in document order with full paths."""
+        from kapid.apimachinery.structural import strict_field_errors
+
+        body = (b'{"metadata":{"name":"a","name":"b"},"dta":{"x":1},'
+                b'"spec":{"template":{"spec":{"containers":[{"name":"c","bogus":1}]}}}}')
+        self.assertEqual(
+            strict_field_errors(Schema.of("io.k8s.api.apps.v1.Deployment"), body),
+            ['duplicate field "metadata.name"', 'unknown field "dta"',
+             'unknown field "spec.template.spec.containers[0].bogus"'],
+        )
