@@ -184,13 +184,30 @@ class WatchStream:
             self.finished.callback(b"")
 
 
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_go_duration(text: str) -> Optional[float]:
+    """
+    Seconds of a Go duration (C{30s}, C{1m30s}, C{500ms}); None when it does not parse.
+    """
+    import re
+
+    parts = re.findall(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
 async def serve_watch(link: Any, request: IRequest, target: Target, query: Query) -> bytes:
     """
     Serve a watch request; fires (with C{b""}) when the stream ends.
     """
     output = ser.negotiate(req.header(request, b"accept"), stream=True)
     opts = link.list_options(target, query)
-    timeout = query.optional_int("timeoutSeconds")
+    timeout: Optional[float] = query.optional_int("timeoutSeconds")
+    if timeout is None and query.get("timeout"):
+        timeout = parse_go_duration(query.get("timeout"))
     if timeout is None or timeout <= 0:
         timeout = link.min_request_timeout * (1 + random.random())
     name = target.name

@@ -3,7 +3,8 @@ Support for the API end-to-end tests (no tests here): a L{KapidProcess} whose da
 resource API even before the lead wires it into C{kapid.tap}. The child process wraps
 C{kapid.tap.makeService} so that a service without a C{resource_link_factory} gets
 L{kapid.endpoints.link.daemon_resource_link_factory} (with the discovery link in front when it is
-there); once C{kapid.tap} sets a factory itself, the wrapper changes nothing.
+there); when C{kapid.tap} sets a factory itself, only the discovery link is put in front of a bare
+L{kapid.endpoints.link.ResourceLink}.
 """
 
 from __future__ import annotations
@@ -42,20 +43,25 @@ class _Stage:
 
 def makeService(options):
     s = _orig(options)
-    if getattr(s, "resource_link_factory", None) is None:
+    inner = getattr(s, "resource_link_factory", None)
+    if inner is None:
         from kapid.endpoints.link import daemon_resource_link_factory
 
         inner = daemon_resource_link_factory(s)
 
-        def make(delegate):
-            link = inner(delegate)
-            try:
-                from kapid.kubeapi.discovery import DiscoveryLink
-            except ImportError:
-                return link
-            return _Stage(DiscoveryLink(link.resource(), link.registry), link)
+    def make(delegate):
+        from kapid.endpoints.link import ResourceLink
 
-        s.resource_link_factory = make
+        stage = inner(delegate)
+        if not isinstance(stage, ResourceLink):
+            return stage
+        try:
+            from kapid.kubeapi.discovery import DiscoveryLink
+        except ImportError:
+            return stage
+        return _Stage(DiscoveryLink(stage.resource(), stage.registry), stage)
+
+    s.resource_link_factory = make
     return s
 
 
