@@ -18,6 +18,8 @@ gateway's HTTP statuses. C{chunk_size} splits every streamed line into chunks of
 (to exercise clients' partial-line handling); C{batch_revisions} holds watch events back until
 L{FakeEtcdGateway.release} so several revisions go out in one message; C{after_write} is called
 after every streamed line (a test can schedule C{stub.flush} there instead of polling).
+L{FakeEtcdGateway.drop_watches} ends every watch stream and C{unavailable} makes every call fail
+with 503 / code 14, for tests of clients' recovery.
 """
 
 from __future__ import annotations
@@ -105,6 +107,9 @@ class FakeEtcdGateway(Resource):
         self.chunk_size = chunk_size
         self.batch_revisions = batch_revisions
         self.requests: list[tuple[bytes, dict[str, Any]]] = []
+        #: while set, every call answers 503 with gRPC code 14, as a member without a leader does
+        self.unavailable = False
+        self._streams: list[Request] = []
         self._held: list[tuple[Any, list[dict[str, Any]]]] = []
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -136,6 +141,9 @@ class FakeEtcdGateway(Resource):
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"grpc-metadata-content-type", b"application/grpc")
         path = request.path
+        if self.unavailable:
+            request.setResponseCode(503)
+            return b'{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14}'
         try:
             try:
                 body = orjson.loads(request.content.read() or b"{}")  # type: ignore[union-attr,attr-defined]
@@ -420,5 +428,23 @@ class FakeEtcdGateway(Resource):
             # the real gateway leaves the stream open after a cancel
 
         w.done.addErrback(ended)
-        request.notifyFinish().addBoth(lambda _: w.cancel())
+        self._streams.append(request)
+
+        def finished(_: Any) -> None:
+            w.cancel()
+            if request in self._streams:
+                self._streams.remove(request)
+
+        request.notifyFinish().addBoth(finished)
         return NOT_DONE_YET
+
+    def drop_watches(self) -> None:
+        """
+        End every open watch stream (as an etcd restart does); clients must re-watch.
+        """
+        for request in list(self._streams):
+            self._streams.remove(request)
+            if not request.finished:
+                request.finish()
+            if self.after_write is not None:
+                self.after_write()

@@ -185,3 +185,39 @@ class FakeWatchTests(TestCase):
         self.assertEqual(ctx.exception.compact_revision, 4)
         self.assertEqual(ctx.exception.revision, 2)
         stub.flush()
+
+    async def test_watch_resumes_after_stream_ends(self) -> None:
+        """
+        When the stream ends (etcd restarted) and etcd is unavailable for a while, the watch
+        retries on its clock and resumes after the last delivered revision: writes made meanwhile
+        arrive once, in order.
+        """
+        clock, mem, gateway, stub = _fake(chunk_size=3)
+        kv = EtcdKV(["http://etcd.invalid:2379"], clock, http_client=stub)
+        self.addCleanup(kv.close)
+        seen: list[list[KVEvent]] = []
+        w = kv.watch(b"/p/", 0, seen.append)
+        await w.started
+        await kv.optimistic_put(b"/p/a", b"1", 0)
+        from kapid.testing.kv_contract import wait_until
+
+        await wait_until(lambda: len(seen) == 1)
+        gateway.unavailable = True
+        gateway.drop_watches()
+        await wait_until(lambda: bool(clock.getDelayedCalls()))
+        with self.assertRaises(UnavailableError):
+            await kv.optimistic_put(b"/p/x", b"x", 0)
+        # writes that happen while the client cannot watch
+        mem.put_all([(b"/p/b", b"2")])
+        mem.put_all([(b"/p/c", b"3")])
+        clock.advance(0.1)  # a retry that fails: etcd still unavailable
+        await wait_until(lambda: bool(clock.getDelayedCalls()))
+        gateway.unavailable = False
+        clock.advance(5)
+        await wait_until(lambda: len(seen) == 3)
+        await kv.optimistic_put(b"/p/d", b"4", 0)
+        await wait_until(lambda: len(seen) == 4)
+        self.assertEqual([b[0].kv.key for b in seen], [b"/p/a", b"/p/b", b"/p/c", b"/p/d"])
+        self.assertFalse(w.done.called)
+        w.cancel()
+        stub.flush()

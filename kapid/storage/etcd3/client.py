@@ -351,7 +351,7 @@ class EtcdKV:
         k = b64(key)
         put: dict[str, Any] = {"key": k, "value": b64(value)}
         if lease:
-            put["lease"] = lease
+            put["lease"] = str(lease)  # int64 as a string, exact whatever the JSON parser
         success: list[dict[str, Any]] = [{"request_put": put}]
         if expected:
             success.append({"request_range": {"key": k, "keys_only": True}})
