@@ -151,6 +151,20 @@ class EmbeddedKVTests(TestCase):
         clock2.advance(0.2)
         self.assertIsNone((await kv.get(b"/l/a"))[0])
 
+    async def test_data_dir_locked(self) -> None:
+        """
+        A second store on an open data dir is refused; after close it opens.
+        """
+        from kapid.storage.interfaces import StorageError
+
+        path = self.mktemp()
+        kv = await EmbeddedKV.open(path, reactor, clock=Clock())
+        with self.assertRaises(StorageError):
+            await EmbeddedKV.open(path, reactor, clock=Clock())
+        await kv.close()
+        again = await EmbeddedKV.open(path, reactor, clock=Clock())
+        await again.close()
+
     async def test_sqlite_off_reactor_thread(self) -> None:
         """
         Store work runs on the store's own thread, never the reactor's.

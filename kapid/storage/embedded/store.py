@@ -27,6 +27,7 @@ L{MemoryKV}) just before its Deferred fires.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -147,6 +148,7 @@ class EmbeddedKV:
         self._lease_calls: dict[int, Any] = {}
         self._closed = False
         self._shutdown_trigger: Any = None
+        self._lock_fd: Optional[int] = None
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -158,6 +160,7 @@ class EmbeddedKV:
         """
         os.makedirs(path, exist_ok=True)
         store = cls(path, reactor, clock)
+        store._take_lock()
         store._pool.start()
         store._shutdown_trigger = reactor.addSystemEventTrigger(
             "during", "shutdown", store._shutdown
@@ -166,11 +169,30 @@ class EmbeddedKV:
             leases = await store._submit(store._init)
         except BaseException:
             store._stop_pool()
+            store._release_lock()
             raise
         now = store._clock.seconds()
         for lease_id, expires in leases:
             store._schedule_expiry(lease_id, max(0.0, expires - now))
         return store
+
+    def _take_lock(self) -> None:
+        """
+        Hold an exclusive lock on C{<path>/LOCK} while open: a second process (or store) on the
+        same data dir is refused. The OS drops the lock when the process dies, even by SIGKILL.
+        """
+        fd = os.open(os.path.join(self.path, "LOCK"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StorageError(f"the data dir {self.path} is in use by another kapid process")
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def _init(self, c: sqlite3.Connection) -> list[tuple[int, float]]:
         rev = c.execute("SELECT v FROM meta WHERE k = 'revision'").fetchone()[0]
@@ -221,6 +243,7 @@ class EmbeddedKV:
 
         def stopped(result: Any) -> Any:
             self._stop_pool()
+            self._release_lock()
             return None
 
         d.addBoth(stopped)
