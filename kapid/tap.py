@@ -93,4 +93,16 @@ def makeService(options: Any) -> Any:
     from kapid.server.service import KapidService
 
     config = options.config if isinstance(options, Options) else options["config"]
-    return KapidService(config)
+    service = KapidService(config)
+    service.resource_link_factory = resource_link_factory(service)
+    return service
+
+
+def resource_link_factory(service: Any) -> Any:
+    """
+    The chain's resource API stage for C{service}: the REST layer over the storage, built when
+    the storage is open (see L{kapid.endpoints.link.daemon_resource_link_factory}).
+    """
+    from kapid.endpoints.link import daemon_resource_link_factory
+
+    return daemon_resource_link_factory(service)
