@@ -7,8 +7,12 @@ podtemplates, with kube's verbs, short names, categories, storage layout and fie
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
+import attr
+
 from kapid.registry.builtin._helpers import PROXY_VERBS, field, resource, status, v1
-from kapid.registry.description import Subresource
+from kapid.registry.description import Resource, Subresource
 from kapid.registry.strategy import GenericStrategy
 
 
@@ -34,6 +38,60 @@ class NodeStrategy(GenericStrategy):
             st.pop("config", None)
 
 
+class ServiceStrategy(GenericStrategy):
+    """
+    Services: DNS-1035 names, status kept apart, and, when given a
+    L{kapid.registry.allocator.ServiceAllocator}, kube's cluster IP and node port allocation
+    through three asynchronous hooks the store calls around its writes:
+
+      - C{await before_create(store, obj, dry_run)} -> an async undo (call it if the write fails);
+      - C{await before_update(store, obj, old, dry_run)} -> an async commit (call it after the
+        write: it releases what the update gave up);
+      - C{await after_delete(store, obj)} once the object is gone.
+    """
+
+    def __init__(self, allocator: Optional[Any] = None) -> None:
+        super().__init__(
+            "", "Service", has_status=True, name_validation="dns1035", reset_status={"loadBalancer": {}}
+        )
+        self.allocator = allocator
+
+    async def before_create(self, store: Any, obj: dict, dry_run: bool = False) -> Any:
+        """
+        Allocate the new Service's cluster IP and node ports (see the class docstring).
+        """
+        if self.allocator is None:
+            return _nothing
+        return await self.allocator.allocate_create(obj, dry_run)
+
+    async def before_update(self, store: Any, obj: dict, old: dict, dry_run: bool = False) -> Any:
+        """
+        Carry or change allocations for an update (see the class docstring).
+        """
+        if self.allocator is None:
+            return _nothing
+        return await self.allocator.allocate_update(obj, old, dry_run)
+
+    async def after_delete(self, store: Any, obj: dict) -> None:
+        """
+        Release a deleted Service's allocations.
+        """
+        if self.allocator is not None:
+            await self.allocator.release(obj)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def services_with_allocator(allocator: Any) -> Resource:
+    """
+    The services description with allocation by C{allocator} (a
+    L{kapid.registry.allocator.ServiceAllocator}); register it in place of L{SERVICES}.
+    """
+    return attr.evolve(SERVICES, strategy=ServiceStrategy(allocator))
+
+
 SERVICES = resource(
     "", "Service", "services", v1(_d("Service")),
     short_names=("svc",),
@@ -42,10 +100,9 @@ SERVICES = resource(
         Subresource("proxy", "ServiceProxyOptions", "", "v1", PROXY_VERBS),
         status("Service", ""),
     ),
+    strategy=ServiceStrategy(),
     storage_path="services/specs",
     return_deleted_object=True,
-    reset_status={"loadBalancer": {}},
-    name_validation="dns1035",
 )
 
 ENDPOINTS = resource(
