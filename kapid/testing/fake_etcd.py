@@ -15,7 +15,7 @@ C{created} message first, C{canceled} + C{compact_revision} for a compacted star
 stream left open, PUT events without C{type}, DELETE events with the value only in C{prev_kv}),
 int64 fields as strings, zero fields omitted, and errors as C{{"error", "message", "code"}} with the
 gateway's HTTP statuses. C{chunk_size} splits every streamed line into chunks of that many bytes
-(to exercise clients' partial-line handling); C{batch_revisions} holds watch events back until
+(the first eight chunks; then the rest in one) to exercise clients' partial-line handling; C{batch_revisions} holds watch events back until
 L{FakeEtcdGateway.release} so several revisions go out in one message; C{after_write} is called
 after every streamed line (a test can schedule C{stub.flush} there instead of polling).
 L{FakeEtcdGateway.drop_watches} ends every watch stream and C{unavailable} makes every call fail
@@ -344,8 +344,13 @@ class FakeEtcdGateway(Resource):
         line = orjson.dumps(message) + b"\n"
         n = self.chunk_size
         if n:
-            for i in range(0, len(line), n):
-                request.write(line[i : i + n])
+            # the first pieces of chunk_size bytes, then the rest: lines cross chunk borders
+            # without a huge value costing thousands of writes
+            cut = min(len(line), 8 * n)
+            for i in range(0, cut, n):
+                request.write(line[i : min(i + n, cut)])
+            if cut < len(line):
+                request.write(line[cut:])
         else:
             request.write(line)
         if self.after_write is not None:

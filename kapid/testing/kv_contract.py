@@ -431,16 +431,22 @@ class IKVContractMixin(_MixinBase):
 
     async def test_large_value(self) -> None:
         """
-        A value just under 1.5 MiB round-trips; one over the limit fails with
-        RequestTooLargeError.
+        A value just under 1.5 MiB round-trips (also through a watch); one over the limit fails
+        with RequestTooLargeError.
         """
         kv = await self.make_kv()
         big = bytes(range(256)) * (LARGE_VALUE_SIZE // 256) + b"\0" * (LARGE_VALUE_SIZE % 256)
         self.assertEqual(len(big), LARGE_VALUE_SIZE)
+        events: list[list[KVEvent]] = []
+        w = kv.watch(self.prefix, 0, events.append)
+        await w.started
         res = await kv.optimistic_put(self.k("big"), big, 0)
         self.assertTrue(res.succeeded)
         got, _ = await kv.get(self.k("big"))
         self.assertEqual(got.value, big)
+        await wait_until(lambda: len(events) >= 1)
+        self.assertEqual(events[0][0].kv.value, big)
+        w.cancel()
         with self.assertRaises(RequestTooLargeError):
             await kv.optimistic_put(self.k("huge"), big + b"x" * 4096, 0)
 
