@@ -15,9 +15,10 @@ C{created} message first, C{canceled} + C{compact_revision} for a compacted star
 stream left open, PUT events without C{type}, DELETE events with the value only in C{prev_kv}),
 int64 fields as strings, zero fields omitted, and errors as C{{"error", "message", "code"}} with the
 gateway's HTTP statuses. C{chunk_size} splits every streamed line into chunks of that many bytes
-(the first eight chunks; then the rest in one) to exercise clients' partial-line handling; C{batch_revisions} holds watch events back until
-L{FakeEtcdGateway.release} so several revisions go out in one message; C{after_write} is called
-after every streamed line (a test can schedule C{stub.flush} there instead of polling).
+(the first eight chunks; then the rest in one) to exercise clients' partial-line handling;
+C{batch_revisions} holds watch events back until L{FakeEtcdGateway.release} so several revisions
+go out in one message; C{after_write} is called after every streamed line (a test can schedule
+C{stub.flush} there instead of polling).
 L{FakeEtcdGateway.drop_watches} ends every watch stream and C{unavailable} makes every call fail
 with 503 / code 14, for tests of clients' recovery.
 """
