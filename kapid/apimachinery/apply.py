@@ -290,22 +290,40 @@ def record_update(
 # server-side apply
 
 
-def _conflict_message(conflicts: list[tuple[str, Path]], resource_kind: str, name: str) -> str:
+def _manager_text(entry: dict) -> str:
     """
-    kube's apply conflict message.
+    structured-merge-diff's C{printManager}: C{"kubectl"}, C{"x" using apps/v1} for Update
+    managers, with C{with subresource "status"} when there is one.
     """
-    by_manager: dict[str, list[Path]] = {}
-    for m, p in conflicts:
-        by_manager.setdefault(m, []).append(p)
+    text = orjson.dumps(entry.get("manager", "")).decode("utf-8")
+    if entry.get("subresource"):
+        text += f' with subresource {orjson.dumps(entry["subresource"]).decode("utf-8")}'
+    if entry.get("operation") == "Update":
+        text += f" using {entry.get('apiVersion', '')}"
+    return text
+
+
+def conflict_error(conflicts: list[tuple[dict, Path]]) -> StatusError:
+    """
+    kube's apply conflict (409 C{Conflict} with C{FieldManagerConflict} causes).
+    """
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f"conflict with {_manager_text(e)}", "field": _path_text(p)}
+        for e, p in conflicts
+    ]
     if len(conflicts) == 1:
-        m, p = conflicts[0]
-        return f'Apply failed with 1 conflict: conflict with "{m}": {_path_text(p)}'
-    lines = [f"Apply failed with {len(conflicts)} conflicts: "]
-    parts = []
-    for m, ps in by_manager.items():
-        for p in sorted(ps):
-            parts.append(f'conflict with "{m}": {_path_text(p)}')
-    return lines[0] + "\n".join(parts) if False else f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(parts)
+        e, p = conflicts[0]
+        message = f"Apply failed with 1 conflict: conflict with {_manager_text(e)}: {_path_text(p)}"
+    else:
+        by: dict[str, list[Path]] = {}
+        for e, p in conflicts:
+            by.setdefault(_manager_text(e), []).append(p)
+        lines = []
+        for m in sorted(by):
+            lines.append(f"conflicts with {m}:")
+            lines.extend(f"- {_path_text(p)}" for p in by[m])
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+    return StatusError(409, "Conflict", message, {"causes": causes})
 
 
 def _path_text(p: Path) -> str:
@@ -425,26 +443,15 @@ def apply(
             mine = paths
         else:
             others.append((e, paths))
-    conflicts: list[tuple[str, Path]] = []
+    conflicts: list[tuple[dict, Path]] = []
     for e, paths in others:
         for p in sorted(paths & applied_paths):
             if applied_m.get(p) is _NODE:
                 continue
             if live_m.get(p) != applied_m.get(p):
-                conflicts.append((e.get("manager", ""), p))
+                conflicts.append((e, p))
     if conflicts and not force:
-        err = StatusError(
-            409,
-            "Conflict",
-            _conflict_message(conflicts, "", ""),
-            {"causes": [
-                {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"'
-                 + (f' using {_api_version_of(others, m)}' if _api_version_of(others, m) else ""),
-                 "field": _path_text(p)}
-                for m, p in conflicts
-            ]},
-        )
-        raise err
+        raise conflict_error(conflicts)
     if live is None:
         merged = copy.deepcopy(applied)
     else:
@@ -477,10 +484,3 @@ def apply(
     else:
         mmeta.pop("managedFields", None)
     return merged
-
-
-def _api_version_of(others: list[tuple[dict, set[Path]]], manager: str) -> str:
-    for e, _ in others:
-        if e.get("manager") == manager:
-            return e.get("apiVersion", "")
-    return ""

@@ -335,21 +335,25 @@ class ResourceLink(Link):
         match = query.get("resourceVersionMatch")
         limit = query.int("limit")
         cont = query.get("continue")
-        if match:
-            if match not in ("NotOlderThan", "Exact"):
-                raise _invalid_list_options(
-                    "resourceVersionMatch", match, 'supported values: "Exact", "NotOlderThan", ""'
-                )
+        if match and not query.bool("watch"):
+            from kapid.apimachinery import field
+
+            errs = []
             if not rv:
-                raise _invalid_list_options(
-                    "resourceVersionMatch", match,
-                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
-                )
+                errs.append(field.forbidden(
+                    "resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
             if cont:
-                raise _invalid_list_options(
-                    "resourceVersionMatch", match,
-                    "resourceVersionMatch is forbidden when continue is provided",
-                )
+                errs.append(field.forbidden(
+                    "resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
+            if match not in ("Exact", "NotOlderThan"):
+                errs.append(field.not_supported("resourceVersionMatch", match, ("Exact", "NotOlderThan", "")))
+            if match == "Exact" and rv == "0":
+                errs.append(field.forbidden(
+                    "resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
+            if errs:
+                from kapid.apimachinery.status import invalid
+
+                raise invalid("ListOptions", "", errs, "meta.k8s.io")
         if limit < 0:
             limit = 0
         return ListOptions(
@@ -561,13 +565,6 @@ def _include_object(query: Query) -> str:
     if v not in ("None", "Metadata", "Object"):
         raise bad_request(f'includeObject: Unsupported value: "{v}": supported values: "None", "Metadata", "Object"')
     return v
-
-
-def _invalid_list_options(field_name: str, value: str, detail: str) -> StatusError:
-    from kapid.apimachinery import field
-    from kapid.apimachinery.status import invalid
-
-    return invalid("ListOptions", "", [field.invalid(field_name, value, detail)], "meta.k8s.io")
 
 
 def _field_manager(request: IRequest, query: Query) -> str:

@@ -282,7 +282,7 @@ class RegistryStore:
         Returns the object ready to store (in C{version}).
         """
         meta = self.ensure_namespace(obj, namespace)
-        if meta.get("resourceVersion") not in (None, "", "0"):
+        if _nonzero_resource_version(meta.get("resourceVersion")):
             raise StatusError(500, "", "resourceVersion should not be set on objects to be created")
         meta.pop("resourceVersion", None)
         meta["uid"] = metautil.new_uid()
@@ -384,7 +384,6 @@ class RegistryStore:
                 meta = metautil.meta_of(new)
                 if (meta.get("name") or "") != name:
                     raise _name_mismatch(meta.get("name") or "", name)
-                meta.pop("resourceVersion", None)
                 new = self.prepare_create(new, namespace, version)
                 await self.check_namespace_for_create(namespace, name)
                 if admit is not None:
@@ -667,6 +666,19 @@ def _finalizers_for_policy(finalizers: list[str], options: dict) -> list[str]:
     else:
         out = [f for f in out if f not in ("orphan", "foregroundDeletion")]
     return out
+
+
+def _nonzero_resource_version(rv: Any) -> bool:
+    """
+    Whether a resourceVersion parses (as kube's versioner does: an unsigned integer) to non-zero;
+    unparseable values are ignored on create, as kube ignores them.
+    """
+    if not rv:
+        return False
+    try:
+        return int(str(rv)) > 0
+    except ValueError:
+        return False
 
 
 def _name_mismatch(in_body: str, in_url: str) -> StatusError:

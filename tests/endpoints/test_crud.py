@@ -345,3 +345,31 @@ class UpdateDeleteTests(SynchronousTestCase):
         code, body, _ = self.api.delete("/api/v1/namespaces/default")
         self.assertEqual(code, 403)
         self.assertEqual(body["message"], 'namespaces "default" is forbidden: this namespace may not be deleted')
+
+
+class QueryValidationTests(SynchronousTestCase):
+    """
+    Invalid query parameters.
+    """
+
+    def test_resource_version_match_without_resource_version(self) -> None:
+        """
+        resourceVersionMatch without resourceVersion is kube's 422 on ListOptions.
+        """
+        api = API(self)
+        code, body, _ = api.get(CMS + "?resourceVersionMatch=NotOlderThan")
+        self.assertEqual(code, 422)
+        self.assertEqual(
+            body["message"],
+            'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided',
+        )
+
+    def test_create_with_resource_version(self) -> None:
+        """
+        A create naming a resourceVersion is kube's 500 without a reason.
+        """
+        api = API(self)
+        code, body, _ = api.post(CMS, cm("a", resourceVersion="5"))
+        self.assertEqual(code, 500)
+        self.assertEqual(body, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                "message": "resourceVersion should not be set on objects to be created", "code": 500})
