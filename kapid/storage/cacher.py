@@ -46,7 +46,7 @@ from collections import deque
 from typing import Any, Callable, Optional
 
 import attr
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -327,9 +327,10 @@ class Cacher:
             w.stop()
         self._schedule_retry()
 
-    def close(self) -> None:
+    def close(self) -> Deferred[None]:
         """
-        Stop the upstream watch, timers and watchers.
+        Stop the upstream watch, timers and watchers; the Deferred fires once a (re)list in
+        progress is over.
         """
         self._closed = True
         self._generation += 1
@@ -344,6 +345,12 @@ class Cacher:
             if not d.called:
                 d.callback(False)
         self._rv_waiters = []
+        done: Deferred[None] = Deferred()
+        if self._init_d is not None and not self._init_d.called:
+            self._init_d.addBoth(lambda r: (done.callback(None), r)[1])
+        else:
+            done.callback(None)
+        return done
 
     # -- upstream ---------------------------------------------------------------------------------
 
@@ -705,8 +712,6 @@ class CachingStorage:
         Stop every cacher (and its watchers); the underlying storage is closed by its owner.
         """
         self._closed = True
-        for c in self.cachers.values():
-            c.close()
-        d: Deferred[None] = Deferred()
-        d.callback(None)
+        d = gatherResults([c.close() for c in self.cachers.values()])
+        d.addCallback(lambda _: None)
         return d

@@ -59,6 +59,7 @@ from kapid.storage.interfaces import (
     SelectionPredicate,
     StorageError,
     TooLargeResourceVersionError,
+    UnavailableError,
 )
 
 log = Logger()
@@ -300,12 +301,21 @@ class Store:
     @param kv: the key-value store.
     @param clock: for timers (unused by the plain store except through the KV).
     @param prefix: C{--etcd-prefix}; every key must be under it.
+    @param watch_start_timeout: how long C{watch} waits for the backend to establish a watch
+        before failing with L{UnavailableError} (other calls are bounded by the KV's own timeouts).
     """
 
-    def __init__(self, kv: IKV, clock: IReactorTime, prefix: str = "/registry") -> None:
+    def __init__(
+        self,
+        kv: IKV,
+        clock: IReactorTime,
+        prefix: str = "/registry",
+        watch_start_timeout: float = 10.0,
+    ) -> None:
         self.kv = kv
         self.clock = clock
         self.prefix = prefix.rstrip("/") + "/"
+        self.watch_start_timeout = watch_start_timeout
         self._watchers: set[StoreWatcher] = set()
 
     # ---------------------------------------------------------------------------------------------
@@ -688,7 +698,17 @@ class Store:
 
         kv_watch.done.addBoth(ended)
         kv_watch.started.addErrback(lambda f: None)  # the failure also ends the watch via done
-        await first_of(kv_watch.started, watcher.done)
+        if not kv_watch.started.called:
+            timed_out: Deferred[None] = Deferred()
+            call = self.clock.callLater(self.watch_start_timeout, timed_out.callback, None)
+            await first_of(kv_watch.started, watcher.done, timed_out)
+            if call.active():
+                call.cancel()
+            if not kv_watch.started.called and not watcher.stopped:
+                watcher.stop()
+                raise UnavailableError(
+                    f"the storage backend did not start a watch within {self.watch_start_timeout} s"
+                )
         return watcher
 
     def close(self) -> Deferred[None]:
