@@ -71,12 +71,39 @@ class SecureServingConfig:
         return not self.tls_cert_file
 
 
+def default_interface_address() -> Optional[str]:
+    """
+    The address of the host's default interface (a UDP socket's route choice; nothing is sent),
+    or None without a route.
+    """
+    import socket
+
+    for family, target in ((socket.AF_INET, ("192.0.2.1", 9)), (socket.AF_INET6, ("2001:db8::1", 9))):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.connect(target)
+                return str(s.getsockname()[0])
+        except OSError:
+            continue
+    return None
+
+
 def complete(values: dict[str, Any]) -> None:
     """
-    Default C{--cert-dir} to C{<data-dir>/pki}.
+    Default C{--cert-dir} to C{<data-dir>/pki}; default C{--advertise-address} to
+    C{--bind-address}, or the default interface's address when binding to every interface.
     """
+    import ipaddress
+
     if not values.get("cert-dir"):
         values["cert-dir"] = os.path.join(values.get("data-dir") or "./kapid-data", "pki")
+    if not values.get("advertise-address"):
+        bind = values.get("bind-address") or ""
+        try:
+            unspecified = ipaddress.ip_address(bind).is_unspecified
+        except ValueError:
+            return  # reported by validate()
+        values["advertise-address"] = (default_interface_address() if unspecified else bind) or None
 
 
 def validate(values: dict[str, Any]) -> tuple[SecureServingConfig, list[str]]:

@@ -63,6 +63,20 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(config.etcd.storage_backend, "etcd3")
         self.assertEqual(config.etcd.etcd_servers, ("http://127.0.0.1:2379", "http://127.0.0.1:22379"))
 
+    def test_advertise_address_completed(self) -> None:
+        """
+        The advertise address defaults to the bind address (or a real interface for 0.0.0.0).
+        """
+        config = parse("--bind-address=127.0.0.2").config
+        assert config is not None
+        self.assertEqual(config.generic.advertise_address, "127.0.0.2")
+        config = parse("--bind-address=0.0.0.0").config
+        assert config is not None
+        self.assertNotEqual(config.generic.advertise_address, "0.0.0.0")
+        config = parse("--bind-address=0.0.0.0", "--advertise-address=10.0.0.9").config
+        assert config is not None
+        self.assertEqual(config.generic.advertise_address, "10.0.0.9")
+
     def test_cert_dir_follows_data_dir(self) -> None:
         """
         The default cert dir is <data-dir>/pki.

@@ -176,6 +176,13 @@ class ChainTests(SynchronousTestCase):
         self.assertEqual(headers["content-type"], "application/json")
         self.assertEqual(orjson.loads(body), NOT_FOUND)
 
+    def test_malformed_path_is_bad_request(self) -> None:
+        """
+        A path with a malformed percent escape gets a 400 BadRequest Status.
+        """
+        code, _, body = fetch(self.server(), "/api/v1/namespaces/%zz/pods")
+        self.assertEqual((code, orjson.loads(body)["reason"]), (400, "BadRequest"))
+
     def test_declined_route_falls_through(self) -> None:
         """
         A route that matched and declined hands the request on (here to not-found).
