@@ -1,0 +1,203 @@
+"""
+End-to-end: the built-in API surface as kubectl 1.32 and 1.33 see it from a real C{twistd kapid}:
+discovery (C{api-resources -o wide}, C{api-versions}), OpenAPI (C{explain}, server-side field
+validation of a typo'd manifest), defaults and tables.
+
+Until C{kapid.tap} puts the discovery and OpenAPI links in front of the resource API itself, the
+child process does it (the same wrapping trick as L{tests.e2e.test_api_wiring}); once the daemon
+serves them, the wrapper steps aside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from twisted.trial.unittest import TestCase
+
+from tests.e2e.helpers import TWISTD, KapidProcess, run_kubectl
+
+_SCRIPT = r"""
+import sys
+import kapid.tap as tap
+
+_orig = tap.makeService
+
+
+class _Stage:
+    def __init__(self, front, link):
+        self.front, self.link = front, link
+
+    def resource(self):
+        return self.front.resource()
+
+    def post_start_hooks(self):
+        return self.link.post_start_hooks()
+
+    def pre_shutdown_hooks(self):
+        return self.link.pre_shutdown_hooks()
+
+    def health_checks(self):
+        return self.link.health_checks()
+
+    def listed_paths(self):
+        return self.front.listed_paths() + self.link.listed_paths()
+
+
+def makeService(options):
+    s = _orig(options)
+    inner = getattr(s, "resource_link_factory", None)
+    if inner is None:
+        from kapid.endpoints.link import daemon_resource_link_factory
+
+        inner = daemon_resource_link_factory(s)
+
+    def make(delegate):
+        from kapid.endpoints.link import ResourceLink
+        from kapid.kubeapi.discovery import DiscoveryLink
+        from kapid.kubeapi.openapi import OpenAPILink
+
+        stage = inner(delegate)
+        if not isinstance(stage, ResourceLink):
+            return stage
+        openapi = OpenAPILink(stage.resource(), stage.registry)
+        discovery = DiscoveryLink(openapi.resource(), stage.registry)
+
+        class Front:
+            def resource(self):
+                return discovery.resource()
+
+            def listed_paths(self):
+                return discovery.listed_paths() + openapi.listed_paths()
+
+        return _Stage(Front(), stage)
+
+    s.resource_link_factory = make
+    return s
+
+
+tap.makeService = makeService
+from twisted.scripts.twistd import run
+sys.argv[0] = "twistd"
+run()
+"""
+
+
+class SurfaceKapidProcess(KapidProcess):
+    """
+    A kapid daemon with discovery and OpenAPI in front of the resource API.
+    """
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        assert cmd[: len(TWISTD)] == TWISTD
+        return [sys.executable, "-c", _SCRIPT] + cmd[len(TWISTD):]
+
+
+TYPO = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: typo
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: typo}
+  template:
+    metadata:
+      labels: {app: typo}
+    spec:
+      containers:
+      - name: c
+        image: nginx
+        imagePullPolicyy: Always
+"""
+
+GOOD = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: c
+        image: nginx
+"""
+
+MISMATCH = GOOD.replace("labels: {app: web}", "labels: {app: other}").replace("name: web", "name: bad")
+
+
+class SurfaceTests(TestCase):
+    """One kapid, both kubectl versions."""
+
+    timeout = 240
+
+    async def start(self) -> Any:
+        """Start kapid on the memory store; killed at cleanup."""
+        process = SurfaceKapidProcess(self.mktemp(), ["--storage-backend=memory"])
+        self.addCleanup(process.kill)
+        await process.start()
+        return process
+
+    def k(self, version: str, *args: str, ok: bool = True) -> Any:
+        """Run kubectl.<version> against kapid with its own HOME."""
+        home = os.path.join(self.base, f"home-{version}")
+        result = run_kubectl(version, list(args), kubeconfig=self.kapid.kubeconfig, home=home)
+        if ok:
+            self.assertEqual(result.returncode, 0, f"kubectl {' '.join(args)}: {result.stderr}\n{self.kapid.log[-2000:]}")
+        return result
+
+    def write(self, name: str, text: str) -> str:
+        """A manifest file."""
+        path = os.path.join(self.base, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    async def test_surface(self) -> None:
+        """api-resources, api-versions, explain, strict validation, defaults and tables with 1.32 and 1.33."""
+        self.base = os.path.abspath(self.mktemp())
+        os.makedirs(self.base)
+        self.kapid = await self.start()
+        for version in ("1.32", "1.33"):
+            out = self.k(version, "api-resources", "-o", "wide").stdout
+            lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+            for plural in ("deployments", "services", "jobs", "cronjobs", "horizontalpodautoscalers", "leases",
+                           "ingresses", "poddisruptionbudgets", "roles", "storageclasses", "priorityclasses",
+                           "runtimeclasses", "validatingwebhookconfigurations", "certificatesigningrequests",
+                           "endpointslices", "nodes", "persistentvolumeclaims"):
+                self.assertIn(plural, lines, out)
+            self.assertIn("create,delete,deletecollection,get,list,patch,update,watch", lines["deployments"])
+            self.assertEqual(lines["services"].split()[1], "svc")
+            self.assertIn("autoscaling/v2", lines["horizontalpodautoscalers"])
+            versions = self.k(version, "api-versions").stdout.split()
+            for gv in ("v1", "apps/v1", "autoscaling/v1", "autoscaling/v2", "batch/v1", "rbac.authorization.k8s.io/v1"):
+                self.assertIn(gv, versions)
+            explain = self.k(version, "explain", "deployment.spec.strategy").stdout
+            self.assertIn("rollingUpdate", explain)
+            self.assertIn("DeploymentStrategy", explain)
+
+        # a typo'd field is refused by the server with kube's message
+        typo = self.k("1.33", "apply", "-f", self.write("typo.yaml", TYPO), ok=False)
+        self.assertIn(
+            'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: '
+            'unknown field "spec.template.spec.containers[0].imagePullPolicyy"',
+            typo.stderr,
+        )
+        # defaults and validation
+        self.k("1.32", "create", "-f", self.write("good.yaml", GOOD))
+        obj = json.loads(self.k("1.32", "get", "deploy", "web", "-o", "json").stdout)
+        spec = obj["spec"]
+        self.assertEqual((spec["replicas"], spec["revisionHistoryLimit"], spec["progressDeadlineSeconds"]), (1, 10, 600))
+        self.assertEqual(spec["strategy"]["rollingUpdate"], {"maxSurge": "25%", "maxUnavailable": "25%"})
+        self.assertEqual(spec["template"]["spec"]["containers"][0]["imagePullPolicy"], "Always")
+        bad = self.k("1.32", "create", "-f", self.write("bad.yaml", MISMATCH), ok=False)
+        self.assertIn("`selector` does not match template `labels`", bad.stderr)
+        header = self.k("1.33", "get", "deploy").stdout.splitlines()[0].split()
+        self.assertEqual(header, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"])
