@@ -270,8 +270,10 @@ class IKVContractMixin(_MixinBase):
         """
         kv = await self.make_kv()
         rev = await kv.current_revision()
-        with self.assertRaises(FutureRevisionError):
+        with self.assertRaises(FutureRevisionError) as ctx:
             await kv.get(self.k("a"), revision=rev + 1000)
+        self.assertEqual(ctx.exception.revision, rev + 1000)
+        self.assertGreaterEqual(ctx.exception.current_revision, rev)
         with self.assertRaises(FutureRevisionError):
             await kv.list(self.prefix, revision=rev + 1000)
 

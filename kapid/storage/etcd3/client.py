@@ -40,9 +40,11 @@ from kapid.storage.etcd3.codec import b64, gateway_error, header_revision, parse
 from kapid.storage.etcd3.watch import EtcdWatch
 from kapid.storage.interfaces import (
     IKV,
+    FutureRevisionError,
     KeyValue,
     KVEvent,
     ListResult,
+    StorageError,
     TxnResult,
     UnavailableError,
 )
@@ -277,6 +279,20 @@ class EtcdKV:
                 self._failed_over(i, e)
         raise UnavailableError("no etcd endpoint answered: " + "; ".join(problems))
 
+    async def _range(self, req: dict[str, Any], revision: int) -> dict[str, Any]:
+        """
+        A range; a future revision error carries the current revision (read once more), as the
+        gateway's message does not.
+        """
+        try:
+            return await self._call("/v3/kv/range", req, revision=revision)
+        except FutureRevisionError as e:
+            try:
+                current = await self._current_revision()
+            except StorageError:
+                current = 0
+            raise FutureRevisionError(e.revision, current) from None
+
     # -- IKV ----------------------------------------------------------------------------------
 
     def get(self, key: bytes, revision: int = 0) -> Deferred[Any]:
@@ -289,7 +305,7 @@ class EtcdKV:
         req: dict[str, Any] = {"key": b64(key)}
         if revision:
             req["revision"] = revision
-        body = await self._call("/v3/kv/range", req, revision=revision)
+        body = await self._range(req, revision)
         kvs = body.get("kvs")
         return (parse_kv(kvs[0]) if kvs else None), header_revision(body)
 
@@ -312,7 +328,7 @@ class EtcdKV:
             req["limit"] = limit
         if revision:
             req["revision"] = revision
-        body = await self._call("/v3/kv/range", req, revision=revision)
+        body = await self._range(req, revision)
         return ListResult(
             kvs=tuple(parse_kv(kv) for kv in body.get("kvs", ())),
             revision=revision or header_revision(body),
