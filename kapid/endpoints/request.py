@@ -6,6 +6,7 @@ C{fieldValidation}), writing objects in the negotiated form, and per-request par
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Optional
 
 import attr
@@ -211,7 +212,7 @@ def apply_field_validation(
     dups: list[str] = []
     if directive != "Ignore":
         unknown = _structural.unknown_fields(schema, obj)
-        if body is not None and media == ser.JSON:
+        if body is not None and media == ser.JSON and may_have_duplicates(body, obj):
             dups = _structural.duplicate_fields(body)
         if unknown or dups:
             if directive == "Strict":
@@ -228,6 +229,26 @@ def apply_field_validation(
         err = _structural.decode_error(schema, obj) if hasattr(_structural, "decode_error") else None
         if err:
             raise bad_request(_structural.cannot_handle_message(resource.kind, version, err))
+
+
+_KEY_TOKEN = re.compile(rb'"\s*:')
+
+
+def _count_keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_count_keys(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_count_keys(v) for v in value)
+    return 0
+
+
+def may_have_duplicates(body: bytes, obj: Any) -> bool:
+    """
+    A cheap test before the full duplicate-field scan: every key of the JSON text is a C{"} followed
+    by C{:}, so when the text has no more such tokens than the decoded object has keys, no key was
+    repeated (tokens inside string values only make the test answer yes).
+    """
+    return len(_KEY_TOKEN.findall(body)) != _count_keys(obj)
 
 
 @attr.s(auto_attribs=True)

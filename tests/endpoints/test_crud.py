@@ -373,3 +373,19 @@ class QueryValidationTests(SynchronousTestCase):
         self.assertEqual(code, 500)
         self.assertEqual(body, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                 "message": "resourceVersion should not be set on objects to be created", "code": 500})
+
+
+class DuplicateFieldTests(SynchronousTestCase):
+    """
+    Duplicate fields in JSON bodies.
+    """
+
+    def test_strict_duplicate_field(self) -> None:
+        """
+        fieldValidation=Strict rejects a repeated key with its path.
+        """
+        api = API(self)
+        raw = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"},"data":{"a":"1","a":"2"}}'
+        code, body, _ = api.request("POST", CMS + "?fieldValidation=Strict", raw=raw)
+        self.assertEqual(code, 400)
+        self.assertEqual(body["message"], 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "data.a"')
