@@ -2,7 +2,7 @@
 The handler chains that wrap the outermost link once per listener, in kube-apiserver v1.13's order.
 
 Secure: panic recovery -> request info -> in-flight tracking -> timeout -> CORS -> authentication
--> max-in-flight -> authorization -> the chain. Insecure: the same without authentication and
+-> impersonation -> max-in-flight -> authorization -> the chain. Insecure: the same without authentication and
 authorization; every request is C{system:unsecured} in C{system:masters}.
 """
 
@@ -17,6 +17,7 @@ from twisted.web.resource import IResource
 from kapid.server.filters import Filter
 from kapid.server.filters.authn import AuthenticationFilter, InsecureSuperuserFilter
 from kapid.server.filters.authz import AuthorizationFilter
+from kapid.server.filters.impersonation import ImpersonationFilter
 from kapid.server.filters.maxinflight import InFlightLimits, MaxInFlightFilter
 from kapid.server.filters.panic import PanicRecovery
 from kapid.server.filters.requestinfo import RequestInfoFilter
@@ -74,6 +75,7 @@ def build_handler(
         handler = AuthorizationFilter(handler, authorizer)
     handler = MaxInFlightFilter(handler, limits)
     if secure:
+        handler = ImpersonationFilter(handler, authorizer)
         handler = AuthenticationFilter(handler, authenticator)
     else:
         handler = InsecureSuperuserFilter(handler)

@@ -427,3 +427,55 @@ class FilterTests(SynchronousTestCase):
         self.assertEqual(len(server.in_flight.long_running), 1)
         server.in_flight.end_long_running()
         self.assertEqual(len(server.in_flight.long_running), 0)
+
+
+class ImpersonationTests(SynchronousTestCase):
+    """
+    Impersonate-* headers, authorized per impersonated name.
+    """
+
+    def server(self, **kw: Any) -> InMemoryServer:
+        return InMemoryServer(resource_link_factory=FakeResourceLink, **kw)
+
+    def test_impersonate_user_and_groups(self) -> None:
+        """
+        An allowed impersonation makes the request act as the named user with its groups.
+        """
+        body = fetch(self.server(), "/api/v1/whoami", headers={
+            "Impersonate-User": ["bob"], "Impersonate-Group": ["dev", "ops"],
+        })[2]
+        self.assertEqual(orjson.loads(body), {"name": "bob", "groups": ["dev", "ops", "system:authenticated"]})
+
+    def test_impersonate_service_account(self) -> None:
+        """
+        Impersonating a service account adds its service-account groups.
+        """
+        body = fetch(self.server(), "/api/v1/whoami", headers={"Impersonate-User": ["system:serviceaccount:ns1:robot"]})[2]
+        self.assertEqual(
+            orjson.loads(body)["groups"],
+            ["system:serviceaccounts", "system:serviceaccounts:ns1", "system:authenticated"],
+        )
+
+    def test_impersonation_denied(self) -> None:
+        """
+        A user who may not impersonate gets kube's 403.
+        """
+        code, _, body = fetch(self.server(authorization_mode="AlwaysDeny"), "/api/v1/whoami",
+                              headers={"Impersonate-User": ["bob"]})
+        self.assertEqual(code, 403)
+        self.assertEqual(
+            orjson.loads(body)["message"],
+            'users "bob" is forbidden: User "system:anonymous" cannot impersonate resource "users" in API group "" '
+            "at the cluster scope: Everything is forbidden.",
+        )
+
+    def test_group_without_user(self) -> None:
+        """
+        Impersonating groups without a user is refused as kube refuses it.
+        """
+        code, _, body = fetch(self.server(), "/api/v1/whoami", headers={"Impersonate-Group": ["system:masters"]})
+        self.assertEqual(code, 500)
+        self.assertEqual(
+            orjson.loads(body)["message"],
+            "Internal error occurred: requested [{Group  system:masters    }] without impersonating a user",
+        )
