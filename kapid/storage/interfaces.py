@@ -180,12 +180,15 @@ class InvalidObjectError(StorageError):
 class ExpiredError(StorageError):
     """
     A resourceVersion or continue token is too old (maps to 410 C{Expired}); C{message} is kube's
-    text, e.g. C{too old resource version: 5 (10)}.
+    text, e.g. C{too old resource version: 5 (10)}. For a compacted continue token,
+    C{continue_token} is kube's fresh token (to go on at the newest revision) that the 410 Status
+    carries in C{metadata.continue}; otherwise C{""}.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, continue_token: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.continue_token = continue_token
 
 
 class TooLargeResourceVersionError(StorageError):
@@ -484,8 +487,8 @@ class IStorage(Interface):
         """
         Watch one object (C{opts.recursive} False) or every object under a prefix. Deferred fires with
         an L{IWatcher} once the watch is established. Events start after C{opts.resource_version}
-        (C{""}/C{"0"}: from the current state, which with C{"0"} means synthetic ADDED events for every
-        existing object first, as kube does). Objects that stop matching the predicate arrive as
+        (C{""} and C{"0"} both start with synthetic ADDED events for every existing object, as kube
+        does; C{""} from a consistent read, C{"0"} possibly from a cache). Objects that stop matching the predicate arrive as
         DELETED, ones that start matching as ADDED. A resourceVersion that is too old gives an
         C{ERROR} event carrying L{ExpiredError} (kube's 410), then the watch ends.
         """
