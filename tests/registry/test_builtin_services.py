@@ -60,3 +60,12 @@ class ServiceStrategyTests(SynchronousTestCase):
         obj = {"metadata": {}, "spec": {}, "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}}
         s.prepare_for_create(obj)
         self.assertEqual(obj["status"], {"loadBalancer": {}})
+
+    def test_proxy_writes_refused(self):
+        """A write to services/<name>/proxy never reaches the Service: kube's 503."""
+        from kapid.apimachinery.status import StatusError
+
+        old = {"metadata": {"name": "web"}, "spec": {}}
+        with self.assertRaises(StatusError) as cm:
+            SERVICES.strategy.prepare_for_proxy({"metadata": {"name": "web"}}, old)
+        self.assertEqual((cm.exception.code, cm.exception.message), (503, 'no endpoints available for service "web"'))

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import attr
 
+from kapid.apimachinery.status import service_unavailable
 from kapid.registry.builtin._helpers import PROXY_VERBS, field, resource, status, v1
 from kapid.registry.description import Resource, Subresource
 from kapid.registry.strategy import GenericStrategy
@@ -28,6 +29,14 @@ class NodeStrategy(GenericStrategy):
 
     def __init__(self) -> None:
         super().__init__("", "Node", has_status=True)
+
+    def prepare_for_proxy(self, obj: dict, old: dict) -> None:
+        """
+        Writes to C{nodes/<name>/proxy} never change the Node; with no kubelet to reach, kapid
+        answers 503 as kube-apiserver does when the node cannot be dialled.
+        """
+        name = (old.get("metadata") or {}).get("name") or ""
+        raise service_unavailable(f'error trying to reach service: no kubelet is reachable for node "{name}"')
 
     def prepare_for_create(self, obj: dict) -> None:
         spec = obj.get("spec")
@@ -78,6 +87,14 @@ class ServiceStrategy(GenericStrategy):
         """
         if self.allocator is not None:
             await self.allocator.release(obj)
+
+    def prepare_for_proxy(self, obj: dict, old: dict) -> None:
+        """
+        Writes to C{services/<name>/proxy} never change the Service: kapid has no endpoints to
+        proxy to, so it answers as kube-apiserver does for a Service without ready endpoints.
+        """
+        name = (old.get("metadata") or {}).get("name") or ""
+        raise service_unavailable(f'no endpoints available for service "{name}"')
 
 
 async def _nothing() -> None:
