@@ -90,6 +90,20 @@ def _column_def(c: TableColumn) -> dict[str, Any]:
     }
 
 
+def _last_seen(obj: dict, now: float) -> str:
+    """
+    An Event's C{LAST SEEN}: the age of its last timestamp (event time, first timestamp, or
+    creation as fallbacks).
+    """
+    for k in ("lastTimestamp", "eventTime", "firstTimestamp"):
+        v = obj.get(k)
+        if isinstance(v, str) and v:
+            ts = metautil.parse_timestamp(v)
+            if ts is not None:
+                return human_duration(now - ts)
+    return age(obj, now)
+
+
 def _created_at(obj: dict, now: float) -> str:
     return (obj.get("metadata") or {}).get("creationTimestamp") or ""
 
@@ -127,6 +141,9 @@ class TableConvertor:
         for c in self.columns:
             if c.name == "Age":
                 out.append(age(obj, now))
+                continue
+            if c.name == "Last Seen" and obj.get("kind", "Event") == "Event":
+                out.append(_last_seen(obj, now))
                 continue
             try:
                 out.append(c.cell(obj))

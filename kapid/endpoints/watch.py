@@ -247,6 +247,15 @@ async def serve_watch(link: Any, request: IRequest, target: Target, query: Query
         stream.on_event(e)
     if stream.ended:
         return b""
+    if query.bool("sendInitialEvents"):
+        # the initial state has been sent: tell the client with kube's annotated bookmark
+        rv = stream.last_rv
+        if not rv:
+            rv = str(await link.storage.current_resource_version())
+        stream.bookmarks = True
+        stream.on_event(Event(BOOKMARK, {"metadata": {
+            "resourceVersion": rv, "annotations": {"k8s.io/initial-events-end": "true"}}}))
+        stream.bookmarks = opts.allow_watch_bookmarks
     stream.timer = link.clock.callLater(timeout, stream.end)
     if stream.bookmarks:
         stream.bookmark_timer = link.clock.callLater(link.bookmark_interval, stream.send_bookmark)

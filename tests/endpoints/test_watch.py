@@ -137,3 +137,14 @@ class WatchTests(SynchronousTestCase):
         s.events()
         self.assertTrue(s.done)
         self.assertEqual(len(self.api.link.watches), 0)
+
+    def test_send_initial_events(self) -> None:
+        """
+        sendInitialEvents=true streams the current objects, then a bookmark marking their end.
+        """
+        self.api.post(CMS, cm("a"))
+        s = Stream(self.api, f"{CMS}?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+                             "&resourceVersionMatch=NotOlderThan&timeoutSeconds=5")
+        evs = s.events()
+        self.assertEqual([e["type"] for e in evs], ["ADDED", "BOOKMARK"])
+        self.assertEqual(evs[1]["object"]["metadata"]["annotations"], {"k8s.io/initial-events-end": "true"})
