@@ -236,6 +236,8 @@ class ResourceLink(Link):
                 return self._coro(self.handle_watch(request, target, query))
             return self._coro(self.handle_list(request, target, query))
         if method == "POST":
+            if target.subresource and target.subresource in ("binding", "eviction"):
+                return self._coro(self.handle_action(request, target, query))
             if target.name:
                 raise method_not_allowed()
             return self._coro(self.handle_create(request, target, query))
@@ -446,6 +448,28 @@ class ResourceLink(Link):
             req.add_warning(request, w)
         out = await store.create(target.namespace, obj, target.version, dry_run=dry_run)
         return self.render_object(request, query, target, out, 201)
+
+    async def handle_action(self, request: IRequest, target: Target, query: Query) -> bytes:
+        """
+        POST to a pod's C{binding} or C{eviction} subresource.
+        """
+        self._check_verb(target, "create")
+        from kapid.endpoints import actions
+
+        body = req.read_body(request)
+        obj: Any = None
+        if body.strip():
+            obj, _ = req.decode_body(request, body)
+        store = self.store_for(target.resource)
+        if query.dry_run():
+            await store.get(target.namespace, target.name, target.version)
+            out = actions.created_status()
+        elif target.subresource == "binding":
+            out = await actions.bind(store, target, obj)
+        else:
+            out = await actions.evict(store, target, obj)
+        output = ser.negotiate(req.header(request, b"accept"), allow_as=False)
+        return req.write(request, 201, output, out, req.wants_pretty(request, query))
 
     def _managed_fields_create(self, target: Target, obj: dict, manager: str) -> None:
         from kapid.apimachinery import apply as ssa

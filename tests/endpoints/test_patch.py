@@ -314,3 +314,37 @@ class NamespaceFinalizeTests(SynchronousTestCase):
         self.assertEqual(code, 200, body)
         self.assertEqual(body["spec"], {})
         self.assertNotIn("extra", body["metadata"]["labels"])
+
+
+class PodActionTests(SynchronousTestCase):
+    """
+    Pod binding and eviction.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+        self.api.post(PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                             "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+
+    def test_binding(self) -> None:
+        """
+        A Binding assigns the node once; a second one is 409.
+        """
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}}
+        code, body, _ = self.api.post(PODS + "/p/binding", binding)
+        self.assertEqual((code, body["status"], body["code"]), (201, "Success", 201))
+        _, pod, _ = self.api.get(PODS + "/p")
+        self.assertEqual(pod["spec"]["nodeName"], "n1")
+        self.assertEqual(pod["status"]["conditions"][-1]["type"], "PodScheduled")
+        code, body, _ = self.api.post(PODS + "/p/binding", binding)
+        self.assertEqual(code, 409)
+        self.assertEqual(body["message"], 'Operation cannot be fulfilled on pods/binding "p": pod p is already assigned to node "n1"')
+
+    def test_eviction(self) -> None:
+        """
+        An Eviction deletes the pod.
+        """
+        ev = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p", "namespace": "default"}}
+        code, body, _ = self.api.post(PODS + "/p/eviction", ev)
+        self.assertEqual(code, 201)
+        self.assertEqual(self.api.get(PODS + "/p")[0], 404)

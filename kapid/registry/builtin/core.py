@@ -352,7 +352,11 @@ PODS = Resource(
     versions=(Version("v1", "io.k8s.api.core.v1.Pod", storage=True),),
     short_names=("po",),
     categories=("all",),
-    subresources=(Subresource("status", "Pod", "", "v1"),),
+    subresources=(
+        Subresource("binding", "Binding", "", "v1", ("create",)),
+        Subresource("eviction", "Eviction", "policy", "v1", ("create",)),
+        Subresource("status", "Pod", "", "v1"),
+    ),
     strategy=PodStrategy(),
     table_columns=(
         TableColumn("Ready", "string", _ready, description="The aggregate readiness state of this pod for accepting traffic."),
