@@ -437,11 +437,10 @@ class Store:
                 res = await self.kv.list(bprefix, revision, read_limit, bstart)
             except CompactedError:
                 if continuing:
-                    err = ExpiredError(INCONSISTENT_CONTINUE)
-                    err.continue_token = encode_continue(  # type: ignore[attr-defined]
-                        start_key, prefix, -1
-                    )
-                    raise err from None
+                    # kube: a token to go on at the newest revision (rv -1), with its message
+                    raise ExpiredError(
+                        INCONSISTENT_CONTINUE, encode_continue(start_key, prefix, -1)
+                    ) from None
                 raise ExpiredError(EXPIRED_LIST) from None
             except FutureRevisionError as e:
                 raise TooLargeResourceVersionError(e.revision, e.current_revision) from None
