@@ -237,3 +237,26 @@ class BatchTests(SynchronousTestCase):
             ['metadata.name: Invalid value: "' + "x" * 53 + '": must be no more than 52 characters',
              'spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61'],
         )
+
+
+class ResourcesTests(SynchronousTestCase):
+    """Container resource requirements."""
+
+    def test_request_above_limit(self):
+        """A request above its limit is refused with kube's message."""
+        pod = {"spec": {"containers": [{"name": "c", "image": "i", "resources": {
+            "limits": {"cpu": "100m", "memory": "1Gi"}, "requests": {"cpu": "0.2", "memory": "512Mi"}}}]}}
+        self.assertEqual(
+            strs(validate("", "Pod", pod)),
+            ['spec.containers[0].resources.requests: Invalid value: "0.2": must be less than or equal '
+             "to cpu limit of 100m"],
+        )
+
+    def test_quantities(self):
+        """Quantities compare exactly across suffixes."""
+        from kapid.registry.validation.core import parse_quantity
+
+        self.assertEqual(parse_quantity("100m"), parse_quantity("0.1"))
+        self.assertEqual(parse_quantity("1Ki"), 1024)
+        self.assertEqual(parse_quantity("1e3"), 1000)
+        self.assertIsNone(parse_quantity("lots"))

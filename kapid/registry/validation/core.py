@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 import re
+from fractions import Fraction
 from typing import Any, Optional
 
 from kapid.apimachinery import field
@@ -90,6 +91,76 @@ def _env(env: Any, path: str) -> Errs:
     return errs
 
 
+_SUFFIX = {
+    "": 1, "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "k": 10**3,
+    "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+_QTY = re.compile(r"^([+-]?[0-9.]+)([eE][-+]?[0-9]+|[a-zA-Z]*)$")
+
+
+def parse_quantity(value: Any) -> Optional[Fraction]:
+    """
+    A quantity's exact value (C{"100m"} -> 1/10), or None when it cannot be parsed.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return Fraction(str(value))
+    if not isinstance(value, str):
+        return None
+    m = _QTY.match(value.strip())
+    if not m:
+        return None
+    try:
+        number = Fraction(m.group(1))
+    except (ValueError, ZeroDivisionError):
+        return None
+    suffix = m.group(2)
+    if suffix[:1] in ("e", "E") and len(suffix) > 1:
+        return number * Fraction(10) ** int(suffix[1:])
+    if suffix not in _SUFFIX:
+        return None
+    return number * _SUFFIX[suffix]
+
+
+def _is_overcommit_allowed(name: str) -> bool:
+    """
+    kube's C{IsOvercommitAllowed}: native resources other than hugepages (extended ones are not).
+    """
+    if name.startswith("hugepages-"):
+        return False
+    return "/" not in name or name.startswith("kubernetes.io/") or name.startswith("requests.")
+
+
+def _resources(res: Any, path: str, errs: Errs) -> None:
+    if not isinstance(res, dict):
+        return
+    limits = res.get("limits") if isinstance(res.get("limits"), dict) else {}
+    requests = res.get("requests") if isinstance(res.get("requests"), dict) else {}
+    for kind, table in (("limits", limits), ("requests", requests)):
+        for name, q in table.items():
+            v = parse_quantity(q)
+            if v is not None and v < 0:
+                errs.append(field.invalid(f"{path}.{kind}[{name}]", q, "must be greater than or equal to 0"))
+    for name, q in requests.items():
+        if name not in limits:
+            continue
+        req, lim = parse_quantity(q), parse_quantity(limits[name])
+        if req is None or lim is None:
+            continue
+        if req != lim and not _is_overcommit_allowed(name):
+            errs.append(
+                field.invalid(f"{path}.requests", q, f"must be equal to {name} limit of {limits[name]}")
+            )
+        elif req > lim:
+            errs.append(
+                field.invalid(
+                    f"{path}.requests", q, f"must be less than or equal to {name} limit of {limits[name]}"
+                )
+            )
+
+
 def _containers(
     containers: Any, path: str, volumes: set[str], all_names: set[str], errs: Errs
 ) -> None:
@@ -115,6 +186,7 @@ def _containers(
                         f"{p}.terminationMessagePolicy", tmp, ("File", "FallbackToLogsOnError")
                     )
                 )
+        _resources(c.get("resources"), f"{p}.resources", errs)
         errs.extend(_container_ports(c.get("ports"), f"{p}.ports"))
         errs.extend(_env(c.get("env"), f"{p}.env"))
         for j, vm in enumerate(dicts(c.get("volumeMounts"))):
