@@ -14,7 +14,9 @@ from typing import Any, Optional
 import orjson
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
+from twisted.internet.interfaces import IPushProducer
 from twisted.web.iweb import IRequest
+from zope.interface import implementer
 
 from kapid.apimachinery import serialization as ser
 from kapid.apimachinery import table as tables
@@ -59,10 +61,18 @@ class WatchSet:
         return succeed(None)
 
 
+@implementer(IPushProducer)
 class WatchStream:
     """
     One watch response: turns storage events into lines on the request.
+
+    It registers as a push producer on the request: while the client's transport is paused
+    (the client reads slower than events come) events still queue in the transport, and after
+    C{max_paused_events} of them the stream is cut off, as kube's watch cache cuts off slow
+    watchers.
     """
+
+    max_paused_events = 1000
 
     def __init__(self, link: Any, request: IRequest, target: Target, query: Query, output: ser.Output) -> None:
         self.link = link
@@ -79,6 +89,20 @@ class WatchStream:
         self.ended = False
         self.first_table = True
         self.bookmarks = False
+        self.paused = False
+        self.paused_events = 0
+        self.producing = False
+
+    # IPushProducer
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.paused_events = 0
+
+    def stopProducing(self) -> None:
+        self.end(write_final=False)
 
     def _cancelled(self, d: Deferred) -> None:
         # the client went away: Klein cancels the handler's Deferred
@@ -144,6 +168,12 @@ class WatchStream:
             rv = (event.object.get("metadata") or {}).get("resourceVersion")
             if rv:
                 self.last_rv = rv
+        if self.paused:
+            self.paused_events += 1
+            if self.paused_events > self.max_paused_events:
+                log.info("cutting off a slow watch client")
+                self.end(write_final=False)
+                return
         try:
             self.request.write(self.encode(event))
         except Exception:
@@ -180,6 +210,12 @@ class WatchStream:
                 self.watcher.stop()
             except Exception:
                 log.failure("stopping a storage watch failed")
+        if self.producing:
+            self.producing = False
+            try:
+                self.request.unregisterProducer()
+            except Exception:
+                pass
         if not self.finished.called:
             self.finished.callback(b"")
 
@@ -242,6 +278,11 @@ async def serve_watch(link: Any, request: IRequest, target: Target, query: Query
     link.watches.add(stream)
     # send headers now so the client sees the stream start
     request.write(b"")
+    try:
+        request.registerProducer(stream, True)
+        stream.producing = True
+    except Exception:  # another producer is registered: go without flow control
+        pass
     started[0] = True
     for e in buffered:
         stream.on_event(e)

@@ -148,3 +148,16 @@ class WatchTests(SynchronousTestCase):
         evs = s.events()
         self.assertEqual([e["type"] for e in evs], ["ADDED", "BOOKMARK"])
         self.assertEqual(evs[1]["object"]["metadata"]["annotations"], {"k8s.io/initial-events-end": "true"})
+
+    def test_slow_client_cut_off(self) -> None:
+        """
+        A client whose transport stays paused is cut off after too many events.
+        """
+        s = Stream(self.api, f"{CMS}?watch=true&timeoutSeconds=600")
+        stream = next(iter(self.api.link.watches._streams))
+        stream.max_paused_events = 2
+        stream.pauseProducing()
+        for n in ("a", "b", "c"):
+            self.api.post(CMS, cm(n))
+        self.assertTrue(stream.ended)
+        self.assertEqual(len(self.api.link.watches), 0)

@@ -127,7 +127,9 @@ class NamespaceStrategy(GenericStrategy):
                 return cur
 
             if dry_run:
-                out = mark(dict(current, metadata=dict(meta)))
+                import copy
+
+                out = mark(copy.deepcopy(current))
                 return store.to_version(out, version), False
             try:
                 out = await store.storage.guaranteed_update(key, mark, Preconditions(uid=meta.get("uid")))
