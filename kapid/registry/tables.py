@@ -987,8 +987,25 @@ def _nodes() -> tuple[TableColumn, ...]:
 
 def event_row(ev: _Obj, now: Optional[float] = None) -> dict[str, Any]:
     """
-    kube's C{printEvent} cells by name.
+    kube's C{printEvent} cells by name (of a core/v1 Event, or an events.k8s.io/v1 one read as
+    the core Event it is stored as).
     """
+    if "regarding" in ev or "note" in ev or "deprecatedSource" in ev:
+        ev = {
+            "metadata": ev.get("metadata"),
+            "type": ev.get("type"),
+            "reason": ev.get("reason"),
+            "message": ev.get("note"),
+            "involvedObject": ev.get("regarding") or {},
+            "firstTimestamp": ev.get("deprecatedFirstTimestamp"),
+            "lastTimestamp": ev.get("deprecatedLastTimestamp"),
+            "eventTime": ev.get("eventTime"),
+            "count": ev.get("deprecatedCount"),
+            "series": ev.get("series"),
+            "source": ev.get("deprecatedSource") or {},
+            "reportingComponent": ev.get("reportingController"),
+            "reportingInstance": ev.get("reportingInstance"),
+        }
     first = since(ev.get("firstTimestamp"), now) if ev.get("firstTimestamp") else since(ev.get("eventTime"), now)
     last = since(ev.get("lastTimestamp"), now) if ev.get("lastTimestamp") else first
     count = ev.get("count") or 0

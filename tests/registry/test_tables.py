@@ -146,3 +146,13 @@ class CellsTests(SynchronousTestCase):
                 "metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}},
                 "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
         self.assertEqual(row("", "Node", node)[:2], ["Ready,SchedulingDisabled", "control-plane"])
+
+    def test_events_k8s_io(self):
+        """An events.k8s.io Event prints the same cells as the core Event it is."""
+        ev = {"metadata": {"name": "e1"}, "type": "Warning", "reason": "Failed", "note": "boom",
+              "regarding": {"kind": "Pod", "name": "p"}, "eventTime": "2024-01-01T00:04:00.000000Z",
+              "reportingController": "kubelet", "reportingInstance": "n1"}
+        self.assertEqual(
+            row("events.k8s.io", "Event", ev)[:9],
+            ["60s", "Warning", "Failed", "pod/p", "", "kubelet, n1", "boom", "60s", 1],
+        )
