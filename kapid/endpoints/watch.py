@@ -1,5 +1,5 @@
 """
-Watch over HTTP: a chunked C{application/json;stream=watch} response with one C{{"type","object"}}
+Watch over HTTP: a chunked JSON stream (labelled C{application/json}, as kube labels JSON watches) with one C{{"type","object"}}
 JSON document per line, as kube's C{WatchServer} writes it. Objects carry kind and apiVersion (or are
 one-row Tables when a Table was asked for); a too-old resourceVersion gives an C{ERROR} event with a
 410 C{Status}; BOOKMARKs when asked; the stream ends at C{timeoutSeconds}, when the client goes, or at
@@ -256,8 +256,9 @@ async def serve_watch(link: Any, request: IRequest, target: Target, query: Query
     stream = WatchStream(link, request, target, query, output)
     stream.bookmarks = opts.allow_watch_bookmarks
     request.setResponseCode(200)
-    ctype = "application/json;stream=watch" if not output.as_kind else output.content_type
-    request.setHeader(b"Content-Type", ctype.encode("ascii"))
+    # kube's serveWatch: JSON streams are labelled plain application/json (only the other media
+    # types get ";stream=watch"), Tables included
+    request.setHeader(b"Content-Type", b"application/json")
     try:
         from kapid.server.filters.waitgroup import set_stream_ender
 
