@@ -483,6 +483,36 @@ def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# schema defaults (custom resources)
+
+
+def apply_schema_defaults(schema: Schema, obj: Any) -> Any:
+    """
+    Fill, in place, the C{default}s a structural schema declares for absent properties (kube's
+    CRD defaulting on decode), at every depth including map values and list items; returns C{obj}.
+    """
+    import copy
+
+    if isinstance(obj, dict):
+        if schema.is_map:
+            vs = schema.additional_properties
+            for v in obj.values():
+                apply_schema_defaults(vs, v)  # type: ignore[arg-type]
+            return obj
+        for name, sub in schema.iter_properties():
+            if name not in obj and "default" in sub.node:
+                obj[name] = copy.deepcopy(sub.node["default"])
+            if name in obj:
+                apply_schema_defaults(sub, obj[name])
+    elif isinstance(obj, list):
+        items = schema.items
+        if items is not None:
+            for v in obj:
+                apply_schema_defaults(items, v)
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------------
 # schema validation (custom resources: 422)
 
 
