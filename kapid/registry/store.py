@@ -593,7 +593,90 @@ class RegistryStore:
             raise self._error(e, name)
         if grace is not None and grace > 0 and not finalizers:
             self.clock.callLater(grace, self._graceful_expired, key, name, out["metadata"].get("uid"))
+        fins = out["metadata"].get("finalizers") or []
+        if "orphan" in fins or "foregroundDeletion" in fins:
+            self.clock.callLater(0, self._gc_finalizers, out["metadata"].get("namespace") or "", name, 0)
         return out, False
+
+    def _gc_finalizers(self, namespace: str, name: str, attempt: int) -> None:
+        """
+        What the garbage collector does for the C{orphan} and C{foregroundDeletion} finalizers, in
+        process: orphan dependents (drop their ownerReference) or delete them, then remove the
+        finalizer once no dependent is left.
+        """
+        Deferred.fromCoroutine(self._gc(namespace, name, attempt))
+
+    async def _gc(self, namespace: str, name: str, attempt: int) -> None:
+        try:
+            owner = await self.storage.get(self.key(namespace, name), "", True)
+            if owner is None:
+                return
+            meta = owner.get("metadata") or {}
+            fins = list(meta.get("finalizers") or [])
+            uid = meta.get("uid")
+            mode = "orphan" if "orphan" in fins else "foregroundDeletion" if "foregroundDeletion" in fins else ""
+            if not mode or not uid:
+                return
+            link = getattr(self, "link", None)
+            stores = link.namespaced_stores() if link is not None else []
+            remaining = 0
+            for s in stores:
+                if not self.resource.namespaced or not namespace:
+                    continue
+                res = await s.storage.get_list(s.list_key(namespace), ListOptions())
+                for obj in res["items"]:
+                    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+                    if not any(r.get("uid") == uid for r in refs):
+                        continue
+                    dname = obj["metadata"]["name"]
+                    if mode == "orphan":
+                        def drop(cur: Optional[dict], uid: str = uid) -> dict:
+                            assert cur is not None
+                            m = cur["metadata"]
+                            left = [r for r in m.get("ownerReferences") or [] if r.get("uid") != uid]
+                            if left:
+                                m["ownerReferences"] = left
+                            else:
+                                m.pop("ownerReferences", None)
+                            return cur
+
+                        try:
+                            await s.storage.guaranteed_update(s.key(namespace, dname), drop)
+                        except KeyNotFoundError:
+                            pass
+                    else:
+                        remaining += 1
+                        if not (obj.get("metadata") or {}).get("deletionTimestamp"):
+                            try:
+                                await s.delete(namespace, dname, {"propagationPolicy": "Foreground"}, s.storage_version)
+                            except StatusError as e:
+                                if e.code != 404:
+                                    raise
+            if remaining:
+                if attempt < 600:
+                    self.clock.callLater(min(5.0, 0.5 * (attempt + 1)), self._gc_finalizers, namespace, name, attempt + 1)
+                return
+
+            def release(cur: Optional[dict]) -> dict:
+                assert cur is not None
+                left = [f for f in cur["metadata"].get("finalizers") or [] if f != mode]
+                if left:
+                    cur["metadata"]["finalizers"] = left
+                else:
+                    cur["metadata"].pop("finalizers", None)
+                cur["metadata"] = metautil.order_meta(cur["metadata"])
+                return cur
+
+            key = self.key(namespace, name)
+            out = await self.storage.guaranteed_update(key, release, Preconditions(uid=uid))
+            om = out.get("metadata") or {}
+            if om.get("deletionTimestamp") and not om.get("finalizers") and not om.get("deletionGracePeriodSeconds"):
+                deleted = await self.storage.delete(key, Preconditions(uid=uid))
+                await self._deleted(deleted)
+        except KeyNotFoundError:
+            return
+        except Exception:
+            log.failure("processing deletion finalizers of {name} failed", name=name)
 
     def _graceful_expired(self, key: str, name: str, uid: Optional[str]) -> None:
         """

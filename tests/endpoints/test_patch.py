@@ -254,6 +254,33 @@ class DeletionTests(SynchronousTestCase):
         self.assertEqual(body["metadata"]["finalizers"], ["foregroundDeletion"])
         self.assertTrue(body["metadata"]["deletionTimestamp"])
 
+    def test_foreground_deletes_dependents_then_owner(self) -> None:
+        """
+        Foreground deletion deletes the dependents, then the owner goes.
+        """
+        _, owner, _ = self.api.post(CMS, cm("owner"))
+        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+        self.api.post(CMS, cm("dep", ownerReferences=[ref]))
+        self.api.delete(CMS + "/owner", {"propagationPolicy": "Foreground"})
+        self.api.clock.advance(0)
+        self.assertEqual(self.api.get(CMS + "/dep")[0], 404)
+        self.api.clock.advance(1)
+        self.assertEqual(self.api.get(CMS + "/owner")[0], 404)
+
+    def test_orphan_keeps_dependents(self) -> None:
+        """
+        Orphan deletion drops the dependents' ownerReferences, then the owner goes.
+        """
+        _, owner, _ = self.api.post(CMS, cm("owner"))
+        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+        self.api.post(CMS, cm("dep", ownerReferences=[ref]))
+        self.api.delete(CMS + "/owner", {"propagationPolicy": "Orphan"})
+        self.api.clock.advance(0)
+        code, dep, _ = self.api.get(CMS + "/dep")
+        self.assertEqual(code, 200)
+        self.assertNotIn("ownerReferences", dep["metadata"])
+        self.assertEqual(self.api.get(CMS + "/owner")[0], 404)
+
     def test_precondition_uid(self) -> None:
         """
         A uid precondition that does not hold is 409.
