@@ -62,12 +62,20 @@ def validate(values: dict[str, Any]) -> tuple[AuditConfig, list[str]]:
     fmt = c.text("audit-log-format")
     if fmt not in ("json", "legacy"):
         c.error(f"--audit-log-format: invalid audit log format {fmt!r}, allowed formats are json,legacy")
+    policy = c.readable_file("audit-policy-file")
+    if policy and not c.errors:
+        from kapid.server.audit import Policy, PolicyError
+
+        try:
+            Policy.from_file(policy)
+        except PolicyError as e:
+            c.error(f"--audit-policy-file: {e}")
     config = AuditConfig(
         log_path=path or None,
         log_maxage=c.integer("audit-log-maxage", 0),
         log_maxbackup=c.integer("audit-log-maxbackup", 0),
         log_maxsize=c.integer("audit-log-maxsize", 0),
         log_format=fmt,
-        policy_file=c.readable_file("audit-policy-file"),
+        policy_file=policy,
     )
     return config, c.errors

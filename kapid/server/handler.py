@@ -2,7 +2,7 @@
 The handler chains that wrap the outermost link once per listener, in kube-apiserver v1.13's order.
 
 Secure: panic recovery -> request info -> in-flight tracking -> timeout -> CORS -> authentication
--> impersonation -> max-in-flight -> authorization -> the chain. Insecure: the same without authentication and
+-> audit -> impersonation -> max-in-flight -> authorization -> the chain. Insecure: the same without authentication and
 authorization; every request is C{system:unsecured} in C{system:masters}.
 """
 
@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
+from kapid.server.audit import AuditFilter
 from kapid.server.filters import Filter
 from kapid.server.filters.authn import AuthenticationFilter, InsecureSuperuserFilter
 from kapid.server.filters.authz import AuthorizationFilter
@@ -65,10 +66,11 @@ def build_handler(
     cors_allowed_origins: Sequence[str] = (),
     metrics: Any = None,
     secure: bool = True,
+    audit: Optional[tuple[Any, Any]] = None,
 ) -> IResource:
     """
     Wrap C{root} in the secure chain (C{secure=True}, with C{authenticator} and C{authorizer}) or
-    the insecure one.
+    the insecure one. C{audit} is C{(policy, backend)} when auditing is on.
     """
     handler: Any = root
     if secure:
@@ -76,6 +78,9 @@ def build_handler(
     handler = MaxInFlightFilter(handler, limits)
     if secure:
         handler = ImpersonationFilter(handler, authorizer)
+    if audit is not None:
+        handler = AuditFilter(handler, *audit)
+    if secure:
         handler = AuthenticationFilter(handler, authenticator)
     else:
         handler = InsecureSuperuserFilter(handler)

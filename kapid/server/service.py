@@ -254,6 +254,7 @@ class KapidService(Service):
         self.limits = InFlightLimits(g.max_requests_inflight, g.max_mutating_requests_inflight, self.metrics.set_inflight)
         self.ports: list[Any] = []
         self.sites: list[QuietSite] = []
+        self.audit_log: Any = None
         self.secure_url: Optional[str] = None
         self.insecure_url: Optional[str] = None
         self.kubeconfig_path: Optional[str] = None
@@ -319,10 +320,20 @@ class KapidService(Service):
             metrics=self.metrics, extra_post_start_hooks=self.post_start_hooks,
         )
         hooks = self.chain.post_start_hooks() + self.post_start_hooks
+        audit = None
+        if config.audit.log_path and config.audit.policy_file:
+            from kapid.server.audit import AuditLog, Policy
+
+            a = config.audit
+            self.audit_log = AuditLog(a.log_path, a.log_format, a.log_maxsize, a.log_maxbackup)
+            audit = (Policy.from_file(a.policy_file), self.audit_log)
+        elif config.audit.log_path:
+            log.warn("No audit policy file provided (--audit-policy-file): no audit events will be recorded")
         common = dict(
             clock=reactor, in_flight=self.in_flight, limits=self.limits,
             request_timeout=config.generic.request_timeout,
             cors_allowed_origins=config.generic.cors_allowed_origins, metrics=self.metrics,
+            audit=audit,
         )
         ss, ins = config.secure_serving, config.insecure_serving
         secure_endpoint = _listen_string(ss.listen_endpoint, ss.secure_port, ss.bind_address)
@@ -527,6 +538,11 @@ class KapidService(Service):
                 await maybeDeferred(self.kv.close)
             except Exception:
                 log.failure("closing the storage failed")
+        if self.audit_log is not None:
+            try:
+                self.audit_log.close()
+            except Exception:
+                log.failure("closing the audit log failed")
         log.info("Storage closed; kapid stopped")
         self.storage_closed.fire()
 

@@ -29,6 +29,7 @@ class InMemoryServer:
     @ivar chain: the L{ServerChain}.
     @ivar clock: the L{Clock} every filter uses.
     @ivar kv: the storage.
+    @ivar audit_events: the audit events recorded under C{audit_policy} (an audit.k8s.io Policy dict).
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class InMemoryServer:
         kv: Any = None,
         authenticators: Optional[Sequence[Any]] = None,
         post_start_hooks: Sequence[tuple[str, Any]] = (),
+        audit_policy: Optional[dict] = None,
         **flags: Any,
     ) -> None:
         flags.setdefault("storage_backend", "memory")
@@ -56,6 +58,13 @@ class InMemoryServer:
             authenticators = [X509Authenticator()]
             if self.config.authentication.anonymous_auth:
                 authenticators.append(AnonymousAuthenticator())
+        #: audit events written (when C{audit_policy} is given)
+        self.audit_events: list[dict] = []
+        audit = None
+        if audit_policy is not None:
+            from kapid.server.audit import Policy
+
+            audit = (Policy.from_dict(audit_policy), _ListBackend(self.audit_events))
         self.resource = build_handler(
             self.chain.root,
             clock=self.clock,
@@ -67,5 +76,18 @@ class InMemoryServer:
             cors_allowed_origins=g.cors_allowed_origins,
             metrics=self.chain.metrics,
             secure=secure,
+            audit=audit,
         )
         self.stub = StubTreq(self.resource)
+
+
+class _ListBackend:
+    """
+    An audit backend that keeps events in a list.
+    """
+
+    def __init__(self, events: list[dict]) -> None:
+        self.events = events
+
+    def write(self, event: dict) -> None:
+        self.events.append(event)

@@ -195,10 +195,17 @@ class DaemonTests(TestCase):
         kapid.send_signal(signal.SIGTERM)
         self.assertEqual(await kapid.wait(), 1)
 
-    async def test_socket_activation(self) -> None:
+    async def test_socket_activation_and_audit_log(self) -> None:
         """
-        A systemd-passed listening socket serves the insecure API.
+        A systemd-passed listening socket serves the insecure API; the audit log records requests.
         """
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        policy = os.path.join(base, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+                    "rules:\n- level: Metadata\n")
+        audit_log = os.path.join(base, "audit", "audit.log")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -207,9 +214,17 @@ class DaemonTests(TestCase):
         port = sock.getsockname()[1]
         kapid = await start_kapid(
             self, "--storage-backend=memory", "--insecure-listen-endpoint=systemd:domain=INET:index=0",
-            "--secure-port=0", listen=False, systemd_sockets=[sock],
+            "--secure-port=0", f"--audit-policy-file={policy}", f"--audit-log-path={audit_log}",
+            base_dir=base, listen=False, systemd_sockets=[sock],
         )
         self.assertEqual(kapid.insecure_url, f"http://127.0.0.1:{port}")
         response = await treq.get(f"http://127.0.0.1:{port}/version", persistent=False)
         self.assertEqual(json.loads(await treq.content(response))["minor"], "33")
         self.assertEqual(await kapid.stop(), 0)
+        with open(audit_log) as f:
+            events = [json.loads(line) for line in f]
+        version = [e for e in events if e["requestURI"] == "/version"]
+        self.assertEqual(len(version), 1)
+        self.assertEqual(version[0]["user"]["username"], "system:unsecured")
+        self.assertEqual(version[0]["responseStatus"]["code"], 200)
+        self.assertEqual(version[0]["auditID"], response.headers.getRawHeaders("audit-id")[0])

@@ -12,6 +12,7 @@ from twisted.internet.defer import maybeDeferred
 from kapid.auth.authorizers import forbidden_error
 from kapid.auth.interfaces import ALLOW, Attributes, Decision, UserInfo
 from kapid.server import context
+from kapid.server.audit import record_authorization
 from kapid.server.filters import Filter, continue_when
 
 
@@ -54,6 +55,7 @@ class AuthorizationFilter(Filter):
         attributes = attributes_of(request)
 
         def then(decision: Decision) -> Any:
+            record_authorization(request, decision.decision, decision.reason)
             if decision.decision == ALLOW:
                 return self.wrapped.render(request)
             raise forbidden_error(attributes, decision.reason)

@@ -11,6 +11,7 @@ from twisted.logger import Logger
 
 from kapid.apimachinery.status import internal_error
 from kapid.server import context
+from kapid.server.audit import audit_id
 from kapid.server.filters import Filter, answer
 
 log = Logger(namespace="kapid.httplog")
@@ -38,6 +39,7 @@ class PanicRecovery(Filter):
         Render the chain; turn an exception into a 500 C{Status}.
         """
         start = self.clock.seconds()
+        request.setHeader(b"Audit-Id", audit_id(request).encode("latin-1"))
         request.notifyFinish().addBoth(lambda _: self._finished(request, start))
         try:
             return self.wrapped.render(request)
@@ -52,12 +54,13 @@ class PanicRecovery(Filter):
         peer = request.getClientAddress()
         log.info(
             'HTTP verb="{verb}" URI="{uri}" latency="{latency}" userAgent="{agent}" user="{user}" '
-            'srcIP="{src}" resp={code}',
+            'audit-ID="{audit_id}" srcIP="{src}" resp={code}',
             verb=request.method.decode("ascii", "replace"),
             uri=request.uri.decode("latin-1"),
             latency=_format_latency(latency),
             agent=(request.getHeader(b"user-agent") or b"").decode("latin-1"),
             user=user.name if user else "",
+            audit_id=audit_id(request),
             src=f"{getattr(peer, 'host', '')}:{getattr(peer, 'port', '')}",
             code=request.code,
             kapid_request_verb=info.verb if info else "",
