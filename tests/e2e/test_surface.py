@@ -201,3 +201,19 @@ class SurfaceTests(TestCase):
         self.assertIn("`selector` does not match template `labels`", bad.stderr)
         header = self.k("1.33", "get", "deploy").stdout.splitlines()[0].split()
         self.assertEqual(header, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"])
+
+        # the official Python client's discovery (legacy documents)
+        from kubernetes import client, dynamic
+
+        config = client.Configuration()
+        config.host = self.kapid.insecure_url
+        api = client.ApiClient(config)
+        dyn = dynamic.DynamicClient(api)
+        hpa = dyn.resources.get(api_version="autoscaling/v1", kind="HorizontalPodAutoscaler")
+        self.assertEqual((hpa.name, hpa.namespaced, hpa.short_names), ("horizontalpodautoscalers", True, ["hpa"]))
+        jobs = dyn.resources.get(api_version="batch/v1", kind="Job")
+        self.assertEqual(jobs.get(namespace="default").kind, "JobList")
+        self.assertEqual(client.AutoscalingApi(api).get_api_group().preferred_version.version, "v2")
+        self.assertEqual(client.CoreApi(api).get_api_versions().versions, ["v1"])
+        names = [r.name for r in client.RbacAuthorizationV1Api(api).get_api_resources().resources]
+        self.assertEqual(names, ["clusterrolebindings", "clusterroles", "rolebindings", "roles"])
