@@ -124,12 +124,13 @@ def _member(v: Any, schema: Any, p: Path, out: dict[Path, Any], struct_members: 
 
 
 def members(
-    obj: Optional[dict], schema: Any, subresource: str = "", custom: bool = False
+    obj: Optional[dict], schema: Any, subresource: str = "", custom: bool = False,
+    exclude_status: bool = False,
 ) -> dict[Path, Any]:
     """
     The tracked members of an object: path -> leaf value (non-leaf members map to a marker).
-    For the main resource C{status} is left out when C{subresource} is C{""} and the object is
-    not custom... (the Store resets it anyway); for C{status} only C{status} counts.
+    For the main resource of a kind with a status subresource (C{exclude_status}) C{status} is
+    left out (kube's reset fields); for C{status} only C{status} counts.
     """
     out: dict[Path, Any] = {}
     if not obj:
@@ -147,8 +148,8 @@ def members(
             continue
         if subresource == "status" and k != "status":
             continue
-        if subresource == "" and k == "status" and not custom:
-            pass
+        if subresource == "" and k == "status" and exclude_status:
+            continue
         _member(v, sub, ("f:" + k,), out, custom)
     return out
 
@@ -247,6 +248,7 @@ def record_update(
     schema: Any,
     subresource: str = "",
     custom: bool = False,
+    exclude_status: bool = False,
 ) -> None:
     """
     Update C{new}'s C{metadata.managedFields} for a non-apply write by C{manager}: it takes the
@@ -256,8 +258,8 @@ def record_update(
     entries = copy.deepcopy(((current or {}).get("metadata") or {}).get("managedFields") or [])
     if current is None and meta.get("managedFields"):
         entries = [e for e in meta["managedFields"] if isinstance(e, dict)]
-    old_m = members(current, schema, subresource, custom)
-    new_m = members(new, schema, subresource, custom)
+    old_m = members(current, schema, subresource, custom, exclude_status)
+    new_m = members(new, schema, subresource, custom, exclude_status)
     changed, removed = changed_paths(old_m, new_m)
     # a member whose subtree changed counts as a change of its leaves only
     out: list[dict] = []
@@ -426,15 +428,16 @@ def apply(
     schema: Any,
     subresource: str = "",
     custom: bool = False,
+    exclude_status: bool = False,
 ) -> dict:
     """
     Server-side apply of C{applied} by C{manager} onto C{live} (None: create). Returns the new
     object with managedFields; raises 409 C{Conflict} naming the other managers unless C{force}.
     """
-    applied_m = members(applied, schema, subresource, custom)
+    applied_m = members(applied, schema, subresource, custom, exclude_status)
     applied_paths = set(applied_m)
     entries = copy.deepcopy(((live or {}).get("metadata") or {}).get("managedFields") or [])
-    live_m = members(live, schema, subresource, custom)
+    live_m = members(live, schema, subresource, custom, exclude_status)
     mine: set[Path] = set()
     others: list[tuple[dict, set[Path]]] = []
     for e in entries:
@@ -464,7 +467,7 @@ def apply(
                 merged["metadata"][k] = live["metadata"][k]
         if "resourceVersion" in (applied.get("metadata") or {}):
             merged["metadata"]["resourceVersion"] = applied["metadata"]["resourceVersion"]
-    merged_m = members(merged, schema, subresource, custom)
+    merged_m = members(merged, schema, subresource, custom, exclude_status)
     new_entries: list[dict] = []
     for e, paths in others:
         if force:

@@ -477,6 +477,7 @@ class ResourceLink(Link):
         ssa.record_update(
             None, obj, manager, target.resource.api_version(target.version),
             self.clock.seconds(), req.schema_for(target.resource, target.version), target.subresource,
+            req.is_custom(target.resource), _has_status(target),
         )
 
     async def handle_update(self, request: IRequest, target: Target, query: Query) -> bytes:
@@ -502,7 +503,10 @@ class ResourceLink(Link):
             new = copy.deepcopy(obj)
             from kapid.apimachinery import apply as ssa
 
-            ssa.record_update(current, new, manager, api_version, self.clock.seconds(), schema, target.subresource)
+            ssa.record_update(
+                current, new, manager, api_version, self.clock.seconds(), schema, target.subresource,
+                req.is_custom(target.resource), _has_status(target),
+            )
             return new
 
         out, created = await store.update(
@@ -573,6 +577,13 @@ class ResourceLink(Link):
         }
         output = ser.negotiate(req.header(request, b"accept"), allow_as=False)
         return req.write(request, 200, output, out, req.wants_pretty(request, query))
+
+
+def _has_status(target: Target) -> bool:
+    """
+    Whether the resource has a status subresource (so its main resource resets status).
+    """
+    return target.resource.subresource("status") is not None
 
 
 def _untyped(obj: dict) -> dict:

@@ -120,12 +120,13 @@ async def serve_patch(link: Any, request: IRequest, target: Target, query: Query
         raise bad_request("the body of the request was empty")
     patch, _ = ser.decode_json(body)
     subresource = target.subresource
+    has_status = target.resource.subresource("status") is not None
 
     def updater(current: Optional[dict]) -> dict:
         assert current is not None
         new = patch_object(current, ptype, patch, schema)
         new = _after_decode(link, request, target, new, directive)
-        ssa.record_update(current, new, manager, api_version, now, schema, subresource, custom)
+        ssa.record_update(current, new, manager, api_version, now, schema, subresource, custom, has_status)
         return new
 
     out, _ = await store.update(
@@ -194,7 +195,10 @@ async def _serve_apply(
     subresource = target.subresource
 
     def updater(current: Optional[dict]) -> dict:
-        new = ssa.apply(current, copy.deepcopy(applied), manager, force, api_version, now, schema, subresource, custom)
+        new = ssa.apply(
+            current, copy.deepcopy(applied), manager, force, api_version, now, schema, subresource, custom,
+            target.resource.subresource("status") is not None,
+        )
         default = getattr(store.strategy, "default", None)
         if default is not None:
             default(version, new)

@@ -100,7 +100,8 @@ async def update_scale(
             new["metadata"]["resourceVersion"] = rv
         ssa.record_update(
             current, new, manager, store.resource.api_version(target.version), clock.seconds(),
-            schema_for(store.resource, target.version), "scale",
+            schema_for(store.resource, target.version), "scale", False,
+            store.resource.subresource("status") is not None,
         )
         return new
 

@@ -375,3 +375,21 @@ class PodActionTests(SynchronousTestCase):
         code, body, _ = self.api.post(PODS + "/p/eviction", ev)
         self.assertEqual(code, 201)
         self.assertEqual(self.api.get(PODS + "/p")[0], 404)
+
+
+class ManagedFieldsTests(SynchronousTestCase):
+    """
+    managedFields on the main resource of a kind with a status subresource.
+    """
+
+    def test_status_not_owned_by_main_resource_writers(self) -> None:
+        """
+        A create of a Deployment records spec and metadata fields, not status.
+        """
+        api = API(self)
+        code, body, _ = api.post(DEPLOYS + "?fieldManager=kubectl-create", deployment("web"))
+        self.assertEqual(code, 201)
+        entry = body["metadata"]["managedFields"][0]
+        self.assertEqual(entry["manager"], "kubectl-create")
+        self.assertNotIn("f:status", entry["fieldsV1"])
+        self.assertIn("f:spec", entry["fieldsV1"])
