@@ -9,7 +9,7 @@ from typing import Optional
 
 from kapid.apimachinery import field
 from kapid.apimachinery.field import GoValue
-from kapid.apimachinery.meta import dns1123_subdomain_errors
+from kapid.apimachinery.meta import qualified_name_errors
 
 from .common import Errs, dicts, nonnegative, port_name_errors, port_num_errors, validate_label_selector
 
@@ -183,7 +183,7 @@ def _storage_class(obj: dict, old: Optional[dict]) -> Errs:
     if not prov:
         errs.append(field.required("provisioner"))
     else:
-        for m in dns1123_subdomain_errors(prov.lower()):
+        for m in qualified_name_errors(prov.lower()):
             errs.append(field.invalid("provisioner", prov, m))
     rp = obj.get("reclaimPolicy")
     if rp is not None and rp not in ("Delete", "Retain"):
