@@ -6,7 +6,7 @@ pre-shutdown hooks, listed paths).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
@@ -97,20 +97,29 @@ def build_chain(
     resource_link_factory: Optional[ResourceLinkFactory] = None,
     metrics: Optional[ServerMetrics] = None,
     extra_post_start_hooks: list[tuple[str, Any]] = [],
+    stage_factories: Sequence[ResourceLinkFactory] = (),
 ) -> ServerChain:
     """
-    Assemble the chain for C{config} over the storage C{kv}. When C{resource_link_factory} is
-    None, C{/api} and C{/apis} fall through to the not-found link.
+    Assemble the chain for C{config} over the storage C{kv}.
+
+    The kube API part is the non-resource L{KubeAPILink}, then one stage per factory of
+    C{stage_factories} in order, then the stage of C{resource_link_factory}; each factory is called
+    with its delegate's resource (innermost first) and returns a link (or a bare L{IResource}).
+    Without any, C{/api} and C{/apis} fall through to the not-found link.
     """
     metrics = metrics or ServerMetrics()
     health = HealthRegistry()
     apiext = APIExtensionsLink(NotFoundResource())
     links: list[Any] = []
     delegate = apiext.resource()
-    resource_stage = None
+    factories = list(stage_factories)
     if resource_link_factory is not None:
-        resource_stage = resource_link_factory(delegate)
-        delegate = _resource_of(resource_stage)
+        factories.append(resource_link_factory)
+    stages: list[Any] = []
+    for factory in reversed(factories):  # innermost first: each stage delegates to the next
+        stage = factory(delegate)
+        stages.insert(0, stage)
+        delegate = _resource_of(stage)
     holder: dict[str, ServerChain] = {}
     profiling = bool(getattr(getattr(config, "misc", None), "profiling", True))
     kube = KubeAPILink(
@@ -119,8 +128,7 @@ def build_chain(
     )
     aggregator = AggregatorLink(kube.resource())
     links = [aggregator, kube]
-    if resource_stage is not None and hasattr(resource_stage, "listed_paths"):
-        links.append(resource_stage)
+    links += [stage for stage in stages if hasattr(stage, "listed_paths")]
     links.append(apiext)
     chain = ServerChain(aggregator.resource(), links, health, metrics)
     holder["chain"] = chain

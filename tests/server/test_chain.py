@@ -479,3 +479,42 @@ class ImpersonationTests(SynchronousTestCase):
             orjson.loads(body)["message"],
             "Internal error occurred: requested [{Group  system:masters    }] without impersonating a user",
         )
+
+
+class StageFactoryTests(SynchronousTestCase):
+    """
+    Several kube API stages chained between the non-resource link and the resource link.
+    """
+
+    def test_stages_in_order(self) -> None:
+        """
+        Stages are chained outermost first; each hands what it does not serve to the next.
+        """
+
+        class Front(Link):
+            app = Klein()
+
+            @app.route("/apis")
+            def apis(self, request: Any) -> bytes:
+                return b"front"
+
+            def listed_paths(self) -> list[str]:
+                return ["/apis"]
+
+        from kapid.server.chain import build_chain
+        from twisted.internet.task import Clock
+        from kapid.options.config import config_from_args
+        from kapid.storage.memory import MemoryKV
+        from treq.testing import StubTreq
+
+        clock = Clock()
+        chain = build_chain(config_from_args(storage_backend="memory"), MemoryKV(clock), clock,
+                            resource_link_factory=FakeResourceLink, stage_factories=[Front])
+        stub = StubTreq(chain.root)
+        out: list[bytes] = []
+        for path in ("/apis", "/api"):
+            stub.get(BASE + path).addCallback(lambda r: r.content()).addCallback(out.append)
+        stub.flush()
+        self.assertEqual(out, [b"front", b"served by the resource link"])
+        self.assertIn("/apis", chain.paths())
+        self.assertIn("/api/v1", chain.paths())
