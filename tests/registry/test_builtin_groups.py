@@ -95,3 +95,11 @@ class DescriptionTests(SynchronousTestCase):
         self.assertEqual(obj["spec"]["selector"], {"matchLabels": {"batch.kubernetes.io/controller-uid": "u"}})
         self.assertEqual(obj["status"], {})
         self.assertEqual(obj["metadata"]["generation"], 1)
+
+    def test_create_on_update(self):
+        """PUT creates services, endpoints, limit ranges and RBAC objects, as in kube."""
+        reg = builtin_registry()
+        for group, plural in (("", "services"), ("", "endpoints"), ("", "limitranges"),
+                              ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "clusterrolebindings")):
+            self.assertTrue(reg.lookup(group, "v1", plural).strategy.allow_create_on_update, plural)
+        self.assertFalse(reg.lookup("", "v1", "nodes").strategy.allow_create_on_update)

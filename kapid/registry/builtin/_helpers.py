@@ -59,6 +59,7 @@ def resource(
     reset_status: Optional[dict] = None,
     name_validation: str = "subdomain",
     ttl: int = 0,
+    allow_create_on_update: bool = False,
 ) -> Resource:
     """
     A L{Resource} with kube's table columns (L{kapid.registry.tables.columns_for}) and, unless
@@ -73,6 +74,7 @@ def resource(
             tracks_generation=tracks_generation,
             name_validation=name_validation,
             reset_status=reset_status,
+            allow_create_on_update=allow_create_on_update,
         )
     return Resource(
         group=group,

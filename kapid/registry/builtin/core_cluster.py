@@ -61,7 +61,8 @@ class ServiceStrategy(GenericStrategy):
 
     def __init__(self, allocator: Optional[Any] = None) -> None:
         super().__init__(
-            "", "Service", has_status=True, name_validation="dns1035", reset_status={"loadBalancer": {}}
+            "", "Service", has_status=True, name_validation="dns1035", reset_status={"loadBalancer": {}},
+            allow_create_on_update=True,
         )
         self.allocator = allocator
 
@@ -127,6 +128,7 @@ ENDPOINTS = resource(
     short_names=("ep",),
     storage_path="services/endpoints",
     singular="endpoints",
+    allow_create_on_update=True,
 )
 
 SERVICE_ACCOUNTS = resource(
@@ -183,6 +185,7 @@ PERSISTENT_VOLUME_CLAIMS = resource(
 LIMIT_RANGES = resource(
     "", "LimitRange", "limitranges", v1(_d("LimitRange")),
     short_names=("limits",),
+    allow_create_on_update=True,
 )
 
 RESOURCE_QUOTAS = resource(

@@ -14,14 +14,14 @@ def _d(kind: str) -> str:
     return f"io.k8s.api.rbac.v1.{kind}"
 
 
-ROLES = resource(GROUP, "Role", "roles", v1(_d("Role")), name_validation="path")
-ROLE_BINDINGS = resource(GROUP, "RoleBinding", "rolebindings", v1(_d("RoleBinding")), name_validation="path")
+ROLES = resource(GROUP, "Role", "roles", v1(_d("Role")), name_validation="path", allow_create_on_update=True)
+ROLE_BINDINGS = resource(GROUP, "RoleBinding", "rolebindings", v1(_d("RoleBinding")), name_validation="path", allow_create_on_update=True)
 CLUSTER_ROLES = resource(
-    GROUP, "ClusterRole", "clusterroles", v1(_d("ClusterRole")), namespaced=False, name_validation="path"
+    GROUP, "ClusterRole", "clusterroles", v1(_d("ClusterRole")), namespaced=False, name_validation="path", allow_create_on_update=True
 )
 CLUSTER_ROLE_BINDINGS = resource(
     GROUP, "ClusterRoleBinding", "clusterrolebindings", v1(_d("ClusterRoleBinding")),
-    namespaced=False, name_validation="path",
+    namespaced=False, name_validation="path", allow_create_on_update=True,
 )
 
 RESOURCES = [ROLES, ROLE_BINDINGS, CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS]
