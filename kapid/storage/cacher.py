@@ -19,9 +19,11 @@ What is served from the cache and what passes through (kube's rules, simplified)
   clock for the cache to reach it, and fails with L{TooLargeResourceVersionError} after
   C{fresh_timeout} (kube: 3 s). C{Exact} lists wait the same way, then read the store (which knows
   what was compacted);
-* C{watch} at C{""}/C{"0"} starts with synthetic ADDED events from the cache; at C{N} it replays the
-  ring after C{N} (or, when C{N} is ahead of the cache, delivers the events after C{N} as they come);
-  C{N} older than the ring gives one ERROR event with kube's C{too old resource version} 410.
+* C{watch} at C{"0"} starts with synthetic ADDED events from the cache; at C{""} too when the cache
+  is as new as the store, else the initial state is one list from the store at revision L and the
+  events after L follow from the ring and live; at C{N} it replays the ring after C{N} (or, when C{N}
+  is ahead of the cache, delivers the events after C{N} as they come); C{N} older than the ring
+  gives one ERROR event with kube's C{too old resource version} 410.
 
 Event objects are shallow copies of the cached ones: a consumer may set top-level fields (such as
 C{kind}) but must not change nested values. Watchers: C{on_event} may return a Deferred (backpressure, e.g. a paused transport); until it fires
@@ -257,6 +259,13 @@ class Cacher:
         self._backoff = owner.retry_delay
         self._rv_waiters: list[tuple[int, Deferred[bool]]] = []
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """
+        Whether L{close} was called.
+        """
+        return self._closed
 
     # -- life -------------------------------------------------------------------------------------
 
@@ -681,14 +690,23 @@ class CachingStorage:
         wkey = list_prefix(key, opts.recursive)
         rv = parse_resource_version(opts.resource_version)
         c = await self._ready_cacher(wkey)
-        if c is not None and opts.resource_version == "":
-            # a consistent start: the cache must have caught up with the store
-            current = await self.underlying.current_resource_version()
-            if not await c.wait_fresh(current, self.fresh_timeout):
-                c = None
         if c is None:
             return await self.underlying.watch(key, opts, on_event)
-        if rv and rv < c.complete_from:
+        initial: Optional[list[dict]] = None
+        if opts.resource_version == "":
+            # a consistent start: the initial state must be at least as new as the store
+            current = await self.underlying.current_resource_version()
+            if c.rv < current:
+                # the cache saw nothing newer of this resource (or lags): read the initial state
+                # from the store, then go on from the ring and live events after that revision
+                res = await self.underlying.get_list(
+                    key, ListOptions(predicate=opts.predicate, recursive=opts.recursive)
+                )
+                rv = int(res["resourceVersion"])
+                if rv < c.complete_from or c.closed:
+                    return await self.underlying.watch(key, opts, on_event)
+                initial = res["items"]
+        elif rv and rv < c.complete_from:
             w = CacheWatcher(c, wkey, opts.recursive, opts.predicate, on_event, rv, False)
             w.deliver(Event(ERROR, None, too_old_watch(rv, c.complete_from)))
             w.stop()
@@ -697,9 +715,12 @@ class CachingStorage:
         w = CacheWatcher(
             c, wkey, opts.recursive, opts.predicate, on_event, min_rv, opts.allow_watch_bookmarks
         )
+        if initial is not None:
+            for o in initial:
+                w.deliver(Event(ADDED, o))
         if rv == 0:
             for o in c.select(c.store, wkey, opts.recursive, opts.predicate):
-                w.deliver(Event(ADDED, _copy(o)))
+                w.deliver(Event(ADDED, dict(o)))
         else:
             for ce in list(c.ring):
                 w.process(ce)

@@ -395,3 +395,29 @@ class EmbeddedCacherContractTests(IStorageContractMixin, TestCase):
         from tests.storage.test_store import advance_in_steps
 
         await advance_in_steps(self.clock, seconds)
+
+
+class CacherConsistentWatchTests(TestCase):
+    """
+    A watch at "" when the cache is behind the store's revision.
+    """
+
+    def test_consistent_watch_reads_initial_state_from_store(self) -> None:
+        """
+        When other resources moved the store's revision past the cache's, a watch at "" takes its
+        initial state from one store list and goes on with the cache's live events, no wait.
+        """
+        clock = Clock()
+        kv = CountingKV(MemoryKV(clock))
+        cs = CachingStorage(Store(kv, clock), clock)
+        self.addCleanup(cs.close)
+        self.successResultOf(cs.create(RES + "ns/a", cm("a")))
+        self.successResultOf(kv.optimistic_put(b"/registry/secrets/ns/s", b"{}", 0))
+        lists = kv.lists
+        events: list = []
+        w = self.successResultOf(cs.watch(RES, ListOptions(), events.append))
+        self.addCleanup(w.stop)
+        self.assertEqual(kv.lists, lists + 1)
+        self.assertEqual(len(kv.watches), 1)
+        self.successResultOf(cs.create(RES + "ns/b", cm("b")))
+        self.assertEqual([(e.type, e.object["metadata"]["name"]) for e in events], [(ADDED, "a"), (ADDED, "b")])
