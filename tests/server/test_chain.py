@@ -348,6 +348,18 @@ class FilterTests(SynchronousTestCase):
         self.assertEqual(fetch(server, "/api/v1/namespaces/x/hang", method="POST")[0], 429)
         self.assertEqual(fetch(server, "/version")[0], 200)
 
+    def test_cors(self) -> None:
+        """
+        An allowed origin gets CORS headers and a preflight answer; others get none.
+        """
+        server = self.server(cors_allowed_origins="^https://ok\\.example$")
+        code, headers, _ = fetch(server, "/version", headers={"Origin": ["https://ok.example"]})
+        self.assertEqual((code, headers["access-control-allow-origin"]), (200, "https://ok.example"))
+        code, headers, _ = fetch(server, "/version", method="OPTIONS", headers={"Origin": ["https://ok.example"]})
+        self.assertEqual(code, 204)
+        code, headers, _ = fetch(server, "/version", headers={"Origin": ["https://evil.example"]})
+        self.assertNotIn("access-control-allow-origin", headers)
+
     def test_anonymous(self) -> None:
         """
         Without credentials, the user is system:anonymous in system:unauthenticated.
