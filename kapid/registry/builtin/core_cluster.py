@@ -53,10 +53,13 @@ class ServiceStrategy(GenericStrategy):
     L{kapid.registry.allocator.ServiceAllocator}, kube's cluster IP and node port allocation
     through three asynchronous hooks the store calls around its writes:
 
-      - C{await before_create(store, obj, dry_run)} -> an async undo (call it if the write fails);
-      - C{await before_update(store, obj, old, dry_run)} -> an async commit (call it after the
-        write: it releases what the update gave up);
+      - C{await before_create(store, obj, dry_run)} -> an undo: C{await undo()} if the write fails
+        (the allocator's L{kapid.registry.allocator.Transaction}, which also has C{finish(ok)});
+      - C{await before_update(store, obj, old, dry_run)} -> a commit: C{await commit()} after the
+        write (it releases what the update gave up);
       - C{await after_delete(store, obj)} once the object is gone.
+
+    Without an allocator the hooks change nothing and return a no-op callable.
     """
 
     def __init__(self, allocator: Optional[Any] = None) -> None:
