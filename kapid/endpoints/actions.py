@@ -91,3 +91,71 @@ async def evict(store: Any, target: Target, eviction: Any) -> dict:
     options = dict((eviction or {}).get("deleteOptions") or {})
     await store.delete(target.namespace, target.name, options, target.version)
     return created_status()
+
+
+def _pod_container(pod: dict, container: str, name: str) -> str:
+    """
+    kube's C{validateContainer}: the container a log/exec/attach request means.
+    """
+    spec = pod.get("spec") or {}
+    names = [c.get("name", "") for c in (spec.get("containers") or [])]
+    names_all = names + [c.get("name", "") for c in (spec.get("initContainers") or [])] + [
+        c.get("name", "") for c in (spec.get("ephemeralContainers") or [])
+    ]
+    if not container:
+        if len(names) == 1:
+            return names[0]
+        raise bad_request(
+            f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
+        )
+    if container not in names_all:
+        raise bad_request(f"container {container} is not valid for pod {name}")
+    return container
+
+
+async def _node_unreachable(store: Any, node: str) -> StatusError:
+    """
+    What kube answers when it would dial the kubelet of C{node}: the Node is missing (404), or
+    no kubelet answers (kapid runs none).
+    """
+    link = getattr(store, "link", None)
+    if link is not None:
+        nodes = link.registry.lookup("", "v1", "nodes")
+        if nodes is not None:
+            ns = link.store_for(nodes)
+            found = await ns.storage.get(ns.key("", node), "", True)
+            if found is None:
+                from kapid.apimachinery.status import not_found
+
+                return not_found("nodes", node)
+    return StatusError(
+        500,
+        "InternalError",
+        f"Internal error occurred: error dialing backend: no kubelet is reachable for node {node}",
+        {"causes": [{"message": f"error dialing backend: no kubelet is reachable for node {node}"}]},
+    )
+
+
+async def pod_log(store: Any, target: Target, container: str) -> bytes:
+    """
+    GET pods/<name>/log: an empty stream for a pod with no node (kube's), else the kubelet error.
+    """
+    pod = await store.get(target.namespace, target.name, target.version)
+    _pod_container(pod, container, target.name)
+    node = (pod.get("spec") or {}).get("nodeName") or ""
+    if not node:
+        return b""
+    raise await _node_unreachable(store, node)
+
+
+async def pod_stream(store: Any, target: Target, container: str) -> None:
+    """
+    exec/attach/portforward: kube's 400 for a pod with no host, else the kubelet error.
+    """
+    pod = await store.get(target.namespace, target.name, target.version)
+    if target.subresource != "portforward":
+        _pod_container(pod, container, target.name)
+    node = (pod.get("spec") or {}).get("nodeName") or ""
+    if not node:
+        raise bad_request(f"pod {target.name} does not have a host assigned")
+    raise await _node_unreachable(store, node)

@@ -47,6 +47,9 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
+#: Pod subresources a kubelet serves.
+_KUBELET_SUBRESOURCES = ("log", "exec", "attach", "portforward")
+
 
 def method_not_allowed() -> StatusError:
     """
@@ -225,6 +228,8 @@ class ResourceLink(Link):
         target = self.resolve(group, version, rest)
         method = request.method.decode("ascii", "replace").upper()
         query = Query(request.args)
+        if target.subresource in _KUBELET_SUBRESOURCES:
+            return self._coro(self.handle_kubelet(request, target, query, method))
         if target.watch_path:
             if method != "GET":
                 raise method_not_allowed()
@@ -448,6 +453,27 @@ class ResourceLink(Link):
             req.add_warning(request, w)
         out = await store.create(target.namespace, obj, target.version, dry_run=dry_run)
         return self.render_object(request, query, target, out, 201)
+
+    async def handle_kubelet(self, request: IRequest, target: Target, query: Query, method: str) -> bytes:
+        """
+        Pod subresources served by a kubelet (log, exec, attach, portforward): answered as kube-apiserver
+        answers when it cannot reach one.
+        """
+        verb = "get" if method in ("GET", "HEAD") else "create" if method == "POST" else ""
+        if not verb:
+            raise method_not_allowed()
+        self._check_verb(target, verb)
+        from kapid.endpoints import actions
+
+        store = self.store_for(target.resource)
+        container = query.get("container")
+        if target.subresource == "log":
+            body = await actions.pod_log(store, target, container)
+            request.setResponseCode(200)
+            request.setHeader(b"Content-Type", b"text/plain")
+            return body
+        await actions.pod_stream(store, target, container)
+        return b""
 
     async def handle_action(self, request: IRequest, target: Target, query: Query) -> bytes:
         """

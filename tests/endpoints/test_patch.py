@@ -377,6 +377,19 @@ class PodActionTests(SynchronousTestCase):
         self.assertEqual(self.api.get(PODS + "/p")[0], 404)
 
 
+    def test_log_and_exec_without_a_node(self) -> None:
+        """
+        Logs of an unscheduled pod are empty; exec is kube's 400 "does not have a host assigned".
+        """
+        code, body, headers = self.api.get(PODS + "/p/log")
+        self.assertEqual((code, body), (200, ""))
+        code, body, _ = self.api.request("POST", PODS + "/p/exec?command=ls", content_type=None)
+        self.assertEqual(code, 400)
+        self.assertEqual(body["message"], "pod p does not have a host assigned")
+        code, body, _ = self.api.get(PODS + "/p/log?container=nope")
+        self.assertEqual(body["message"], "container nope is not valid for pod p")
+
+
 class ManagedFieldsTests(SynchronousTestCase):
     """
     managedFields on the main resource of a kind with a status subresource.
@@ -393,3 +406,4 @@ class ManagedFieldsTests(SynchronousTestCase):
         self.assertEqual(entry["manager"], "kubectl-create")
         self.assertNotIn("f:status", entry["fieldsV1"])
         self.assertIn("f:spec", entry["fieldsV1"])
+

@@ -355,8 +355,12 @@ PODS = Resource(
     short_names=("po",),
     categories=("all",),
     subresources=(
+        Subresource("attach", "PodAttachOptions", "", "v1", ("create", "get")),
         Subresource("binding", "Binding", "", "v1", ("create",)),
         Subresource("eviction", "Eviction", "policy", "v1", ("create",)),
+        Subresource("exec", "PodExecOptions", "", "v1", ("create", "get")),
+        Subresource("log", "Pod", "", "v1", ("get",)),
+        Subresource("portforward", "PodPortForwardOptions", "", "v1", ("create", "get")),
         Subresource("status", "Pod", "", "v1"),
     ),
     strategy=PodStrategy(),
