@@ -54,7 +54,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from kapid.storage.codec import parse_resource_version
+from kapid.storage.codec import deep_copy, parse_resource_version
 from kapid.storage.interfaces import (
     ADDED,
     BOOKMARK,
@@ -458,9 +458,7 @@ def _copy(obj: dict) -> dict:
     """
     A copy of a cached object that callers may change without touching the cache.
     """
-    import copy
-
-    return copy.deepcopy(obj)
+    return deep_copy(obj)
 
 
 @implementer(IStorage)

@@ -83,9 +83,13 @@ def resource_version_of(obj: dict) -> str:
 
 def deep_copy(obj: Any) -> Any:
     """
-    An independent copy of a JSON value.
+    An independent copy of a JSON value (an orjson round trip: several times faster than
+    C{copy.deepcopy} for JSON objects).
     """
-    return copy.deepcopy(obj)
+    try:
+        return orjson.loads(orjson.dumps(obj))
+    except TypeError:
+        return copy.deepcopy(obj)
 
 
 def parse_resource_version(rv: str) -> int:

@@ -17,6 +17,7 @@ import inspect
 from typing import Any, Callable, Optional
 
 import attr
+import orjson
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -365,7 +366,7 @@ class Store:
         result = await self.kv.optimistic_put(bkey, data, 0, lease)
         if not result.succeeded:
             raise KeyExistsError(key)
-        out = deep_copy(without_resource_version(obj))
+        out = orjson.loads(data)
         return with_resource_version(out, result.kv.mod_revision if result.kv else result.revision)
 
     def get(self, key: str, resource_version: str = "", ignore_not_found: bool = False) -> Deferred[Any]:
@@ -592,7 +593,7 @@ class Store:
                 state = await self._read_state(key, bkey)
                 continue
             if result.succeeded:
-                out = deep_copy(stored_new)
+                out = orjson.loads(data)
                 return with_resource_version(out, result.kv.mod_revision if result.kv else result.revision)
             state = self._state_of(result.kv)
 
