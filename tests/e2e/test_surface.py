@@ -60,7 +60,7 @@ def makeService(options):
         from kapid.kubeapi.openapi import OpenAPILink
 
         stage = inner(delegate)
-        if not isinstance(stage, ResourceLink):
+        if not isinstance(stage, ResourceLink) or getattr(s, "stage_factories", None):
             return stage
         openapi = OpenAPILink(stage.resource(), stage.registry)
         discovery = DiscoveryLink(openapi.resource(), stage.registry)
