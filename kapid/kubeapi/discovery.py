@@ -411,3 +411,11 @@ class DiscoveryLink(Link):
             raise Decline()
         body, etag = self.documents.encoded(("resources", group, version), lambda: doc)
         return write_cached(request, body, etag, "application/json")
+
+
+def discovery_stage(registry: ResourceRegistry) -> Any:
+    """
+    A chain stage factory C{delegate -> DiscoveryLink} over C{registry} (for
+    L{kapid.server.service.KapidService.stage_factories}).
+    """
+    return lambda delegate: DiscoveryLink(delegate, registry)

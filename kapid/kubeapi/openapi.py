@@ -612,3 +612,11 @@ class OpenAPILink(Link):
         """
         body, etag = self.documents.encoded("v2", self.documents.v2)
         return write_cached(request, body, etag, "application/json")
+
+
+def openapi_stage(registry: ResourceRegistry) -> Any:
+    """
+    A chain stage factory C{delegate -> OpenAPILink} over C{registry} (for
+    L{kapid.server.service.KapidService.stage_factories}).
+    """
+    return lambda delegate: OpenAPILink(delegate, registry)

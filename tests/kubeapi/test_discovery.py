@@ -120,3 +120,22 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertIn(b"widgets", body)
         resp, body = self.get("/apis/example.com/v1")
         self.assertEqual(resp.code, 200)
+
+
+class StageTests(SynchronousTestCase):
+    """The stage factories build links over the registry."""
+
+    def test_stages(self):
+        """discovery_stage and openapi_stage give links that fall through to their delegate."""
+        from kapid.kubeapi.discovery import discovery_stage
+        from kapid.kubeapi.openapi import OpenAPILink, openapi_stage
+
+        reg = builtin_registry()
+        openapi = openapi_stage(reg)(NotFoundResource())
+        self.assertIsInstance(openapi, OpenAPILink)
+        link = discovery_stage(reg)(openapi.resource())
+        treq = StubTreq(link.resource())
+        resp = self.successResultOf(treq.get("http://kapid/openapi/v3"))
+        self.assertEqual(resp.code, 200)
+        resp = self.successResultOf(treq.get("http://kapid/nothing"))
+        self.assertEqual(resp.code, 404)
