@@ -52,6 +52,7 @@ class KubectlScenarioMixin:
     """
 
     timeout = 240
+    kubectl = KUBECTL
 
     async def start(self):  # type: ignore[no-untyped-def]
         raise NotImplementedError
@@ -60,7 +61,7 @@ class KubectlScenarioMixin:
         """
         Run kubectl; assert success when C{ok}.
         """
-        result = run_kubectl(KUBECTL, list(args), kubeconfig=self.kapid.kubeconfig, home=self.home, input=input)
+        result = run_kubectl(self.kubectl, list(args), kubeconfig=self.kapid.kubeconfig, home=self.home, input=input)
         if ok:
             self.assertEqual(result.returncode, 0, f"kubectl {' '.join(args)}: {result.stderr}\n{self.kapid.log[-3000:]}")
         return result
@@ -72,7 +73,7 @@ class KubectlScenarioMixin:
         return path
 
     def popen(self, *args: str) -> subprocess.Popen:
-        cmd = _kubectl_cmd(KUBECTL, list(args), self.kapid.kubeconfig, None)
+        cmd = _kubectl_cmd(self.kubectl, list(args), self.kapid.kubeconfig, None)
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_kubectl_env(self.home))
         self.addCleanup(lambda: p.poll() is None and p.kill())
         return p
@@ -207,3 +208,14 @@ class EtcdKubectlTests(KubectlScenarioMixin, TestCase):
         etcd = await shared_etcd(__name__)
         prefix = "/kapid-" + uuid.uuid4().hex[:8]
         self.kapid = await start_api_kapid(self, f"--etcd-servers={etcd.client_url}", f"--etcd-prefix={prefix}")
+
+
+class EmbeddedKubectl133Tests(KubectlScenarioMixin, TestCase):
+    """
+    kubectl 1.33 against kapid on its embedded store.
+    """
+
+    kubectl = "1.33"
+
+    async def start(self) -> None:
+        self.kapid = await start_api_kapid(self)
