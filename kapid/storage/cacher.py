@@ -25,8 +25,9 @@ What is served from the cache and what passes through (kube's rules, simplified)
   is ahead of the cache, delivers the events after C{N} as they come); C{N} older than the ring
   gives one ERROR event with kube's C{too old resource version} 410.
 
-Event objects are shallow copies of the cached ones: a consumer may set top-level fields (such as
-C{kind}) but must not change nested values. Watchers: C{on_event} may return a Deferred (backpressure, e.g. a paused transport); until it fires
+Watch event objects and the items of lists served from the cache are light copies of the cached
+ones: a consumer may set top-level fields (such as C{kind}) and, in list items, C{metadata} fields,
+but must not change deeper values. Objects from C{get} are independent copies. Watchers: C{on_event} may return a Deferred (backpressure, e.g. a paused transport); until it fires
 that watcher's later events queue. A watcher whose queue grows past C{max_pending}, or whose
 callback raises, is cut off (its C{done} fires; other watchers are not affected). Watchers that ask
 (C{allow_watch_bookmarks}) get a BOOKMARK event, C{{"metadata": {"resourceVersion": "N"}}}, every
@@ -153,7 +154,7 @@ class CacheWatcher:
         prev = ce.deleted_obj if ce.obj is None else ce.prev
         t = transition(self._pred, ce.obj, prev)
         if t is not None:
-            # a shallow copy per watcher: consumers may set top-level fields (kind, apiVersion)
+            # a light copy per watcher: consumers may set top-level fields (kind, apiVersion)
             o = dict(t[1])
             if t[0] == DELETED:
                 # the last state seen, at the revision it left the watcher's view (kube)
@@ -454,6 +455,18 @@ class Cacher:
         return [state[k] for k in sorted(state) if k.startswith(key) and pred.matches(state[k])]
 
 
+def _light_copy(obj: dict) -> dict:
+    """
+    A copy of a cached object whose top level and C{metadata} callers may change; deeper values
+    are shared with the cache and must not be changed.
+    """
+    out = dict(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        out["metadata"] = dict(meta)
+    return out
+
+
 def _copy(obj: dict) -> dict:
     """
     A copy of a cached object that callers may change without touching the cache.
@@ -674,7 +687,7 @@ class CachingStorage:
             # Exact reads go to the store (it knows what was compacted), once it has the revision
             return await self.underlying.get_list(key, opts)
         lkey = list_prefix(key, opts.recursive)
-        items = [_copy(o) for o in c.select(c.store, lkey, opts.recursive, opts.predicate)]
+        items = [_light_copy(o) for o in c.select(c.store, lkey, opts.recursive, opts.predicate)]
         return {"items": items, "resourceVersion": str(c.rv), "continue": "", "remainingItemCount": None}
 
     def watch(self, key: str, opts: ListOptions, on_event: Callable[[Event], Any]) -> Deferred[Any]:

@@ -643,3 +643,17 @@ class IStorageContractMixin:
         self.assertEqual(events[2].type, DELETED)  # type: ignore[attr-defined]
         await self.assert_fails(s.get(self.key("e")), KeyNotFoundError)
         self.assertEqual(names((await s.get_list(self.res, ListOptions()))["items"]), ["keep"])  # type: ignore[attr-defined]
+
+    async def test_ttl_kept_on_update(self) -> None:
+        """
+        An update keeps the object's TTL: it still disappears when the lease ends.
+        """
+        s = await self._setup()
+        await s.create(self.key("e"), obj("e"), ttl=self.lease_ttl)
+        await s.guaranteed_update(self.key("e"), lambda cur: {**cur, "data": {"x": "1"}})
+        await self.let_time_pass(self.lease_ttl + 1)
+        for _ in range(100):
+            if await s.get(self.key("e"), ignore_not_found=True) is None:
+                break
+            await self.let_time_pass(0.1)
+        await self.assert_fails(s.get(self.key("e")), KeyNotFoundError)
