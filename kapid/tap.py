@@ -94,15 +94,23 @@ def makeService(options: Any) -> Any:
 
     config = options.config if isinstance(options, Options) else options["config"]
     service = KapidService(config)
-    service.resource_link_factory = resource_link_factory(service)
+    add_api_stages(service)
     return service
 
 
-def resource_link_factory(service: Any) -> Any:
+def add_api_stages(service: Any) -> None:
     """
-    The chain's resource API stage for C{service}: the REST layer over the storage, built when
-    the storage is open (see L{kapid.endpoints.link.daemon_resource_link_factory}).
+    Give C{service} the kube API stages of the chain over one live registry of built-in resources:
+    discovery (C{/api}, C{/apis}, ...), OpenAPI (C{/openapi/...}) and the resource API itself (the REST
+    layer over the storage, built when the storage is open; see
+    L{kapid.endpoints.link.daemon_resource_link_factory}).
     """
     from kapid.endpoints.link import daemon_resource_link_factory
+    from kapid.kubeapi.discovery import discovery_stage
+    from kapid.kubeapi.openapi import openapi_stage
+    from kapid.registry.builtin import builtin_registry
 
-    return daemon_resource_link_factory(service)
+    registry = builtin_registry()
+    service.registry = registry
+    service.stage_factories.extend([discovery_stage(registry), openapi_stage(registry)])
+    service.resource_link_factory = daemon_resource_link_factory(service, registry)
