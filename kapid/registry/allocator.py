@@ -482,13 +482,22 @@ class _StoredRange:
         self.values_of = values_of
         self.lock = DeferredLock()
 
-    async def _rebuild(self) -> Bitmap:
-        bitmap = Bitmap(self.range.size)
-        for svc in await self.owner.list_services():
+    def service_offsets(self, services: Iterable[dict]) -> list[int]:
+        """
+        The offsets of this range that C{services} hold.
+        """
+        out: list[int] = []
+        for svc in services:
             for v in self.values_of(svc):
                 off = self.range.offset_of(v)
                 if off is not None:
-                    bitmap.set(off)
+                    out.append(off)
+        return out
+
+    async def _rebuild(self) -> Bitmap:
+        bitmap = Bitmap(self.range.size)
+        for off in self.service_offsets(await self.owner.list_services()):
+            bitmap.set(off)
         return bitmap
 
     async def _current(self, obj: Optional[dict]) -> Bitmap:
@@ -905,13 +914,8 @@ class ServiceAllocator:
         are added. Nothing is released.
         """
         services = await self.list_services()
-        for stored, values_of in ((self.ips, cluster_ips), (self.ports, node_ports)):
-            offs = [
-                o
-                for svc in services
-                for o in (stored.range.offset_of(v) for v in values_of(svc))
-                if o is not None
-            ]
+        for stored in (self.ips, self.ports):
+            offs = stored.service_offsets(services)
 
             def change(bitmap: Bitmap, offs: list[int] = offs) -> None:
                 for o in offs:

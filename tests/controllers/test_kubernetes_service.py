@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 import attr
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
@@ -44,7 +45,10 @@ class KubernetesServiceTests(TestCase):
     The controller over a ResourceLink's stores.
     """
 
-    async def setUp(self) -> None:
+    def setUp(self) -> Deferred:
+        return Deferred.fromCoroutine(self._set_up())
+
+    async def _set_up(self) -> None:
         clock = Clock()
         self.storage = Store(MemoryKV(clock), clock)
         self.registry = builtin_registry()

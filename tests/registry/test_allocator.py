@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import random
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.task import Clock
@@ -65,7 +65,13 @@ class RangeTests(TestCase):
         self.assertEqual(Bitmap.decode(254, b.encode()).offsets(), [0, 9])
 
 
-class AllocatorMixin:
+if TYPE_CHECKING:
+    _MixinBase = TestCase
+else:
+    _MixinBase = object
+
+
+class AllocatorMixin(_MixinBase):
     """
     Allocation behaviour, run over several storages (C{make_storage}).
     """
@@ -79,6 +85,12 @@ class AllocatorMixin:
         if not hasattr(self, "storage"):
             self.storage = await self.make_storage()
         return ServiceAllocator(self.storage, ip_range, port_range, prefix=self.prefix, rng=random.Random(seed))
+
+    async def second_storage(self) -> Any:
+        """
+        Another storage over the same data (another process's view); by default the same one.
+        """
+        return self.storage
 
     async def stored(self, alloc: ServiceAllocator, obj: dict) -> dict:
         """
@@ -98,7 +110,7 @@ class AllocatorMixin:
         self.assertEqual(len(set(ips)), 5)
         for ip in ips:
             off = a.ip_range.offset_of(ip)
-            self.assertIsNotNone(off)
+            assert off is not None
             self.assertGreaterEqual(off, 16)
         self.assertEqual(sorted(await a.allocated_ips()), sorted(ips))
 
@@ -275,7 +287,7 @@ class AllocatorMixin:
     async def test_two_allocators_never_hand_out_twice(self) -> None:
         """50 concurrent allocations through two allocators on one storage get 50 different IPs and ports."""
         a = await self.allocator(seed=7)
-        b = await self.allocator(seed=7)
+        b = ServiceAllocator(await self.second_storage(), prefix=self.prefix, rng=random.Random(7))
         services = [svc(f"c{i}", "NodePort") for i in range(50)]
         await gatherResults(
             [Deferred.fromCoroutine((a if i % 2 else b).allocate(s)) for i, s in enumerate(services)]
@@ -373,6 +385,19 @@ class EtcdAllocatorTests(AllocatorMixin, TestCase):
         kv = EtcdKV([etcd.client_url], reactor, request_timeout=10.0)
         self.addCleanup(kv.close)
         self.prefix = f"/t{uuid.uuid4().hex[:12]}/registry"
+        self.etcd_url = etcd.client_url
+        return Store(kv, reactor, prefix=self.prefix)
+
+    async def second_storage(self) -> Any:
+        """
+        A second client and Store on the same etcd, as a second kapid process has.
+        """
+        from twisted.internet import reactor
+
+        from kapid.storage.etcd3 import EtcdKV
+
+        kv = EtcdKV([self.etcd_url], reactor, request_timeout=10.0)
+        self.addCleanup(kv.close)
         return Store(kv, reactor, prefix=self.prefix)
 
 
