@@ -3,8 +3,8 @@ Support for the API end-to-end tests (no tests here): a L{KapidProcess} whose da
 resource API even before the lead wires it into C{kapid.tap}. The child process wraps
 C{kapid.tap.makeService} so that a service without a C{resource_link_factory} gets
 L{kapid.endpoints.link.daemon_resource_link_factory} (with the discovery link in front when it is
-there); when C{kapid.tap} sets a factory itself, only the discovery link is put in front of a bare
-L{kapid.endpoints.link.ResourceLink}.
+there); when C{kapid.tap} wires the stages itself (discovery among C{stage_factories}), it changes
+nothing.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def makeService(options):
         from kapid.endpoints.link import ResourceLink
 
         stage = inner(delegate)
-        if not isinstance(stage, ResourceLink):
+        if not isinstance(stage, ResourceLink) or getattr(s, "stage_factories", None):
             return stage
         try:
             from kapid.kubeapi.discovery import DiscoveryLink
