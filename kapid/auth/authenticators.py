@@ -137,24 +137,43 @@ class UnionAuthenticator:
     def __init__(self, authenticators: Sequence[Any]) -> None:
         self.authenticators = list(authenticators)
 
-    def authenticate(self, request: Any) -> Deferred:
+    def authenticate(self, request: Any) -> Any:
         """
-        A Deferred firing with the user, or None when no authenticator knows it; errbacks with
-        L{AuthenticationError} when credentials were presented and all were invalid.
+        The user, or None when no authenticator knows it (a Deferred when an authenticator answers
+        asynchronously); raises (errbacks with) L{AuthenticationError} when credentials were
+        presented and all were invalid.
         """
+        errors: list[Exception] = []
+        for index, authenticator in enumerate(self.authenticators):
+            try:
+                user = authenticator.authenticate(request)
+            except AuthenticationError as e:
+                errors.append(e)
+                continue
+            if isinstance(user, Deferred):
+                return Deferred.fromCoroutine(self._rest(request, user, index, errors))
+            if user is not None:
+                return user
+        if errors:
+            raise errors[0]
+        return None
 
-        async def run() -> Optional[UserInfo]:
-            errors: list[Exception] = []
-            for authenticator in self.authenticators:
-                try:
-                    user = await maybeDeferred(authenticator.authenticate, request)
-                except AuthenticationError as e:
-                    errors.append(e)
-                    continue
-                if user is not None:
-                    return user
-            if errors:
-                raise errors[0]
-            return None
-
-        return Deferred.fromCoroutine(run())
+    async def _rest(self, request: Any, pending: Deferred, index: int, errors: list[Exception]) -> Optional[UserInfo]:
+        try:
+            user = await pending
+        except AuthenticationError as e:
+            errors.append(e)
+            user = None
+        if user is not None:
+            return user
+        for authenticator in self.authenticators[index + 1:]:
+            try:
+                user = await maybeDeferred(authenticator.authenticate, request)
+            except AuthenticationError as e:
+                errors.append(e)
+                continue
+            if user is not None:
+                return user
+        if errors:
+            raise errors[0]
+        return None

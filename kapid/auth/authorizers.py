@@ -65,22 +65,32 @@ class UnionAuthorizer:
     def __init__(self, authorizers: Sequence[Any]) -> None:
         self.authorizers = list(authorizers)
 
-    def authorize(self, attributes: Attributes) -> Deferred:
+    def authorize(self, attributes: Attributes) -> Any:
         """
-        A Deferred firing with the first L{ALLOW} or L{DENY}, or L{NO_OPINION} with the reasons.
+        The first L{ALLOW} or L{DENY}, or L{NO_OPINION} with the reasons (a Deferred when an
+        authorizer answers asynchronously).
         """
+        reasons: list[str] = []
+        for index, authorizer in enumerate(self.authorizers):
+            decision = authorizer.authorize(attributes)
+            if isinstance(decision, Deferred):
+                return Deferred.fromCoroutine(self._rest(attributes, decision, index, reasons))
+            if decision.decision in (ALLOW, DENY):
+                return decision
+            if decision.reason:
+                reasons.append(decision.reason)
+        return Decision(NO_OPINION, ", ".join(reasons))
 
-        async def run() -> Decision:
-            reasons = []
-            for authorizer in self.authorizers:
+    async def _rest(self, attributes: Attributes, pending: Deferred, index: int, reasons: list[str]) -> Decision:
+        decision = await pending
+        for authorizer in [None] + self.authorizers[index + 1:]:
+            if authorizer is not None:
                 decision = await maybeDeferred(authorizer.authorize, attributes)
-                if decision.decision in (ALLOW, DENY):
-                    return decision
-                if decision.reason:
-                    reasons.append(decision.reason)
-            return Decision(NO_OPINION, ", ".join(reasons))
-
-        return Deferred.fromCoroutine(run())
+            if decision.decision in (ALLOW, DENY):
+                return decision
+            if decision.reason:
+                reasons.append(decision.reason)
+        return Decision(NO_OPINION, ", ".join(reasons))
 
 
 #: Authorization mode name -> factory of its authorizer (others may register more, e.g. RBAC).

@@ -98,8 +98,11 @@ class Link:
 
     def resource(self) -> IResource:
         """
-        This link as an unprotected L{IResource} (filters wrap only the outermost link).
+        This link as an unprotected L{IResource} (filters wrap only the outermost link). A link
+        whose app has no routes yet is just its delegate (nothing to match, one render saved).
         """
+        if not any(True for _ in self.app.url_map.iter_rules()):
+            return self.delegate
         return _LinkResource(self.app)
 
     # Contributions to the served set; links override.

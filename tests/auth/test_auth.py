@@ -8,6 +8,7 @@ from typing import Any
 
 import attr
 from OpenSSL import crypto
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
 from zope.interface.verify import verifyObject
@@ -25,7 +26,7 @@ from kapid.auth.authorizers import (
     UnionAuthorizer,
     build_authorizer,
 )
-from kapid.auth.interfaces import ALLOW, DENY, NO_OPINION, Attributes, IAuthenticator, IAuthorizer, UserInfo
+from kapid.auth.interfaces import ALLOW, DENY, NO_OPINION, Attributes, Decision, IAuthenticator, IAuthorizer, UserInfo
 from kapid.server import certs
 
 
@@ -63,12 +64,12 @@ class FakeRequest:
         return self.requestHeaders.getRawHeaders(name, [None])[0]
 
 
-def result_of(d: Any) -> Any:
+def result_of(value: Any) -> Any:
     """
-    The result of an already-fired Deferred.
+    The result of a value or an already-fired Deferred.
     """
     out: list[Any] = []
-    d.addBoth(out.append)
+    maybeDeferred(lambda: value).addBoth(out.append)
     return out[0]
 
 
@@ -112,6 +113,18 @@ class AuthenticatorTests(SynchronousTestCase):
         self.assertEqual(user, UserInfo("alice", "42", ("dev", "ops")))
         self.assertIsNone(authenticator.authenticate(FakeRequest(headers={b"authorization": b"Bearer wrong"})))
 
+    def test_union_waits_for_asynchronous_authenticator(self) -> None:
+        """
+        An authenticator that answers later is waited for before falling back to anonymous.
+        """
+
+        class Later:
+            def authenticate(self, request: Any) -> Deferred:
+                return succeed(None)
+
+        union = UnionAuthenticator([Later(), AnonymousAuthenticator()])
+        self.assertEqual(result_of(union.authenticate(FakeRequest())).name, "system:anonymous")
+
     def test_union_falls_back_to_anonymous(self) -> None:
         """
         The first authenticator that knows the user wins; anonymous comes last.
@@ -150,6 +163,22 @@ class AuthorizerTests(SynchronousTestCase):
         authorizer = build_authorizer(["AlwaysDeny"])
         self.assertEqual(result_of(authorizer.authorize(self.attrs("system:masters"))).decision, ALLOW)
         self.assertEqual(result_of(authorizer.authorize(self.attrs())).decision, DENY)
+
+    def test_asynchronous_authorizer(self) -> None:
+        """
+        An authorizer that answers later is waited for; the next one decides after its no-opinion.
+        """
+        pending: Deferred = Deferred()
+
+        class Later:
+            def authorize(self, attributes: Attributes) -> Deferred:
+                return pending
+
+        result: list[Any] = []
+        maybeDeferred(UnionAuthorizer([Later(), AlwaysDeny()]).authorize, self.attrs()).addCallback(result.append)
+        self.assertEqual(result, [])
+        pending.callback(Decision(NO_OPINION, "later has no opinion"))
+        self.assertEqual(result[0].decision, DENY)
 
     def test_no_opinion(self) -> None:
         """
