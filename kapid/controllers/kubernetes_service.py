@@ -137,7 +137,8 @@ class KubernetesServiceController:
         try:
             await store.create(NAMESPACE, obj, version)
         except StatusError as e:
-            if e.code != 409:  # another server made it first
+            # another server made it first: 409, or 422 when its allocation of the IP came first
+            if e.code not in (409, 422) or await self._get(store, version) is None:
                 raise
 
     async def _replace(self, store: Any, obj: dict, version: str) -> None:
