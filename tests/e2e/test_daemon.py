@@ -228,3 +228,25 @@ class DaemonTests(TestCase):
         self.assertEqual(version[0]["user"]["username"], "system:unsecured")
         self.assertEqual(version[0]["responseStatus"]["code"], 200)
         self.assertEqual(version[0]["auditID"], response.headers.getRawHeaders("audit-id")[0])
+
+    async def test_etcd_backend_health(self) -> None:
+        """
+        With --etcd-servers, kapid stores in etcd; /readyz/etcd follows etcd's health.
+        """
+        from kapid.testing.etcd import EtcdServer
+
+        etcd = await EtcdServer.start()
+        self.addCleanup(etcd.stop)
+        kapid = await start_kapid(self, f"--etcd-servers={etcd.client_url}", "--etcd-healthcheck-timeout=1s")
+        self.assertIn(f"Storage: etcd3 at {etcd.client_url}", kapid.log)
+        home = self.mktemp()
+        result = run_kubectl("1.32", ["get", "--raw", "/api/v1/namespaces/default"], kubeconfig=kapid.kubeconfig, home=home)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["metadata"]["name"], "default")
+        await etcd.kill()
+        response = await treq.get(kapid.insecure_url + "/readyz?verbose", persistent=False)
+        body = (await treq.content(response)).decode()
+        self.assertEqual(response.code, 500)
+        self.assertIn("[-]etcd failed: reason withheld", body)
+        self.assertEqual(await kapid.stop(), 0)
+
