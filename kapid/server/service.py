@@ -379,6 +379,23 @@ class KapidService(Service):
         self.started.fire()
         _notify("READY=1")
 
+    def _unused_flags(self) -> list[str]:
+        """
+        Flags that were set and are accepted for compatibility but have no effect yet.
+        """
+        a, m = self.config.authentication, self.config.misc
+        unused = {
+            "--service-account-key-file": a.service_account_key_files,
+            "--service-account-issuer": a.service_account_issuer,
+            "--api-audiences": a.api_audiences,
+            "--requestheader-client-ca-file": a.requestheader_client_ca_file,
+            "--requestheader-username-headers": a.requestheader_username_headers,
+            "--requestheader-group-headers": a.requestheader_group_headers,
+            "--requestheader-allowed-names": a.requestheader_allowed_names,
+            "--kubernetes-service-node-port": m.kubernetes_service_node_port,
+        }
+        return [name for name, value in unused.items() if value]
+
     def _banner(self) -> None:
         log.info(
             "kapid {version} (Kubernetes API {kube}) starting",
@@ -391,6 +408,9 @@ class KapidService(Service):
             log.info("Serving insecurely on {url}", url=self.insecure_url)
         if self.kubeconfig_path:
             log.info("Admin kubeconfig: {path}", path=self.kubeconfig_path)
+        unused = self._unused_flags()
+        if unused:
+            log.warn("Accepted for compatibility but not used yet: {flags}", flags=", ".join(unused))
 
     def _tls_material(self) -> tuple[Any, Any, Optional[bytes]]:
         """
