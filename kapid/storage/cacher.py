@@ -23,7 +23,8 @@ What is served from the cache and what passes through (kube's rules, simplified)
   is as new as the store, else the initial state is one list from the store at revision L and the
   events after L follow from the ring and live; at C{N} it replays the ring after C{N} (or, when C{N}
   is ahead of the cache, delivers the events after C{N} as they come); C{N} older than the ring
-  gives one ERROR event with kube's C{too old resource version} 410.
+  gives one ERROR event with kube's C{too old resource version} 410. C{send_initial_events} works
+  as in the store (the initial state from the cache, then kube's initial-events-end BOOKMARK).
 
 Watch event objects and the items of lists served from the cache are light copies of the cached
 ones: a consumer may set top-level fields (such as C{kind}) and, in list items, C{metadata} fields,
@@ -70,7 +71,14 @@ from kapid.storage.interfaces import (
     SelectionPredicate,
     TooLargeResourceVersionError,
 )
-from kapid.storage.store import key_in_scope, list_prefix, too_old_watch, transition
+from kapid.storage.store import (
+    initial_events_end,
+    key_in_scope,
+    list_prefix,
+    too_old_watch,
+    transition,
+    wants_initial_events,
+)
 
 log = Logger()
 
@@ -704,37 +712,47 @@ class CachingStorage:
         if c is None:
             return await self.underlying.watch(key, opts, on_event)
         initial: Optional[list[dict]] = None
-        if opts.resource_version == "":
-            # a consistent start: the initial state must be at least as new as the store
-            current = await self.underlying.current_resource_version()
-            if c.rv < current:
-                # the cache saw nothing newer of this resource (or lags): read the initial state
-                # from the store, then go on from the ring and live events after that revision
-                res = await self.underlying.get_list(
-                    key, ListOptions(predicate=opts.predicate, recursive=opts.recursive)
-                )
-                rv = int(res["resourceVersion"])
-                if rv < c.complete_from or c.closed:
-                    return await self.underlying.watch(key, opts, on_event)
-                initial = res["items"]
-        elif rv and rv < c.complete_from:
+        if wants_initial_events(opts, rv):
+            if opts.resource_version == "":
+                # a consistent start: the initial state must be at least as new as the store
+                current = await self.underlying.current_resource_version()
+                if c.rv < current:
+                    # the cache saw nothing newer of this resource (or lags): read the initial
+                    # state from the store, then go on from the ring and live events after it
+                    res = await self.underlying.get_list(
+                        key, ListOptions(predicate=opts.predicate, recursive=opts.recursive)
+                    )
+                    min_rv = int(res["resourceVersion"])
+                    if min_rv < c.complete_from or c.closed:
+                        return await self.underlying.watch(key, opts, on_event)
+                    initial = res["items"]
+            elif rv > c.rv:
+                return await self.underlying.watch(key, opts, on_event)
+            if initial is None:
+                initial = [dict(o) for o in c.select(c.store, wkey, opts.recursive, opts.predicate)]
+                min_rv = c.rv
+        elif rv == 0:
+            min_rv = c.rv
+            if opts.resource_version == "":
+                # from the most recent revision: not from before what the store has now
+                min_rv = max(min_rv, await self.underlying.current_resource_version())
+        elif rv < c.complete_from:
             w = CacheWatcher(c, wkey, opts.recursive, opts.predicate, on_event, rv, False)
             w.deliver(Event(ERROR, None, too_old_watch(rv, c.complete_from)))
             w.stop()
             return w
-        min_rv = rv if rv else c.rv
+        else:
+            min_rv = rv
         w = CacheWatcher(
             c, wkey, opts.recursive, opts.predicate, on_event, min_rv, opts.allow_watch_bookmarks
         )
         if initial is not None:
             for o in initial:
                 w.deliver(Event(ADDED, o))
-        if rv == 0:
-            for o in c.select(c.store, wkey, opts.recursive, opts.predicate):
-                w.deliver(Event(ADDED, dict(o)))
-        else:
-            for ce in list(c.ring):
-                w.process(ce)
+            if opts.send_initial_events and opts.allow_watch_bookmarks:
+                w.deliver(initial_events_end(min_rv))
+        for ce in list(c.ring):
+            w.process(ce)  # only the events after min_rv
         if not w.stopped:
             c.watchers.add(w)
         return w

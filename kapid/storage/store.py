@@ -38,6 +38,7 @@ from kapid.storage.codec import (
 )
 from kapid.storage.interfaces import (
     ADDED,
+    BOOKMARK,
     DELETE,
     DELETED,
     ERROR,
@@ -138,6 +139,35 @@ async def call_maybe_async(f: Callable[..., Any], *args: Any) -> Any:
             result = Deferred.fromCoroutine(result)
         result = await result
     return result
+
+
+#: kube's annotation on the BOOKMARK that ends the initial events of a watch-list
+INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
+
+
+def wants_initial_events(opts: ListOptions, rv: int) -> bool:
+    """
+    Whether a watch starts with synthetic ADDED events for the current state: when
+    C{sendInitialEvents} is true, or unset with a resourceVersion of C{""}/C{"0"} (kube).
+    """
+    if opts.send_initial_events is None:
+        return rv == 0
+    return bool(opts.send_initial_events)
+
+
+def initial_events_end(revision: int) -> Event:
+    """
+    kube's BOOKMARK that ends the initial events of a watch with C{sendInitialEvents=true}.
+    """
+    return Event(
+        BOOKMARK,
+        {
+            "metadata": {
+                "resourceVersion": str(revision),
+                "annotations": {INITIAL_EVENTS_END_ANNOTATION: "true"},
+            }
+        },
+    )
 
 
 def key_in_scope(key: str, watch_key: str, recursive: bool) -> bool:
@@ -657,6 +687,9 @@ class Store:
         Watch one key or a prefix; see L{IStorage.watch}. C{""} and C{"0"} both start with
         synthetic ADDED events for the current state (kube's etcd3 watcher treats both as "from
         now, with the initial state"); a number N streams every change after N.
+        C{send_initial_events} true sends the current state first whatever the resourceVersion,
+        then (with bookmarks allowed) kube's C{k8s.io/initial-events-end} BOOKMARK; false starts
+        at C{""}/C{"0"} without it.
         """
         return Deferred.fromCoroutine(self._watch(key, opts, on_event))
 
@@ -669,7 +702,7 @@ class Store:
             wkey, recursive, opts.predicate, on_event, rv, self._watchers.discard
         )
         self._watchers.add(watcher)
-        if rv == 0:
+        if wants_initial_events(opts, rv):
             if recursive:
                 res = await self.kv.list(bkey)
                 kvs, start = res.kvs, res.revision
@@ -680,6 +713,10 @@ class Store:
                 obj = decode_kv(kv)
                 if opts.predicate.matches(obj):
                     watcher.deliver(Event(ADDED, obj))
+            if opts.send_initial_events and opts.allow_watch_bookmarks:
+                watcher.deliver(initial_events_end(start))
+        elif rv == 0:
+            start = await self.kv.current_revision()
         else:
             start = rv
         if watcher.stopped:

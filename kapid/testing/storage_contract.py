@@ -26,6 +26,7 @@ from zope.interface.verify import verifyObject
 from kapid.apimachinery.status import StatusError
 from kapid.storage.interfaces import (
     ADDED,
+    BOOKMARK,
     DELETED,
     ERROR,
     MODIFIED,
@@ -657,3 +658,33 @@ class IStorageContractMixin:
                 break
             await self.let_time_pass(0.1)
         await self.assert_fails(s.get(self.key("e")), KeyNotFoundError)
+
+    async def test_watch_send_initial_events(self) -> None:
+        """
+        sendInitialEvents=true sends the current state, then kube's initial-events-end BOOKMARK,
+        then changes; false with resourceVersion "" sends only changes.
+        """
+        s = await self._setup()
+        await s.create(self.key("a"), obj("a"))
+        _, events = await self.watch(
+            s,
+            ListOptions(
+                resource_version="",
+                resource_version_match="NotOlderThan",
+                send_initial_events=True,
+                allow_watch_bookmarks=True,
+            ),
+        )
+        await self.wait_events(events, 2)
+        self.assertEqual([e.type for e in events[:2]], [ADDED, BOOKMARK])  # type: ignore[attr-defined]
+        mark = events[1].object
+        self.assertEqual(  # type: ignore[attr-defined]
+            mark["metadata"]["annotations"], {"k8s.io/initial-events-end": "true"}
+        )
+        self.assertGreaterEqual(int(mark["metadata"]["resourceVersion"]), rv(events[0].object))  # type: ignore[attr-defined]
+        _, quiet = await self.watch(s, ListOptions(resource_version="", send_initial_events=False))
+        b = await s.create(self.key("b"), obj("b"))
+        await self.wait_events(events, 3)
+        await self.wait_events(quiet, 1)
+        self.assertEqual((events[2].type, events[2].object), (ADDED, b))  # type: ignore[attr-defined]
+        self.assertEqual([(e.type, e.object) for e in quiet], [(ADDED, b)])  # type: ignore[attr-defined]
