@@ -46,6 +46,24 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
+class Since:
+    """
+    A cell value meaning "the human age of this RFC 3339 time" (kube's C{translateTimestampSince}),
+    computed by the convertor with its clock; C{<unknown>} when the time is unset.
+    """
+
+    __slots__ = ("timestamp",)
+
+    def __init__(self, timestamp: Any) -> None:
+        self.timestamp = timestamp
+
+    def render(self, now: float) -> str:
+        ts = metautil.parse_timestamp(self.timestamp) if isinstance(self.timestamp, str) else None
+        if ts is None:
+            return "<unknown>"
+        return human_duration(now - ts)
+
+
 def age(obj: dict, now: float) -> str:
     """
     The Age cell of an object (C{<unknown>} without a creationTimestamp).
@@ -90,20 +108,6 @@ def _column_def(c: TableColumn) -> dict[str, Any]:
     }
 
 
-def _last_seen(obj: dict, now: float) -> str:
-    """
-    An Event's C{LAST SEEN}: the age of its last timestamp (event time, first timestamp, or
-    creation as fallbacks).
-    """
-    for k in ("lastTimestamp", "eventTime", "firstTimestamp"):
-        v = obj.get(k)
-        if isinstance(v, str) and v:
-            ts = metautil.parse_timestamp(v)
-            if ts is not None:
-                return human_duration(now - ts)
-    return age(obj, now)
-
-
 def _created_at(obj: dict, now: float) -> str:
     return (obj.get("metadata") or {}).get("creationTimestamp") or ""
 
@@ -116,7 +120,11 @@ class TableConvertor:
 
     def __init__(self, columns: Sequence[TableColumn]) -> None:
         self.columns = tuple(columns)
-        if self.columns:
+        #: whether the columns place C{Name} themselves (kube's Event table has it last, wide only)
+        self.own_name = any(c.name == "Name" for c in self.columns)
+        if self.own_name:
+            self.definitions = [_column_def(c) for c in self.columns]
+        elif self.columns:
             self.definitions = [name_column()] + [_column_def(c) for c in self.columns]
         else:
             self.definitions = [
@@ -137,18 +145,18 @@ class TableConvertor:
         name = (obj.get("metadata") or {}).get("name") or ""
         if not self.columns:
             return [name, _created_at(obj, now)]
-        out: list[Any] = [name]
+        out: list[Any] = [] if self.own_name else [name]
         for c in self.columns:
             if c.name == "Age":
                 out.append(age(obj, now))
                 continue
-            if c.name == "Last Seen" and obj.get("kind", "Event") == "Event":
-                out.append(_last_seen(obj, now))
-                continue
             try:
-                out.append(c.cell(obj))
+                v = c.cell(obj)
             except Exception:
-                out.append("<unknown>")
+                v = "<unknown>"
+            if isinstance(v, Since):
+                v = v.render(now)
+            out.append(v)
         return out
 
     def table(

@@ -150,7 +150,7 @@ class WatchStream:
                 [obj], self.link.clock.seconds(), self.output.as_version, self.include_object,
                 {"resourceVersion": rv},
             )
-        elif self.output.as_kind == "PartialObjectMetadata":
+        elif self.output.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             out = tables.partial_object_metadata(obj, self.output.as_version)
         else:
             out = obj

@@ -389,3 +389,31 @@ class DuplicateFieldTests(SynchronousTestCase):
         code, body, _ = api.request("POST", CMS + "?fieldValidation=Strict", raw=raw)
         self.assertEqual(code, 400)
         self.assertEqual(body["message"], 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "data.a"')
+
+
+class EventTableTests(SynchronousTestCase):
+    """
+    The Event table and its field selectors.
+    """
+
+    def test_event_columns_and_selectors(self) -> None:
+        """
+        Events print LAST SEEN first (an age on the server's clock) and Name last (wide only), and
+        list by involvedObject.* field selectors.
+        """
+        api = API(self)
+        ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"},
+              "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+              "reason": "Tested", "message": "hi", "type": "Normal", "count": 1,
+              "firstTimestamp": "2023-11-14T22:13:20Z", "lastTimestamp": "2023-11-14T22:13:20Z"}
+        code, body, _ = api.post("/api/v1/namespaces/default/events", ev)
+        self.assertEqual(code, 201, body)
+        api.clock.advance(65)
+        accept = "application/json;as=Table;v=v1;g=meta.k8s.io"
+        _, table, _ = api.get("/api/v1/namespaces/default/events", headers={"Accept": accept})
+        names = [c["name"] for c in table["columnDefinitions"]]
+        self.assertEqual(names[0], "Last Seen")
+        self.assertEqual(names[-1], "Name")
+        self.assertEqual(table["rows"][0]["cells"][:4], ["65s", "Normal", "Tested", "pod/p"])
+        _, lst, _ = api.get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dp,involvedObject.kind%3DPod")
+        self.assertEqual([i["metadata"]["name"] for i in lst["items"]], ["e1"])

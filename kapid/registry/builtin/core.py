@@ -392,6 +392,35 @@ PODS = Resource(
 # events
 
 
+def _event_last_seen(o: dict) -> Any:
+    from kapid.apimachinery.table import Since
+
+    series = o.get("series") or {}
+    if series.get("lastObservedTime"):
+        return Since(series["lastObservedTime"])
+    return Since(o.get("lastTimestamp") or o.get("eventTime"))
+
+
+def _event_first_seen(o: dict) -> Any:
+    from kapid.apimachinery.table import Since
+
+    return Since(o.get("firstTimestamp") or o.get("eventTime"))
+
+
+def _event_count(o: dict) -> int:
+    series = o.get("series") or {}
+    if series:
+        return int(series.get("count") or 0)
+    return int(o.get("count") or 0)
+
+
+def _event_source(o: dict) -> str:
+    src = o.get("source") or {}
+    component = src.get("component") or o.get("reportingComponent") or ""
+    host = src.get("host") or o.get("reportingInstance") or ""
+    return f"{component}, {host}" if host else component
+
+
 def _event_object(o: dict) -> str:
     io = o.get("involvedObject") or {}
     return f"{(io.get('kind') or '').lower()}/{io.get('name') or ''}"
@@ -406,11 +435,16 @@ EVENTS = Resource(
     short_names=("ev",),
     strategy=GenericStrategy("", "Event", allow_create_on_update=True),
     table_columns=(
-        TableColumn("Last Seen", "string", lambda o: o.get("lastTimestamp") or o.get("eventTime") or "", description="The time at which the most recent occurrence of this event was recorded."),
+        TableColumn("Last Seen", "string", _event_last_seen, description="The time at which the most recent occurrence of this event was recorded."),
         TableColumn("Type", "string", _str_field("type"), description="Type of this event (Normal, Warning), new types could be added in the future"),
         TableColumn("Reason", "string", _str_field("reason"), description="This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
         TableColumn("Object", "string", _event_object, description="The object that this event is about."),
+        TableColumn("Subobject", "string", _str_field("involvedObject", "fieldPath"), priority=1, description="The subobject that this event is about."),
+        TableColumn("Source", "string", _event_source, priority=1, description="The component reporting this event. Should be a short machine understandable string."),
         TableColumn("Message", "string", _str_field("message"), description="A human-readable description of the status of this operation."),
+        TableColumn("First Seen", "string", _event_first_seen, priority=1, description="The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)"),
+        TableColumn("Count", "string", _event_count, priority=1, description="The number of times this event has occurred."),
+        TableColumn("Name", "string", lambda o: (o.get("metadata") or {}).get("name") or "", priority=1, description="Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"),
     ),
     field_selectors={
         "involvedObject.kind": _str_field("involvedObject", "kind"),
