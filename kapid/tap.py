@@ -60,7 +60,7 @@ class Options(usage.Options):
         for section in SECTIONS:
             lines.append(section.SECTION.title + ":")
             for flag in section.SECTION.flags:
-                default = f" (default {flag.default!r})" if flag.default not in (None, "") else ""
+                default = f' (default "{flag.default}")' if flag.default not in (None, "") else ""
                 lines.append(f"  --{flag.name}=")
                 lines += textwrap.wrap(
                     flag.help + default, width - 8, initial_indent="        ", subsequent_indent="        "

@@ -235,7 +235,7 @@ class HelpAndVersionTests(SynchronousTestCase):
         )]
         self.assertEqual(positions, sorted(positions))
         self.assertIn("--etcd-servers=", text)
-        self.assertIn("(default '/registry')", text)
+        self.assertIn('(default "/registry")', text)
 
     def test_version(self) -> None:
         """
