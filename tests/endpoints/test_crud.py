@@ -417,3 +417,21 @@ class EventTableTests(SynchronousTestCase):
         self.assertEqual(table["rows"][0]["cells"][:4], ["65s", "Normal", "Tested", "pod/p"])
         _, lst, _ = api.get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dp,involvedObject.kind%3DPod")
         self.assertEqual([i["metadata"]["name"] for i in lst["items"]], ["e1"])
+
+
+class SecretTests(SynchronousTestCase):
+    """
+    Secrets.
+    """
+
+    def test_string_data_goes_into_data(self) -> None:
+        """
+        stringData is base64-encoded into data and not stored.
+        """
+        api = API(self)
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"b": "y"}}
+        code, out, _ = api.post("/api/v1/namespaces/default/secrets", body)
+        self.assertEqual(code, 201, out)
+        self.assertEqual(out["data"], {"a": "eA==", "b": "eQ=="})
+        self.assertNotIn("stringData", out)
+        self.assertEqual(out["type"], "Opaque")

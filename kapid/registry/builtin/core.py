@@ -260,13 +260,34 @@ CONFIGMAPS = Resource(
 )
 
 
+class SecretStrategy(GenericStrategy):
+    """
+    Secrets: C{stringData} is written into C{data} (base64) and dropped, as kube's v1 conversion
+    does on decode.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", "Secret")
+
+    def default(self, version: str, obj: dict) -> None:
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict) and string_data:
+            import base64
+
+            data = dict(obj.get("data") or {})
+            for k, v in string_data.items():
+                data[k] = base64.b64encode(str(v).encode("utf-8")).decode("ascii")
+            obj["data"] = data
+        super().default(version, obj)
+
+
 SECRETS = Resource(
     group="",
     kind="Secret",
     plural="secrets",
     singular="secret",
     versions=(Version("v1", "io.k8s.api.core.v1.Secret", storage=True),),
-    strategy=GenericStrategy("", "Secret"),
+    strategy=SecretStrategy(),
     table_columns=(
         TableColumn("Type", "string", _str_field("type"), description="Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
         TableColumn("Data", "string", lambda o: len(o.get("data") or {}), description="Contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4"),
