@@ -314,7 +314,10 @@ class Cacher:
             self._upstream.stop()
             return
         if self._upstream.done.called:
-            return  # failed at once; _on_upstream_end scheduled a retry
+            # it ended at once (an ERROR event already restarted us, or it just ended)
+            if gen == self._generation:
+                self._restart()
+            return
         self._upstream.done.addBoth(lambda _, gen=gen: self._on_upstream_end(gen))
         self.ready = True
         self._backoff = self.owner.retry_delay

@@ -397,6 +397,20 @@ class EmbeddedCacherContractTests(IStorageContractMixin, TestCase):
         await advance_in_steps(self.clock, seconds)
 
 
+    def test_upstream_end_relists(self) -> None:
+        """
+        When the upstream watch just ends (no error), the cacher also ends its watchers and
+        re-lists and re-watches.
+        """
+        self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        w, _ = self.watch()
+        self.kv.watches[-1].cancel()
+        self.assertTrue(w.done.called)
+        self.clock.advance(1)
+        self.assertTrue(self.cs.cachers[RES].ready)
+        self.assertEqual(len(self.kv.watches), 2)
+
+
 class CacherConsistentWatchTests(TestCase):
     """
     A watch at "" when the cache is behind the store's revision.
