@@ -88,6 +88,7 @@ def interpret_storage_error(err: Exception, resource: Resource, name: str) -> Ex
     if isinstance(err, TooLargeResourceVersionError):
         e = timeout(str(err), 1)
         e.details = {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}
+        e.headers["Retry-After"] = "1"
         return e
     if isinstance(err, UnavailableError):
         return service_unavailable(str(err))
