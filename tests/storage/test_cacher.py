@@ -366,6 +366,20 @@ class CacherTests(TestCase):
         self.assertEqual([e.type for e in events2], [ADDED, ADDED])
 
 
+    def test_upstream_end_relists(self) -> None:
+        """
+        When the upstream watch just ends (no error), the cacher also ends its watchers and
+        re-lists and re-watches.
+        """
+        self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
+        w, _ = self.watch()
+        self.kv.watches[-1].cancel()
+        self.assertTrue(w.done.called)
+        self.clock.advance(1)
+        self.assertTrue(self.cs.cachers[RES].ready)
+        self.assertEqual(len(self.kv.watches), 2)
+
+
 class EmbeddedCacherContractTests(IStorageContractMixin, TestCase):
     """
     CachingStorage over Store over EmbeddedKV passes the IStorage contract, time on a Clock.
@@ -395,20 +409,6 @@ class EmbeddedCacherContractTests(IStorageContractMixin, TestCase):
         from tests.storage.test_store import advance_in_steps
 
         await advance_in_steps(self.clock, seconds)
-
-
-    def test_upstream_end_relists(self) -> None:
-        """
-        When the upstream watch just ends (no error), the cacher also ends its watchers and
-        re-lists and re-watches.
-        """
-        self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
-        w, _ = self.watch()
-        self.kv.watches[-1].cancel()
-        self.assertTrue(w.done.called)
-        self.clock.advance(1)
-        self.assertTrue(self.cs.cachers[RES].ready)
-        self.assertEqual(len(self.kv.watches), 2)
 
 
 class CacherConsistentWatchTests(TestCase):
