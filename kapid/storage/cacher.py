@@ -768,3 +768,23 @@ class CachingStorage:
         d = gatherResults([c.close() for c in self.cachers.values()])
         d.addCallback(lambda _: None)
         return d
+
+
+def storage_for(
+    kv: Any,
+    clock: IReactorTime,
+    prefix: str = "/registry",
+    watch_cache: bool = True,
+    cache_size: int = 100,
+) -> Any:
+    """
+    The L{IStorage} the daemon serves from: a L{Store} over C{kv} under C{prefix}
+    (C{--etcd-prefix}), behind a L{CachingStorage} of C{cache_size} events per resource
+    (C{--default-watch-cache-size}) unless C{watch_cache} is false (C{--watch-cache=false}).
+    """
+    from kapid.storage.store import Store
+
+    store = Store(kv, clock, prefix)
+    if not watch_cache:
+        return store
+    return CachingStorage(store, clock, cache_size=cache_size, prefix=prefix)

@@ -435,3 +435,30 @@ class CacherConsistentWatchTests(TestCase):
         self.assertEqual(len(kv.watches), 1)
         self.successResultOf(cs.create(RES + "ns/b", cm("b")))
         self.assertEqual([(e.type, e.object["metadata"]["name"]) for e in events], [(ADDED, "a"), (ADDED, "b")])
+
+
+class StorageForTests(TestCase):
+    """
+    The daemon's storage builder.
+    """
+
+    def test_storage_for(self) -> None:
+        """
+        With the watch cache on, a CachingStorage over a Store of the given size and prefix;
+        off, the plain Store.
+        """
+        from zope.interface.verify import verifyObject
+
+        from kapid.storage.cacher import storage_for
+        from kapid.storage.interfaces import IStorage
+
+        clock = Clock()
+        kv = MemoryKV(clock)
+        cached = storage_for(kv, clock, "/kapid", cache_size=7)
+        self.assertIsInstance(cached, CachingStorage)
+        self.assertEqual((cached.cache_size, cached.prefix), (7, "/kapid/"))
+        self.assertEqual(cached.underlying.prefix, "/kapid/")
+        plain = storage_for(kv, clock, watch_cache=False)
+        self.assertIsInstance(plain, Store)
+        verifyObject(IStorage, cached)
+        verifyObject(IStorage, plain)
