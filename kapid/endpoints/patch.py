@@ -85,6 +85,10 @@ async def serve_patch(link: Any, request: IRequest, target: Target, query: Query
         raise unsupported_media_type(allowed)
     body = req.read_body(request)
     dry_run = query.dry_run()
+    if ptype != APPLY_PATCH and query.has("force"):
+        raise invalid(
+            "PatchOptions", "", [field.forbidden("force", "may not be specified for non-apply patch")], "meta.k8s.io"
+        )
     manager = _field_manager(request, query)
     directive = req.field_validation(query)
     store = link.store_for(target.resource)
