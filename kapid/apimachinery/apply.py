@@ -261,7 +261,13 @@ def record_update(
     old_m = members(current, schema, subresource, custom, exclude_status)
     new_m = members(new, schema, subresource, custom, exclude_status)
     changed, removed = changed_paths(old_m, new_m)
-    # a member whose subtree changed counts as a change of its leaves only
+    if current is not None and not changed and not removed:
+        # nothing this manager owns changed: ownership and timestamps stay as they were
+        if entries:
+            meta["managedFields"] = entries
+        else:
+            meta.pop("managedFields", None)
+        return
     out: list[dict] = []
     mine: set[Path] = set()
     found = False
@@ -303,6 +309,17 @@ def _manager_text(entry: dict) -> str:
     if entry.get("operation") == "Update":
         text += f" using {entry.get('apiVersion', '')}"
     return text
+
+
+def _keep_times(old: list[dict], new: list[dict]) -> None:
+    """
+    Entries whose fields did not change keep their old time (a no-op apply writes nothing).
+    """
+    by = {(e.get("manager"), e.get("operation"), e.get("subresource") or ""): e for e in old}
+    for e in new:
+        o = by.get((e.get("manager"), e.get("operation"), e.get("subresource") or ""))
+        if o is not None and o.get("fieldsV1") == e.get("fieldsV1") and o.get("apiVersion") == e.get("apiVersion"):
+            e["time"] = o.get("time", e["time"])
 
 
 def conflict_error(conflicts: list[tuple[dict, Path]]) -> StatusError:
@@ -481,6 +498,7 @@ def apply(
     my_paths = {p for p in applied_paths if p in merged_m}
     if my_paths:
         new_entries.insert(0, _entry(manager, "Apply", api_version, now, my_paths, subresource))
+    _keep_times(entries, new_entries)
     mmeta = metautil.meta_of(merged)
     if new_entries:
         mmeta["managedFields"] = new_entries

@@ -407,3 +407,17 @@ class ManagedFieldsTests(SynchronousTestCase):
         self.assertNotIn("f:status", entry["fieldsV1"])
         self.assertIn("f:spec", entry["fieldsV1"])
 
+
+    def test_noop_apply_and_update_write_nothing(self) -> None:
+        """
+        Applying the same configuration again, or a PUT that changes nothing, keeps the resourceVersion.
+        """
+        api = API(self)
+        body = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}'
+        _, first, _ = api.request("PATCH", CMS + "/a?fieldManager=m", raw=body, content_type=APPLY)
+        api.clock.advance(10)
+        _, second, _ = api.request("PATCH", CMS + "/a?fieldManager=m", raw=body, content_type=APPLY)
+        self.assertEqual(first["metadata"]["resourceVersion"], second["metadata"]["resourceVersion"])
+        code, third, _ = api.put(CMS + "/a?fieldManager=x", second)
+        self.assertEqual(code, 200, third)
+        self.assertEqual(third["metadata"]["resourceVersion"], second["metadata"]["resourceVersion"])
