@@ -158,12 +158,10 @@ def check_type(obj: Any, resource: Resource, version: str) -> dict:
     api_version = obj.get("apiVersion")
     kind = obj.get("kind")
     if api_version and api_version != expected:
-        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-        if group != resource.group or not resource.version(api_version.rsplit("/", 1)[-1]):
-            raise bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API "
-                f"version ({expected})"
-            )
+        raise bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API "
+            f"version ({expected})"
+        )
     if kind and kind != resource.kind:
         raise bad_request(
             f'{kind} in version "{version}" cannot be handled as a {resource.kind}: '
@@ -171,12 +169,6 @@ def check_type(obj: Any, resource: Resource, version: str) -> dict:
         )
     obj.setdefault("kind", resource.kind)
     obj.setdefault("apiVersion", expected)
-    if obj.get("apiVersion") != expected:
-        from kapid.registry.store import _convert
-
-        if _convert is not None:
-            obj = _convert(obj, resource, version)
-        obj["apiVersion"] = expected
     return obj
 
 
