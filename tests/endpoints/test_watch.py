@@ -161,3 +161,14 @@ class WatchTests(SynchronousTestCase):
             self.api.post(CMS, cm(n))
         self.assertTrue(stream.ended)
         self.assertEqual(len(self.api.link.watches), 0)
+
+    def test_client_disconnect_ends_watch(self) -> None:
+        """
+        When the client goes away the storage watch stops and the stream is forgotten.
+        """
+        s = Stream(self.api, f"{CMS}?watch=true&timeoutSeconds=600")
+        stream = next(iter(self.api.link.watches._streams))
+        s.response.original._transport.loseConnection()
+        self.api.treq.flush()
+        self.assertTrue(stream.ended)
+        self.assertEqual(len(self.api.link.watches), 0)
