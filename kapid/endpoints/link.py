@@ -535,8 +535,10 @@ class ResourceLink(Link):
             )
             return new
 
+        uid = (obj.get("metadata") or {}).get("uid") or None
         out, created = await store.update(
-            target.namespace, target.name, updater, target.version, target.subresource, dry_run
+            target.namespace, target.name, updater, target.version, target.subresource, dry_run,
+            expect_uid=uid,
         )
         return self.render_object(request, query, target, out, 201 if created else 200)
 

@@ -402,12 +402,18 @@ class RegistryStore:
         try:
             if dry_run:
                 current = await self.storage.get(key, "", True)
+                if current is not None and expect_uid:
+                    from kapid.storage.store import check_preconditions
+
+                    check_preconditions(key, Preconditions(uid=expect_uid), current)
                 out = await try_update(current)
                 if current is not None:
                     cur_rv = (current.get("metadata") or {}).get("resourceVersion")
                     out["metadata"]["resourceVersion"] = cur_rv
                 return self.to_version(out, version), created[0]
-            out = await self.storage.guaranteed_update(key, try_update, None, allow_create)
+            # kube's DefaultUpdatedObjectInfo: a uid in the new object is a precondition
+            pre = Preconditions(uid=expect_uid) if expect_uid else None
+            out = await self.storage.guaranteed_update(key, try_update, pre, allow_create)
         except Exception as e:
             raise self._error(e, name)
         out_meta = out.get("metadata") or {}

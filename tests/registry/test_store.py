@@ -82,3 +82,7 @@ class StoreTests(SynchronousTestCase):
         err = self.failureResultOf(Deferred.fromCoroutine(self.store.update("default", "a", bad, "v1")), StatusError)
         self.assertEqual(err.value.code, 422)
         self.assertIn("metadata.uid: Invalid value", err.value.message)
+        err = self.failureResultOf(
+            Deferred.fromCoroutine(self.store.update("default", "a", bad, "v1", expect_uid="other")), StatusError)
+        self.assertEqual(err.value.code, 409)
+        self.assertIn("Precondition failed: UID in precondition: other", err.value.message)
