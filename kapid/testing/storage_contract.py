@@ -408,18 +408,25 @@ class IStorageContractMixin:
 
     async def test_guaranteed_update_concurrent(self) -> None:
         """
-        Twenty concurrent read-modify-write increments lose none.
+        Twenty concurrent read-modify-write increments lose none (their updates interleave, so
+        conflicts are retried).
         """
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
         s = await self._setup()
         await s.create(self.key("n"), obj("n", data={"n": "0"}))
+        calls = []
 
-        def inc(cur: dict) -> dict:
+        def inc(cur: dict) -> Any:
+            calls.append(cur["data"]["n"])
             cur["data"]["n"] = str(int(cur["data"]["n"]) + 1)
-            return cur
+            return deferLater(reactor, 0, lambda: cur)  # type: ignore[arg-type]
 
         await gatherResults([s.guaranteed_update(self.key("n"), inc) for _ in range(20)])
         final = await s.get(self.key("n"))
         self.assertEqual(final["data"]["n"], "20")  # type: ignore[attr-defined]
+        self.assertGreater(len(calls), 20)  # type: ignore[attr-defined]
 
     async def test_guaranteed_update_preconditions(self) -> None:
         """
