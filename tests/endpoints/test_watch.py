@@ -172,3 +172,20 @@ class WatchTests(SynchronousTestCase):
         self.api.treq.flush()
         self.assertTrue(stream.ended)
         self.assertEqual(len(self.api.link.watches), 0)
+
+    def test_legacy_watch_path_single_object(self) -> None:
+        """
+        /api/v1/watch/namespaces/<ns>/configmaps/<name> watches one object.
+        """
+        s = Stream(self.api, "/api/v1/watch/namespaces/default/configmaps/b?timeoutSeconds=5")
+        self.api.post(CMS, cm("a"))
+        self.api.post(CMS, cm("b"))
+        self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in s.events()], [("ADDED", "b")])
+
+    def test_cluster_scoped_watch(self) -> None:
+        """
+        Namespaces can be watched; the system namespaces come first as ADDED.
+        """
+        s = Stream(self.api, "/api/v1/namespaces?watch=true&timeoutSeconds=5")
+        names = [e["object"]["metadata"]["name"] for e in s.events()]
+        self.assertEqual(sorted(names), ["default", "kube-node-lease", "kube-public", "kube-system"])
