@@ -243,6 +243,8 @@ class ResourceLink(Link):
         if method == "POST":
             if target.subresource and target.subresource in ("binding", "eviction"):
                 return self._coro(self.handle_action(request, target, query))
+            if target.subresource and hasattr(target.resource.strategy, "compute_subresource_create"):
+                return self._coro(self.handle_computed(request, target, query))
             if target.name:
                 raise method_not_allowed()
             return self._coro(self.handle_create(request, target, query))
@@ -443,6 +445,8 @@ class ResourceLink(Link):
         self._check_verb(target, "create")
         if target.subresource:
             raise method_not_allowed()
+        if hasattr(target.resource.strategy, "compute_create"):
+            return await self.handle_computed(request, target, query)
         dry_run = query.dry_run()
         body = req.read_body(request)
         obj = self.decode(request, target, query, body)
@@ -474,6 +478,30 @@ class ResourceLink(Link):
             return body
         await actions.pod_stream(store, target, container)
         return b""
+
+    async def handle_computed(self, request: IRequest, target: Target, query: Query) -> bytes:
+        """
+        POST to a resource whose answer is computed, never stored (reviews: the strategy's
+        C{compute_create(obj, user)}), or to a computed subresource (the strategy's
+        C{compute_subresource_create(subresource, store, target, obj, user)}, e.g. a token).
+        """
+        from twisted.internet.defer import maybeDeferred
+
+        from kapid.server.context import user
+
+        self._check_verb(target, "create")
+        body = req.read_body(request)
+        strategy = target.resource.strategy
+        if target.subresource:
+            obj, _ = req.decode_body(request, body)
+            store = self.store_for(target.resource)
+            out = await maybeDeferred(
+                strategy.compute_subresource_create, target.subresource, store, target, obj, user(request)
+            )
+        else:
+            obj = self.decode(request, target, query, body)
+            out = await maybeDeferred(strategy.compute_create, obj, user(request))
+        return self.render_object(request, query, target, out, 201)
 
     async def handle_action(self, request: IRequest, target: Target, query: Query) -> bytes:
         """

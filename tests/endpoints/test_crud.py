@@ -435,3 +435,31 @@ class SecretTests(SynchronousTestCase):
         self.assertEqual(out["data"], {"a": "eA==", "b": "eQ=="})
         self.assertNotIn("stringData", out)
         self.assertEqual(out["type"], "Opaque")
+
+
+class ComputedResourceTests(SynchronousTestCase):
+    """
+    Create-only resources whose answer is computed (reviews).
+    """
+
+    def test_compute_create(self) -> None:
+        """
+        A strategy with compute_create answers 201 with its result and stores nothing.
+        """
+        from kapid.registry.description import Resource, Version
+
+        class Echo:
+            def compute_create(self, obj, user):  # type: ignore[no-untyped-def]
+                return dict(obj, status={"seen": True, "user": user})
+
+        api = API(self)
+        api.registry.add(Resource(
+            group="example.com", kind="Review", plural="reviews", singular="review",
+            versions=(Version("v1", None, storage=True),), namespaced=False, verbs=("create",),
+            strategy=Echo(),
+        ))
+        code, body, _ = api.post("/apis/example.com/v1/reviews", {"apiVersion": "example.com/v1", "kind": "Review", "spec": {}})
+        self.assertEqual(code, 201, body)
+        self.assertEqual(body["status"], {"seen": True, "user": None})
+        code, body, _ = api.get("/apis/example.com/v1/reviews")
+        self.assertEqual(code, 405)
