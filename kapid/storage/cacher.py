@@ -308,6 +308,7 @@ class Cacher:
         except Exception as e:
             if gen == self._generation:
                 log.warn("watch cache of {p} could not start: {e}", p=self.prefix, e=e)
+                self._give_up_waiters()
                 self._schedule_retry()
             return
         if gen != self._generation or self._closed:
@@ -346,7 +347,17 @@ class Cacher:
             upstream.stop()
         for w in list(self.watchers):
             w.stop()
+        self._give_up_waiters()
         self._schedule_retry()
+
+    def _give_up_waiters(self) -> None:
+        """
+        The cache is not coming: let every waiting read go on without it.
+        """
+        waiters, self._rv_waiters = self._rv_waiters, []
+        for _, d in waiters:
+            if not d.called:
+                d.callback(False)
 
     def close(self) -> Deferred[None]:
         """
@@ -362,10 +373,7 @@ class Cacher:
             self._upstream.stop()
         for w in list(self.watchers):
             w.stop()
-        for _, d in self._rv_waiters:
-            if not d.called:
-                d.callback(False)
-        self._rv_waiters = []
+        self._give_up_waiters()
         done: Deferred[None] = Deferred()
         if self._init_d is not None and not self._init_d.called:
             self._init_d.addBoth(lambda r: (done.callback(None), r)[1])
@@ -655,6 +663,8 @@ class CachingStorage:
             return False  # the store has it; the cache lags (or saw nothing of this resource)
         if await c.wait_fresh(rv, self.fresh_timeout):
             return True
+        if not c.ready:
+            return False  # the cache went away meanwhile: the store answers
         raise TooLargeResourceVersionError(rv, c.rv)
 
     def get(self, key: str, resource_version: str = "", ignore_not_found: bool = False) -> Deferred[Any]:
