@@ -322,6 +322,19 @@ class RegistryStore:
             obj["metadata"]["generateName"][: metautil.MAX_GENERATED_NAME_PREFIX]
         )
         attempts = GENERATE_NAME_ATTEMPTS if generated else 1
+        txn = await self._begin_create(obj, dry_run)
+        try:
+            out = await self._create_attempts(namespace, obj, version, dry_run, attempts)
+        except BaseException:
+            await _finish(txn, False)
+            raise
+        await _finish(txn, not dry_run)
+        return out
+
+    async def _create_attempts(
+        self, namespace: str, obj: dict, version: str, dry_run: bool, attempts: int
+    ) -> dict:
+        name = obj["metadata"]["name"]
         for attempt in range(attempts):
             stored = self.to_version(obj, self.storage_version)
             key = self.key(namespace, name)
@@ -344,6 +357,18 @@ class RegistryStore:
                 raise self._error(e, name)
             return self.to_version(out, version)
         raise AssertionError("unreachable")
+
+    async def _begin_create(self, obj: dict, dry_run: bool) -> Any:
+        hook = getattr(self.strategy, "before_create", None)
+        if hook is None:
+            return None
+        return await _maybe_await(hook(self, obj, dry_run))
+
+    async def _begin_update(self, obj: dict, old: dict, dry_run: bool) -> Any:
+        hook = getattr(self.strategy, "before_update", None)
+        if hook is None:
+            return None
+        return await _maybe_await(hook(self, obj, old, dry_run))
 
     def _regenerate(self, obj: dict) -> str:
         meta = obj["metadata"]
@@ -375,8 +400,12 @@ class RegistryStore:
             self.strategy.allow_create_on_update and not subresource
         )
 
+        txns: list[Any] = []
+
         async def try_update(current: Optional[dict]) -> dict:
             created[0] = False
+            while txns:  # a retry: give back what the previous attempt took
+                await _finish(txns.pop(), False)
             if current is None:
                 if not allow_create:
                     raise not_found(self.resource.plural, name, self.resource.group)
@@ -390,32 +419,54 @@ class RegistryStore:
                 if admit is not None:
                     await _maybe_await(admit(new, None))
                 created[0] = True
+                txns.append(await self._begin_create(new, dry_run))
                 return self.to_version(new, self.storage_version)
             old = self.to_version(current, version)
             new = await _maybe_await(updater(copy.deepcopy(old)))
             new = copy.deepcopy(new)
-            return self.to_version(
-                await self.prepare_update(new, old, namespace, name, version, subresource, admit),
-                self.storage_version,
-            )
+            new = await self.prepare_update(new, old, namespace, name, version, subresource, admit)
+            if not subresource:
+                txns.append(await self._begin_update(new, old, dry_run))
+            return self.to_version(new, self.storage_version)
 
         try:
-            if dry_run:
-                current = await self.storage.get(key, "", True)
-                if current is not None and expect_uid:
-                    from kapid.storage.store import check_preconditions
+            out = await self._run_update(key, try_update, allow_create, dry_run, expect_uid)
+        except BaseException as e:
+            while txns:
+                await _finish(txns.pop(), False)
+            raise self._error(e, name) if isinstance(e, Exception) else e
+        while txns:
+            await _finish(txns.pop(), not dry_run)
+        return await self._after_update(key, name, out, version, created[0], dry_run)
 
-                    check_preconditions(key, Preconditions(uid=expect_uid), current)
-                out = await try_update(current)
-                if current is not None:
-                    cur_rv = (current.get("metadata") or {}).get("resourceVersion")
-                    out["metadata"]["resourceVersion"] = cur_rv
-                return self.to_version(out, version), created[0]
-            # kube's DefaultUpdatedObjectInfo: a uid in the new object is a precondition
-            pre = Preconditions(uid=expect_uid) if expect_uid else None
-            out = await self.storage.guaranteed_update(key, try_update, pre, allow_create)
-        except Exception as e:
-            raise self._error(e, name)
+    async def _run_update(
+        self, key: str, try_update: Callable, allow_create: bool, dry_run: bool, expect_uid: Optional[str]
+    ) -> dict:
+        """
+        The read-modify-write (or, for a dry run, the read and the modification only).
+        """
+        if dry_run:
+            current = await self.storage.get(key, "", True)
+            if current is not None and expect_uid:
+                from kapid.storage.store import check_preconditions
+
+                check_preconditions(key, Preconditions(uid=expect_uid), current)
+            out = await try_update(current)
+            if current is not None:
+                out["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
+            return out
+        # kube's DefaultUpdatedObjectInfo: a uid in the new object is a precondition
+        pre = Preconditions(uid=expect_uid) if expect_uid else None
+        return await self.storage.guaranteed_update(key, try_update, pre, allow_create)
+
+    async def _after_update(
+        self, key: str, name: str, out: dict, version: str, created: bool, dry_run: bool
+    ) -> tuple[dict, bool]:
+        """
+        Delete an object whose last finalizer went while it was being deleted.
+        """
+        if dry_run:
+            return self.to_version(out, version), created
         out_meta = out.get("metadata") or {}
         if (
             out_meta.get("deletionTimestamp")
@@ -431,7 +482,7 @@ class RegistryStore:
                 raise self._error(e, name)
             await self._deleted(deleted)
             return self.to_version(deleted, version), False
-        return self.to_version(out, version), created[0]
+        return self.to_version(out, version), created
 
     async def prepare_update(
         self,
@@ -704,6 +755,12 @@ class RegistryStore:
         Deferred.fromCoroutine(go())
 
     async def _deleted(self, obj: dict) -> None:
+        after = getattr(self.strategy, "after_delete", None)
+        if after is not None:
+            try:
+                await _maybe_await(after(self, obj))
+            except Exception:
+                log.failure("after-delete hook failed")
         for hook in self.on_deleted:
             await _maybe_await(hook(self, obj))
 
@@ -777,6 +834,17 @@ def _name_mismatch(in_body: str, in_url: str) -> StatusError:
         "BadRequest",
         f"the name of the object ({in_body}) does not match the name on the URL ({in_url})",
     )
+
+
+async def _finish(txn: Any, ok: bool) -> None:
+    """
+    Commit (C{ok}) or revert a strategy's write transaction (an object with C{commit}/C{revert}, or
+    a plain callable, or None).
+    """
+    if txn is None:
+        return
+    fn = getattr(txn, "commit" if ok else "revert", None) or txn
+    await _maybe_await(fn())
 
 
 async def _maybe_await(value: Any) -> Any:

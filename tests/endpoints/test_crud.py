@@ -463,3 +463,30 @@ class ComputedResourceTests(SynchronousTestCase):
         self.assertEqual(body["status"], {"seen": True, "user": None})
         code, body, _ = api.get("/apis/example.com/v1/reviews")
         self.assertEqual(code, 405)
+
+
+class ServiceAllocationTests(SynchronousTestCase):
+    """
+    The Store runs a strategy's write hooks (Service IP allocation).
+    """
+
+    def test_cluster_ip_allocated_and_released(self) -> None:
+        """
+        A created Service gets a cluster IP; a dry run takes none; deleting releases it for reuse.
+        """
+        from kapid.registry.allocator import ServiceAllocator
+        from kapid.registry.services import install_service_allocation
+
+        api = API(self)
+        install_service_allocation(api.registry, ServiceAllocator(api.storage, "10.0.0.0/29", "30000-30010"))
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+               "spec": {"ports": [{"port": 80}], "selector": {"app": "x"}}}
+        code, dry, _ = api.post("/api/v1/namespaces/default/services?dryRun=All", svc)
+        self.assertEqual(code, 201, dry)
+        code, out, _ = api.post("/api/v1/namespaces/default/services", svc)
+        self.assertEqual(code, 201, out)
+        ip = out["spec"]["clusterIP"]
+        self.assertTrue(ip.startswith("10.0.0."), ip)
+        code, body, _ = api.delete("/api/v1/namespaces/default/services/s")
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["kind"], "Service")
