@@ -230,6 +230,8 @@ class ResourceLink(Link):
         query = Query(request.args)
         if target.subresource in _KUBELET_SUBRESOURCES:
             return self._coro(self.handle_kubelet(request, target, query, method))
+        if target.subresource == "proxy":
+            return self._coro(self.handle_proxy(request, target, method))
         if target.watch_path:
             if method != "GET":
                 raise method_not_allowed()
@@ -478,6 +480,25 @@ class ResourceLink(Link):
             return body
         await actions.pod_stream(store, target, container)
         return b""
+
+    async def handle_proxy(self, request: IRequest, target: Target, method: str) -> bytes:
+        """
+        C{<resource>/<name>/proxy}: kapid has no backends to proxy to; the strategy's
+        C{prepare_for_proxy(obj, old)} raises the answer kube-apiserver gives when it cannot reach one.
+        """
+        verb = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete"}.get(method, "")
+        if not verb:
+            raise method_not_allowed()
+        self._check_verb(target, verb)
+        store = self.store_for(target.resource)
+        obj = await store.get(target.namespace, target.name, target.version)
+        hook = getattr(store.strategy, "prepare_for_proxy", None)
+        if hook is not None:
+            hook(obj, obj)
+        from kapid.apimachinery.status import service_unavailable
+
+        raise service_unavailable(f"error trying to reach service: no backend is reachable for {target.name}")
 
     async def handle_computed(self, request: IRequest, target: Target, query: Query) -> bytes:
         """

@@ -490,3 +490,22 @@ class ServiceAllocationTests(SynchronousTestCase):
         code, body, _ = api.delete("/api/v1/namespaces/default/services/s")
         self.assertEqual(code, 200, body)
         self.assertEqual(body["kind"], "Service")
+
+
+class ProxyTests(SynchronousTestCase):
+    """
+    Proxy subresources.
+    """
+
+    def test_service_proxy_is_503(self) -> None:
+        """
+        GET services/<name>/proxy answers kube's 503 for a Service without endpoints.
+        """
+        api = API(self)
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}
+        api.post("/api/v1/namespaces/default/services", svc)
+        code, body, _ = api.get("/api/v1/namespaces/default/services/s/proxy")
+        self.assertEqual(code, 503)
+        self.assertEqual(body["message"], 'no endpoints available for service "s"')
+        code, body, _ = api.get("/api/v1/namespaces/default/services/nope/proxy")
+        self.assertEqual(code, 404)
