@@ -211,7 +211,7 @@ class ResourceLink(Link):
         plural = parts[0]
         name = parts[1] if len(parts) > 1 else ""
         sub = parts[2] if len(parts) > 2 else ""
-        if len(parts) > 3:
+        if len(parts) > 3 and sub != "proxy":
             raise Decline()
         resource = self.registry.lookup(group, version, plural)
         if resource is None:
