@@ -18,6 +18,8 @@ def selector_string(sel: Any) -> str:
     """
     if not isinstance(sel, dict):
         return ""
+    if sel and "matchLabels" not in sel and "matchExpressions" not in sel:
+        sel = {"matchLabels": sel}  # a ReplicationController's plain map selector
     reqs = []
     for k, v in (sel.get("matchLabels") or {}).items():
         reqs.append((k, f"{k}={v}"))
