@@ -161,10 +161,10 @@ class CacherTests(TestCase):
 
     def test_fan_out_one_upstream_watch(self) -> None:
         """
-        A hundred watchers of one resource cost one IKV watch and each receives every event.
+        A thousand watchers of one resource cost one IKV watch and each receives every event.
         """
         self.successResultOf(self.cs.create(RES + "ns/a", cm("a")))
-        watchers = [self.watch() for _ in range(100)]
+        watchers = [self.watch() for _ in range(1000)]
         self.successResultOf(self.cs.create(RES + "ns/b", cm("b")))
         self.successResultOf(self.cs.delete(RES + "ns/a"))
         self.assertEqual(len(self.kv.watches), 1)
@@ -172,7 +172,7 @@ class CacherTests(TestCase):
         for _, events in watchers:
             self.assertEqual([(e.type, e.object["metadata"]["name"]) for e in events],
                              [(ADDED, "a"), (ADDED, "b"), (DELETED, "a")])
-        self.assertEqual(self.cs.stats.events_delivered, 300)
+        self.assertEqual(self.cs.stats.events_delivered, 3000)
 
     def test_separate_resources_separate_cachers(self) -> None:
         """
