@@ -83,8 +83,8 @@ def _merge_map(original: Any, patch: dict, schema: Any) -> Any:
             continue
         if isinstance(v, list):
             strategy = sub.patch_strategy if sub is not None else ()
-            if "merge" in strategy and isinstance(original.get(k), list):
-                original[k] = _merge_list(original[k], v, sub)
+            if "merge" in strategy and isinstance(original.get(k), (list, type(None))):
+                original[k] = _merge_list(original.get(k) or [], v, sub)
             else:
                 original[k] = _strip_directives_list(v)
             continue

@@ -64,3 +64,11 @@ class StrategicTests(SynchronousTestCase):
         """
         self.assertEqual(merge_patch({"a": {"b": 1, "c": 2}}, {"a": {"b": None, "d": 3}}), {"a": {"c": 2, "d": 3}})
         self.assertEqual(merge_patch({"a": [1]}, {"a": [2]}), {"a": [2]})
+
+    def test_merge_into_missing_list_drops_delete_directives(self) -> None:
+        """
+        Merging into an absent list keeps added items and drops $patch: delete ones.
+        """
+        obj = {"spec": {}}
+        out = apply_strategic_patch(obj, {"spec": {"containers": [{"name": "a"}, {"name": "b", "$patch": "delete"}]}}, POD)
+        self.assertEqual(out["spec"]["containers"], [{"name": "a"}])
