@@ -386,6 +386,8 @@ class Bench:
             for layer in ("store", "cacher"):
                 for op in STORAGE_OPS:
                     name = f"storage/{kv}/{layer}/{op}/c16"
+                    if op == "list":
+                        name = f"storage/{kv}/{layer}/list{1000 if s.mode != 'tiny' else 100}"
                     if op == "watch_fanout":
                         name = f"storage/{kv}/{layer}/watch_fanout/w{1000 if s.mode == 'full' else 100}"
                     if not self.wanted(name):
@@ -646,6 +648,8 @@ class Bench:
                 t0 = time.monotonic()
                 try:
                     sample = sc.fn()
+                    if not sample.get("throughput") and sample.get("first_error"):
+                        raise RuntimeError(f"every call failed: {sample['first_error']}")
                     sc.samples.append(sample)
                     self.log(f"{sc.name} [{r + 1}/{s.repeats}] {sample.get('throughput', 0):,.1f} {sc.unit} "
                              f"p50 {sample.get('p50_ms', 0):.2f} ms p99 {sample.get('p99_ms', 0):.2f} ms "
@@ -794,8 +798,8 @@ class Bench:
         missing = [n for n, e in results["scenarios"].items() if e["status"] != "ok"]
         if missing:
             print(f"\n{len(missing)} scenario(s) did not run: " + ", ".join(missing))
-        if self.settings.mode != "full" and any(e["status"] == "error" for e in results["scenarios"].values()):
-            return 1
+        if self.settings.mode != "full" and missing:
+            return 1  # --quick / --tiny: every selected scenario must have run
         return 0
 
 
@@ -817,7 +821,8 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
     """
     The scenario table: throughput min / median / max, latency p50 / p99 (medians of repeats).
     """
-    head = f"{'scenario':<40} {'unit':<13} {'min':>10} {'median':>10} {'max':>10} {'p50 ms':>9} {'p99 ms':>9}  n"
+    head = (f"{'scenario':<40} {'unit':<13} {'min':>10} {'median':>10} {'max':>10} {'p50 ms':>9} {'p99 ms':>9}"
+            "  n  details")
     lines = [head, "-" * len(head)]
     for name, e in rows:
         if e["status"] != "ok":
@@ -826,8 +831,27 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
         sm = e["summary"]
         lines.append(f"{name:<40} {e['unit']:<13} {_fmt(sm.get('throughput_min')):>10} "
                      f"{_fmt(sm.get('throughput_median')):>10} {_fmt(sm.get('throughput_max')):>10} "
-                     f"{_fmt(sm.get('p50_ms')):>9} {_fmt(sm.get('p99_ms')):>9}  {sm['repeats']}")
+                     f"{_fmt(sm.get('p50_ms')):>9} {_fmt(sm.get('p99_ms')):>9}  {sm['repeats']}  {details(sm)}")
     return "\n".join(lines)
+
+
+#: Summary fields worth a word in the table, with their labels.
+DETAILS = (("lists_per_s", "lists/s"), ("complete", "all delivered"), ("upstream_watchers_added", "upstream watches"),
+           ("rss_per_10k_objects_mb", "MB RSS/10k"), ("json_per_10k_objects_mb", "MB JSON/10k"),
+           ("one_process", "one process"), ("ratio", "two÷one"), ("errors", "errors"))
+
+
+def details(sm: dict) -> str:
+    """
+    A few scenario-specific figures as C{label=value} words.
+    """
+    words = []
+    for key, label in DETAILS:
+        v = sm.get(key)
+        if v is None or (key == "errors" and not v):
+            continue
+        words.append(f"{label}={v}" if isinstance(v, bool) else f"{label}={_fmt(v)}")
+    return " ".join(words)
 
 
 def format_ratios(ratios: list[dict]) -> str:
@@ -885,7 +909,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="one short repeat, small sizes (CI smoke, < 2 min)")
     p.add_argument("--tiny", action="store_true", help="a few hundred requests per scenario (the smoke test)")
     p.add_argument("--backend", choices=("embedded", "etcd", "both"), default="both")
-    p.add_argument("--out", default="bench-out", help="directory for results.json and ratios.png")
+    p.add_argument("--out", default=os.path.join(REPO, "bench", "out"),
+                   help="directory for results.json, ratios.png and logs/ (default bench/out)")
     p.add_argument("--only", default="", help="comma-separated scenario name prefixes, e.g. ceiling,etcd/get")
     return p.parse_args(argv)
 

@@ -39,21 +39,13 @@ def storage_available(kv: str, layer: str) -> Optional[str]:
     return None
 
 
-def make_cacher(store: Any, reactor: Any, resource_prefix: str) -> Any:
+def make_cacher(store: Any, reactor: Any, prefix: str) -> Any:
     """
-    The watch cache over C{store} for keys under C{resource_prefix}, built from whatever
-    constructor L{kapid.storage.cacher} offers.
+    The watch cache (L{kapid.storage.cacher.CachingStorage}) over C{store} with etcd prefix C{prefix}.
     """
-    from kapid.storage import cacher
+    from kapid.storage.cacher import CachingStorage
 
-    cls = getattr(cacher, "CachingStorage", None) or getattr(cacher, "Cacher")
-    factory = getattr(cacher, "make_cacher", None)
-    if factory is not None:
-        return factory(store, reactor, resource_prefix)
-    try:
-        return cls(store, reactor, resource_prefix)
-    except TypeError:
-        return cls(store=store, clock=reactor, resource_prefix=resource_prefix)
+    return CachingStorage(store, reactor, cache_size=1000, prefix=prefix)
 
 
 async def open_storage(reactor: Any, spec: dict, resource_prefix: str) -> tuple[Any, Any, Any]:
@@ -71,12 +63,7 @@ async def open_storage(reactor: Any, spec: dict, resource_prefix: str) -> tuple[
     store = Store(kv, reactor, prefix)
     storage = store
     if spec["layer"] == "cacher":
-        storage = make_cacher(store, reactor, prefix + resource_prefix)
-        start = getattr(storage, "start", None)
-        if start is not None:
-            r = start()
-            if isinstance(r, Deferred):
-                await r
+        storage = make_cacher(store, reactor, prefix)
     return kv, store, storage
 
 
@@ -91,30 +78,41 @@ async def storage_op(reactor: Any, spec: dict) -> dict:
     kv, store, storage = await open_storage(reactor, spec, "/pods/")
     prefix = store.prefix.rstrip("/")
     base = f"{prefix}/pods/bench/"
-    obj = pod()
+    obj = pod(namespace="bench")
+
+    def named(name: str) -> dict:
+        # the object's namespace/name must match its key (the cacher keys objects by them)
+        return dict(obj, metadata=dict(obj["metadata"], name=name))
+
     try:
         if op == "create":
             async def one(n: int) -> None:
-                o = dict(obj, metadata=dict(obj["metadata"], name=f"p{n}"))
-                await storage.create(f"{base}c{n}", o)
+                await storage.create(f"{base}c{n}", named(f"c{n}"))
 
             return await closed_loop(c, spec["duration"], spec["max_requests"], one, warmup=10)
         if op == "get":
             await storage.create(f"{base}one", obj)
 
+            rv = "0" if spec["layer"] == "cacher" else ""  # the cacher answers "0" from its cache
+            if rv:
+                await storage.get_list(base, ListOptions(resource_version="0"))  # start the cacher
+
             async def one(n: int) -> None:
-                await storage.get(f"{base}one")
+                await storage.get(f"{base}one", rv)
 
             return await closed_loop(c, spec["duration"], spec["max_requests"], one, warmup=20)
         if op == "list":
             size = spec["list_size"]
 
             async def mk(n: int) -> None:
-                await storage.create(f"{base}l{n}", dict(obj, metadata=dict(obj["metadata"], name=f"l{n}")))
+                await storage.create(f"{base}l{n}", named(f"l{n}"))
 
             made = await closed_loop(16, 120.0, size, mk)
             if made["requests"] < size:
                 raise RuntimeError(f"populated {made['requests']} of {size}")
+            if spec["layer"] == "cacher":  # wait until the cache has every object
+                current = await storage.current_resource_version()
+                await storage.get_list(base, ListOptions(resource_version=str(current)))
             opts = ListOptions(resource_version="0" if spec["layer"] == "cacher" else "")
 
             async def one(n: int) -> None:
@@ -127,7 +125,7 @@ async def storage_op(reactor: Any, spec: dict) -> dict:
             out["throughput"] = out["throughput"] * size
             return out
         if op == "watch_fanout":
-            return await _fanout(reactor, spec, kv, storage, base, obj)
+            return await _fanout(reactor, spec, kv, storage, base, named("fan"))
         raise ValueError(op)
     finally:
         close = getattr(storage, "close", None)
