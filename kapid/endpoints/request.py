@@ -264,8 +264,14 @@ def wants_pretty(request: IRequest, query: Query) -> bool:
     """
     kube's C{isPrettyPrint}: C{?pretty=true}, or a curl/Wget/browser user agent.
     """
-    if query.has("pretty"):
-        return query.bool("pretty")
+    pp = query.get("pretty")
+    if pp:
+        from kapid.apimachinery.query import parse_bool
+
+        try:
+            return parse_bool(pp)
+        except ValueError:
+            return False
     ua = header(request, b"user-agent")
     return ua.startswith(_PRETTY_AGENTS)
 
