@@ -62,19 +62,15 @@ class Query:
 
     def bool(self, name: str, default: bool = False) -> bool:
         """
-        A Go-parsed boolean; an empty value (C{?watch=}) counts as absent... except that kube treats
-        a present-but-empty boolean as false.
+        A query boolean as kube's parameter codec reads it (C{Convert_Slice_string_To_bool}): absent
+        is C{default}; C{0}, C{f} and C{false} (any case) are false; every other value, the empty one
+        included, is true. It agrees with Go's C{strconv.ParseBool} on the values ParseBool accepts.
         """
         vs = self.args.get(name)
         if not vs:
             return default
         v = vs[0]
-        if v == "":
-            return False
-        try:
-            return parse_bool(v)
-        except ValueError as e:
-            raise bad_request(str(e))
+        return not (v == "0" or v.lower() in ("f", "false"))
 
     def optional_bool(self, name: str) -> Optional[bool]:
         """

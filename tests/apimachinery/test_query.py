@@ -23,13 +23,14 @@ class QueryTests(SynchronousTestCase):
             self.assertFalse(parse_bool(v))
         self.assertRaises(ValueError, parse_bool, "yes")
 
-    def test_bad_bool_is_400(self) -> None:
+    def test_query_booleans_like_kube(self) -> None:
         """
-        A query boolean that does not parse is 400.
+        Query booleans: 0/f/false (any case) are false, anything else (empty too) is true.
         """
-        q = Query({b"watch": [b"yes"]})
-        e = self.assertRaises(StatusError, q.bool, "watch")
-        self.assertEqual(e.code, 400)
+        for v, want in ((b"True", True), (b"1", True), (b"", True), (b"yes", True),
+                        (b"0", False), (b"F", False), (b"FALSE", False), (b"false", False)):
+            self.assertEqual(Query({b"watch": [v]}).bool("watch"), want, v)
+        self.assertFalse(Query({}).bool("watch"))
 
     def test_dry_run(self) -> None:
         """
