@@ -101,23 +101,37 @@ class Query:
             return None
         return self.int(name)
 
-    def dry_run(self) -> bool:
+    def dry_run(self, options_kind: str = "CreateOptions") -> bool:
         """
-        Whether C{dryRun=All} was asked (any other value is kube's 400).
+        Whether C{dryRun=All} was asked; other values are kube's 422 on C{options_kind}
+        (C{CreateOptions}, C{UpdateOptions}, C{PatchOptions}).
         """
         values = self.get_all("dryRun")
-        return check_dry_run(values)
+        return check_dry_run(values, options_kind)
 
 
-def check_dry_run(values: Sequence[str]) -> bool:
+def options_invalid(options_kind: str, errors: list) -> Exception:
     """
-    Validate C{dryRun} values: only C{All} is allowed (kube's message otherwise).
+    kube's 422 for invalid request options: C{CreateOptions.meta.k8s.io "" is invalid: ...}.
+    """
+    from kapid.apimachinery.status import invalid
+
+    return invalid(options_kind, "", errors, "meta.k8s.io")
+
+
+def check_dry_run(values: Sequence[str], options_kind: str = "CreateOptions") -> bool:
+    """
+    Validate C{dryRun} values: only C{All} is allowed (kube's C{ValidateDryRun} otherwise).
     """
     if not values:
         return False
+    from kapid.apimachinery import field
+
     for v in values:
         if v != "All":
-            raise bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+            quoted = ", ".join(field._go_value(x) for x in values)
+            bad = field.GoValue("[]string{" + quoted + "}")
+            raise options_invalid(options_kind, [field.not_supported("dryRun", bad, ("All",))])
     return True
 
 
@@ -152,7 +166,7 @@ def delete_options(query: Query, body: Optional[dict[str, Any]]) -> dict[str, An
         if dr:
             opts["dryRun"] = dr
     if opts.get("dryRun"):
-        check_dry_run(opts["dryRun"])
+        check_dry_run(opts["dryRun"], "DeleteOptions")
     pp = opts.get("propagationPolicy")
     if pp is not None and pp not in _PROPAGATION:
         raise invalid_delete_options(

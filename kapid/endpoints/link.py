@@ -424,7 +424,8 @@ class ResourceLink(Link):
     # writes
 
     def decode(
-        self, request: IRequest, target: Target, query: Query, body: bytes
+        self, request: IRequest, target: Target, query: Query, body: bytes,
+        options_kind: str = "CreateOptions",
     ) -> dict:
         """
         Decode, check, validate fields of and default a create/update body.
@@ -432,7 +433,8 @@ class ResourceLink(Link):
         obj, media = req.decode_body(request, body, target.resource)
         obj = req.check_type(obj, target.resource, target.version)
         req.apply_field_validation(
-            request, target.resource, target.version, obj, body, req.field_validation(query), media
+            request, target.resource, target.version, obj, body,
+            req.field_validation(query, options_kind), media
         )
         store = self.store_for(target.resource)
         default = getattr(store.strategy, "default", None)
@@ -560,17 +562,17 @@ class ResourceLink(Link):
         PUT: update (the main resource, status or scale).
         """
         self._check_verb(target, "update")
-        dry_run = query.dry_run()
+        dry_run = query.dry_run("UpdateOptions")
         body = req.read_body(request)
         store = self.store_for(target.resource)
         if target.subresource == "scale":
             from kapid.endpoints.scale import update_scale
 
             obj, _ = req.decode_body(request, body)
-            out = await update_scale(store, target, obj, dry_run, _field_manager(request, query), self.clock)
+            out = await update_scale(store, target, obj, dry_run, _field_manager(request, query, "UpdateOptions"), self.clock)
             return self.render_object(request, query, target, out)
-        obj = self.decode(request, target, query, body)
-        manager = _field_manager(request, query)
+        obj = self.decode(request, target, query, body, "UpdateOptions")
+        manager = _field_manager(request, query, "UpdateOptions")
         schema = req.schema_for(target.resource, target.version)
         api_version = target.resource.api_version(target.version)
 
@@ -679,24 +681,24 @@ def _include_object(query: Query) -> str:
     return v
 
 
-def _field_manager(request: IRequest, query: Query) -> str:
+def _field_manager(request: IRequest, query: Query, options_kind: str = "CreateOptions") -> str:
     """
     The C{fieldManager} (kube: from the user agent's first segment when absent; 128 characters max).
     """
     m = query.get("fieldManager")
     if m:
         if len(m) > 128:
-            raise _invalid_field_manager(m)
+            raise _invalid_field_manager(options_kind)
         return m
     ua = req.header(request, b"user-agent")
     return ua.split("/", 1)[0][:128] if ua else ""
 
 
-def _invalid_field_manager(m: str) -> StatusError:
+def _invalid_field_manager(options_kind: str) -> StatusError:
     from kapid.apimachinery import field
     from kapid.apimachinery.status import invalid
 
-    return invalid("PatchOptions", "", [field.too_long("fieldManager", 128)], "meta.k8s.io")
+    return invalid(options_kind, "", [field.too_long("fieldManager", 128)], "meta.k8s.io")
 
 
 def resource_link_factory(

@@ -84,13 +84,13 @@ async def serve_patch(link: Any, request: IRequest, target: Target, query: Query
     if ptype not in allowed:
         raise unsupported_media_type(allowed)
     body = req.read_body(request)
-    dry_run = query.dry_run()
+    dry_run = query.dry_run("PatchOptions")
     if ptype != APPLY_PATCH and query.has("force"):
         raise invalid(
             "PatchOptions", "", [field.forbidden("force", "may not be specified for non-apply patch")], "meta.k8s.io"
         )
-    manager = _field_manager(request, query)
-    directive = req.field_validation(query)
+    manager = _field_manager(request, query, "PatchOptions")
+    directive = req.field_validation(query, "PatchOptions")
     store = link.store_for(target.resource)
     version = target.version
     api_version = target.resource.api_version(version)

@@ -107,15 +107,19 @@ def schema_for(resource: Resource, version: str) -> Any:
 _VALIDATIONS = ("Ignore", "Warn", "Strict")
 
 
-def field_validation(query: Query) -> str:
+def field_validation(query: Query, options_kind: str = "CreateOptions") -> str:
     """
-    The C{fieldValidation} directive (C{Warn} when absent).
+    The C{fieldValidation} directive (C{Warn} when absent); other values are kube's 422 on the
+    request's options.
     """
     v = query.get("fieldValidation")
     if not v:
         return "Warn"
     if v not in _VALIDATIONS:
-        raise bad_request(f"invalid field validation directive: {v}")
+        from kapid.apimachinery import field
+        from kapid.apimachinery.query import options_invalid
+
+        raise options_invalid(options_kind, [field.not_supported("fieldValidation", v, ("", "Ignore", "Warn", "Strict"))])
     return v
 
 

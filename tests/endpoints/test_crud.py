@@ -509,3 +509,21 @@ class ProxyTests(SynchronousTestCase):
         self.assertEqual(body["message"], 'no endpoints available for service "s"')
         code, body, _ = api.get("/api/v1/namespaces/default/services/nope/proxy")
         self.assertEqual(code, 404)
+
+
+class OptionsValidationTests(SynchronousTestCase):
+    """
+    Invalid write options are kube's 422 on the options kind.
+    """
+
+    def test_bad_dry_run_and_field_validation(self) -> None:
+        """
+        dryRun other than All and unknown fieldValidation values are 422 on CreateOptions.
+        """
+        api = API(self)
+        code, body, _ = api.post(CMS + "?dryRun=Yes", cm("a"))
+        self.assertEqual(code, 422)
+        self.assertEqual(body["message"], 'CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Yes"}: supported values: "All"')
+        code, body, _ = api.post(CMS + "?fieldValidation=Loud", cm("a"))
+        self.assertEqual(code, 422)
+        self.assertIn('fieldValidation: Unsupported value: "Loud"', body["message"])
