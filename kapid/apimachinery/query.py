@@ -168,27 +168,16 @@ def delete_options(query: Query, body: Optional[dict[str, Any]]) -> dict[str, An
     if opts.get("dryRun"):
         check_dry_run(opts["dryRun"], "DeleteOptions")
     pp = opts.get("propagationPolicy")
-    if pp is not None and pp not in _PROPAGATION:
-        raise invalid_delete_options(
-            "propagationPolicy",
-            pp,
-            'supported values: "Foreground", "Background", "Orphan", nil',
-        )
+    from kapid.apimachinery import field
+
+    errs = []
     if pp is not None and opts.get("orphanDependents") is not None:
-        raise invalid_delete_options(
-            "propagationPolicy", pp, "orphanDependents and deletionPropagation cannot be both set"
-        )
+        errs.append(field.invalid("propagationPolicy", pp, "orphanDependents and deletionPropagation cannot be both set"))
+    if pp is not None and pp not in _PROPAGATION:
+        errs.append(field.not_supported("propagationPolicy", pp, ("Foreground", "Background", "Orphan", "nil")))
+    if errs:
+        raise options_invalid("DeleteOptions", errs)
     gp = opts.get("gracePeriodSeconds")
     if gp is not None and not isinstance(gp, int):
         raise bad_request("gracePeriodSeconds must be an integer")
     return opts
-
-
-def invalid_delete_options(field_name: str, value: Any, detail: str) -> Exception:
-    """
-    kube's 422 for bad C{DeleteOptions}.
-    """
-    from kapid.apimachinery import field
-    from kapid.apimachinery.status import invalid
-
-    return invalid("DeleteOptions", "", [field.invalid(field_name, value, detail)])
