@@ -475,7 +475,11 @@ def apply(
     if live is None:
         merged = copy.deepcopy(applied)
     else:
-        removed_mine = {p for p in mine if p not in applied_paths}
+        # fields this manager stops applying go, unless another manager owns them too
+        owned_by_others: set[Path] = set()
+        for _, paths in others:
+            owned_by_others |= paths
+        removed_mine = {p for p in mine if p not in applied_paths and p not in owned_by_others}
         merged = merge_applied(copy.deepcopy(live), applied, schema, removed_mine)
         # keep identity fields from live
         merged["metadata"] = dict(merged.get("metadata") or {})

@@ -77,3 +77,15 @@ class ApplyTests(SynchronousTestCase):
         self.assertEqual(e.message, 'Apply failed with 1 conflict: conflict with "m1": .spec.replicas')
         out = ssa.apply(live, dep([], replicas=2), "m2", True, "apps/v1", 0, DEPLOY)
         self.assertEqual(out["spec"]["replicas"], 2)
+
+    def test_shared_fields_stay_when_one_manager_stops_applying(self) -> None:
+        """
+        A field two managers applied stays when one of them no longer applies it.
+        """
+        both = dep([{"name": "a", "image": "x"}], replicas=2)
+        live = ssa.apply(None, both, "m1", False, "apps/v1", 0, DEPLOY)
+        live = ssa.apply(live, both, "m2", False, "apps/v1", 0, DEPLOY)
+        without = dep([{"name": "a", "image": "x"}])
+        del without["spec"]["replicas"]
+        live = ssa.apply(live, without, "m1", False, "apps/v1", 0, DEPLOY)
+        self.assertEqual(live["spec"]["replicas"], 2)
