@@ -98,6 +98,20 @@ def name_column() -> dict[str, Any]:
     }
 
 
+def _takes_now(cell: Any) -> bool:
+    """
+    Whether a cell function takes the current time as a second argument (C{cell(obj, now)}).
+    """
+    import inspect
+
+    try:
+        params = list(inspect.signature(cell).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 def _column_def(c: TableColumn) -> dict[str, Any]:
     return {
         "name": c.name,
@@ -120,6 +134,7 @@ class TableConvertor:
 
     def __init__(self, columns: Sequence[TableColumn]) -> None:
         self.columns = tuple(columns)
+        self._takes_now = tuple(_takes_now(c.cell) for c in self.columns)
         #: whether the columns place C{Name} themselves (kube's Event table has it last, wide only)
         self.own_name = any(c.name == "Name" for c in self.columns)
         if self.own_name:
@@ -146,12 +161,12 @@ class TableConvertor:
         if not self.columns:
             return [name, _created_at(obj, now)]
         out: list[Any] = [] if self.own_name else [name]
-        for c in self.columns:
+        for c, with_now in zip(self.columns, self._takes_now):
             if c.name == "Age":
                 out.append(age(obj, now))
                 continue
             try:
-                v = c.cell(obj)
+                v = c.cell(obj, now) if with_now else c.cell(obj)
             except Exception:
                 v = "<unknown>"
             if isinstance(v, Since):

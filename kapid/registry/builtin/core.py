@@ -11,7 +11,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from kapid.apimachinery.status import StatusError, forbidden
-from kapid.registry.description import Resource, Subresource, TableColumn, Version
+from kapid.registry.description import Resource, Subresource, Version
 from kapid.registry.strategy import GenericStrategy
 
 log = Logger()
@@ -35,19 +35,6 @@ def _str_field(*path: str) -> Any:
         return str(v)
 
     return get
-
-
-def _age() -> TableColumn:
-    return TableColumn(
-        "Age",
-        "string",
-        lambda o: "",
-        description="CreationTimestamp is a timestamp representing the server time when this object was "
-        "created. It is not guaranteed to be set in happens-before order across separate operations. "
-        "Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\n"
-        "Populated by the system. Read-only. Null for lists. More info: "
-        "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
-    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -227,11 +214,6 @@ NAMESPACES = Resource(
         Subresource("status", "Namespace", "", "v1"),
     ),
     strategy=NamespaceStrategy(),
-    table_columns=(
-        TableColumn("Status", "string", _str_field("status", "phase"),
-                    description="The status of the namespace"),
-        _age(),
-    ),
     field_selectors={"status.phase": _str_field("status", "phase")},
     return_deleted_object=True,
 )
@@ -239,10 +221,6 @@ NAMESPACES = Resource(
 
 # ---------------------------------------------------------------------------------------------------
 # configmaps, secrets
-
-
-def _data_count(obj: dict) -> int:
-    return len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
 
 
 CONFIGMAPS = Resource(
@@ -253,10 +231,6 @@ CONFIGMAPS = Resource(
     versions=(Version("v1", "io.k8s.api.core.v1.ConfigMap", storage=True),),
     short_names=("cm",),
     strategy=GenericStrategy("", "ConfigMap"),
-    table_columns=(
-        TableColumn("Data", "integer", _data_count, description="Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."),
-        _age(),
-    ),
 )
 
 
@@ -288,11 +262,6 @@ SECRETS = Resource(
     singular="secret",
     versions=(Version("v1", "io.k8s.api.core.v1.Secret", storage=True),),
     strategy=SecretStrategy(),
-    table_columns=(
-        TableColumn("Type", "string", _str_field("type"), description="Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
-        TableColumn("Data", "string", lambda o: len(o.get("data") or {}), description="Contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4"),
-        _age(),
-    ),
     field_selectors={"type": _str_field("type")},
 )
 
@@ -345,28 +314,6 @@ class PodStrategy(GenericStrategy):
         return max(int(grace), 0)
 
 
-def _ready(obj: dict) -> str:
-    statuses = (obj.get("status") or {}).get("containerStatuses") or []
-    total = len((obj.get("spec") or {}).get("containers") or [])
-    ready = sum(1 for s in statuses if s.get("ready"))
-    return f"{ready}/{total}"
-
-
-def _pod_status(obj: dict) -> str:
-    if (obj.get("metadata") or {}).get("deletionTimestamp"):
-        return "Terminating"
-    status = obj.get("status") or {}
-    return status.get("reason") or status.get("phase") or ""
-
-
-def _restarts(obj: dict) -> int:
-    return sum(int(s.get("restartCount") or 0) for s in (obj.get("status") or {}).get("containerStatuses") or [])
-
-
-def _none(v: Any) -> str:
-    return v if v else "<none>"
-
-
 PODS = Resource(
     group="",
     kind="Pod",
@@ -385,16 +332,6 @@ PODS = Resource(
         Subresource("status", "Pod", "", "v1"),
     ),
     strategy=PodStrategy(),
-    table_columns=(
-        TableColumn("Ready", "string", _ready, description="The aggregate readiness state of this pod for accepting traffic."),
-        TableColumn("Status", "string", _pod_status, description="The aggregate status of the containers in this pod."),
-        TableColumn("Restarts", "string", lambda o: str(_restarts(o)), description="The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
-        _age(),
-        TableColumn("IP", "string", lambda o: _none((o.get("status") or {}).get("podIP")), priority=1, description="IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated."),
-        TableColumn("Node", "string", lambda o: _none((o.get("spec") or {}).get("nodeName")), priority=1, description="NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename"),
-        TableColumn("Nominated Node", "string", lambda o: _none((o.get("status") or {}).get("nominatedNodeName")), priority=1, description="nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled."),
-        TableColumn("Readiness Gates", "string", lambda o: "<none>", priority=1, description="If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates"),
-    ),
     field_selectors={
         "spec.nodeName": _str_field("spec", "nodeName"),
         "spec.restartPolicy": _str_field("spec", "restartPolicy"),
@@ -413,40 +350,6 @@ PODS = Resource(
 # events
 
 
-def _event_last_seen(o: dict) -> Any:
-    from kapid.apimachinery.table import Since
-
-    series = o.get("series") or {}
-    if series.get("lastObservedTime"):
-        return Since(series["lastObservedTime"])
-    return Since(o.get("lastTimestamp") or o.get("eventTime"))
-
-
-def _event_first_seen(o: dict) -> Any:
-    from kapid.apimachinery.table import Since
-
-    return Since(o.get("firstTimestamp") or o.get("eventTime"))
-
-
-def _event_count(o: dict) -> int:
-    series = o.get("series") or {}
-    if series:
-        return int(series.get("count") or 0)
-    return int(o.get("count") or 0)
-
-
-def _event_source(o: dict) -> str:
-    src = o.get("source") or {}
-    component = src.get("component") or o.get("reportingComponent") or ""
-    host = src.get("host") or o.get("reportingInstance") or ""
-    return f"{component}, {host}" if host else component
-
-
-def _event_object(o: dict) -> str:
-    io = o.get("involvedObject") or {}
-    return f"{(io.get('kind') or '').lower()}/{io.get('name') or ''}"
-
-
 EVENTS = Resource(
     group="",
     kind="Event",
@@ -455,18 +358,6 @@ EVENTS = Resource(
     versions=(Version("v1", "io.k8s.api.core.v1.Event", storage=True),),
     short_names=("ev",),
     strategy=GenericStrategy("", "Event", allow_create_on_update=True),
-    table_columns=(
-        TableColumn("Last Seen", "string", _event_last_seen, description="The time at which the most recent occurrence of this event was recorded."),
-        TableColumn("Type", "string", _str_field("type"), description="Type of this event (Normal, Warning), new types could be added in the future"),
-        TableColumn("Reason", "string", _str_field("reason"), description="This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
-        TableColumn("Object", "string", _event_object, description="The object that this event is about."),
-        TableColumn("Subobject", "string", _str_field("involvedObject", "fieldPath"), priority=1, description="The subobject that this event is about."),
-        TableColumn("Source", "string", _event_source, priority=1, description="The component reporting this event. Should be a short machine understandable string."),
-        TableColumn("Message", "string", _str_field("message"), description="A human-readable description of the status of this operation."),
-        TableColumn("First Seen", "string", _event_first_seen, priority=1, description="The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)"),
-        TableColumn("Count", "string", _event_count, priority=1, description="The number of times this event has occurred."),
-        TableColumn("Name", "string", lambda o: (o.get("metadata") or {}).get("name") or "", priority=1, description="Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"),
-    ),
     field_selectors={
         "involvedObject.kind": _str_field("involvedObject", "kind"),
         "involvedObject.namespace": _str_field("involvedObject", "namespace"),
