@@ -527,3 +527,49 @@ class OptionsValidationTests(SynchronousTestCase):
         code, body, _ = api.post(CMS + "?fieldValidation=Loud", cm("a"))
         self.assertEqual(code, 422)
         self.assertIn('fieldValidation: Unsupported value: "Loud"', body["message"])
+
+
+class OutputFormTests(SynchronousTestCase):
+    """
+    Response forms.
+    """
+
+    def setUp(self) -> None:
+        self.api = API(self)
+        self.api.post(CMS, cm("a", {"k": "v"}))
+
+    def test_include_object(self) -> None:
+        """
+        includeObject=Object puts the full object in Table rows; None leaves it out.
+        """
+        accept = "application/json;as=Table;v=v1;g=meta.k8s.io"
+        _, t, _ = self.api.get(CMS + "?includeObject=Object", headers={"Accept": accept})
+        self.assertEqual(t["rows"][0]["object"]["kind"], "ConfigMap")
+        self.assertEqual(t["rows"][0]["object"]["data"], {"k": "v"})
+        _, t, _ = self.api.get(CMS + "?includeObject=None", headers={"Accept": accept})
+        self.assertNotIn("object", t["rows"][0])
+
+    def test_single_object_forms(self) -> None:
+        """
+        One object as a one-row Table (v1beta1 too) or as PartialObjectMetadata.
+        """
+        accept = "application/json;as=Table;v=v1beta1;g=meta.k8s.io"
+        code, t, headers = self.api.get(CMS + "/a", headers={"Accept": accept})
+        self.assertEqual((code, t["kind"], t["apiVersion"]), (200, "Table", "meta.k8s.io/v1beta1"))
+        self.assertEqual(headers.getRawHeaders("content-type"), ["application/json;as=Table;g=meta.k8s.io;v=v1beta1"])
+        self.assertEqual(t["metadata"]["resourceVersion"], t["rows"][0]["object"]["metadata"]["resourceVersion"])
+        accept = "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"
+        _, p, _ = self.api.get(CMS + "/a", headers={"Accept": accept})
+        self.assertEqual(list(p), ["kind", "apiVersion", "metadata"])
+        self.assertEqual(p["kind"], "PartialObjectMetadata")
+
+    def test_pretty(self) -> None:
+        """
+        pretty=true indents the JSON.
+        """
+        d = self.api.treq.get("http://kapid" + CMS + "/a?pretty=true")
+        self.api.treq.flush()
+        raw = self.successResultOf(d)
+        body = self.successResultOf(raw.content())
+        self.assertTrue(body.startswith(b'{\n  "kind": "ConfigMap"'), body[:40])
+        self.assertTrue(body.endswith(b"}\n"))
