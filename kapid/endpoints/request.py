@@ -286,7 +286,16 @@ def write(request: IRequest, code: int, output: ser.Output, obj: Any, pretty: bo
     """
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", output.content_type.encode("ascii"))
+    _cache_control(request)
     return output.encode(obj, pretty)
+
+
+def _cache_control(request: IRequest) -> None:
+    """
+    kube's C{WithCacheControl}: C{Cache-Control: no-cache, private} unless a handler set one.
+    """
+    if not request.responseHeaders.hasHeader(b"cache-control"):
+        request.setHeader(b"Cache-Control", b"no-cache, private")
 
 
 def status_error_body(err: StatusError) -> dict:

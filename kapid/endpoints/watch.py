@@ -259,6 +259,7 @@ async def serve_watch(link: Any, request: IRequest, target: Target, query: Query
     # kube's serveWatch: JSON streams are labelled plain application/json (only the other media
     # types get ";stream=watch"), Tables included
     request.setHeader(b"Content-Type", b"application/json")
+    req._cache_control(request)
     try:
         from kapid.server.filters.waitgroup import set_stream_ender
 
