@@ -146,10 +146,12 @@ class WatchStream:
         obj = self.store.to_version(obj, version)
         if self.output.as_kind == "Table":
             rv = (obj.get("metadata") or {}).get("resourceVersion", "")
+            # kube sends the column definitions with the first event only
             out = self.link.convertor(self.target.resource).table(
                 [obj], self.link.clock.seconds(), self.output.as_version, self.include_object,
-                {"resourceVersion": rv},
+                {"resourceVersion": rv}, no_headers=not self.first_table,
             )
+            self.first_table = False
         elif self.output.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             out = tables.partial_object_metadata(obj, self.output.as_version)
         else:

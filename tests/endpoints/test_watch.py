@@ -97,14 +97,17 @@ class WatchTests(SynchronousTestCase):
 
     def test_table_events(self) -> None:
         """
-        With a Table Accept every event object is a one-row Table.
+        With a Table Accept every event object is a one-row Table; only the first has the columns.
         """
         accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
         s = Stream(self.api, f"{CMS}?watch=true&timeoutSeconds=5", {"Accept": accept})
         self.api.post(CMS, cm("a", {"k": "v"}))
+        self.api.post(CMS, cm("b"))
         evs = s.events()
         self.assertEqual(evs[0]["object"]["kind"], "Table")
         self.assertEqual(evs[0]["object"]["rows"][0]["cells"][:2], ["a", 1])
+        self.assertEqual(evs[0]["object"]["columnDefinitions"][0]["name"], "Name")
+        self.assertIsNone(evs[1]["object"]["columnDefinitions"])
 
     def test_field_selector_single_object(self) -> None:
         """
