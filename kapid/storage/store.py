@@ -702,6 +702,16 @@ class Store:
             wkey, recursive, opts.predicate, on_event, rv, self._watchers.discard
         )
         self._watchers.add(watcher)
+        try:
+            return await self._start_watch(watcher, bkey, rv, opts)
+        except BaseException:
+            watcher.stop()
+            raise
+
+    async def _start_watch(
+        self, watcher: StoreWatcher, bkey: bytes, rv: int, opts: ListOptions
+    ) -> IWatcher:
+        recursive = opts.recursive
         if wants_initial_events(opts, rv):
             if recursive:
                 res = await self.kv.list(bkey)

@@ -623,8 +623,14 @@ class IStorageContractMixin:
         """
         s = await self._setup()
         a = await s.create(self.key("a"), obj("a"))
+        last = a
         for i in range(self.history_churn):
-            await s.guaranteed_update(self.key("a"), lambda cur, i=i: {**cur, "data": {"i": str(i)}})
+            last = await s.guaranteed_update(
+                self.key("a"), lambda cur, i=i: {**cur, "data": {"i": str(i)}}
+            )
+        # a watch cache may take the changes in later: a watch of the last one waits for it
+        _, probe = await self.watch(s, ListOptions(resource_version=str(rv(last) - 1)))
+        await self.wait_events(probe, 1)
         await self.kv.compact(await self.kv.current_revision())
         w, events = await self.watch(s, ListOptions(resource_version=str(rv(a) - 1)))
         await self.wait_events(events, 1)
