@@ -139,6 +139,35 @@ class ResourceLink(Link):
             except StatusError as e:
                 if e.code != 409:
                     raise
+        await self._resume_deletions(store)
+
+    async def _resume_deletions(self, namespaces: RegistryStore) -> None:
+        """
+        Deletions under way when the server last stopped go on: terminating namespaces are
+        finalized again, and pods in their grace period go when it ends.
+        """
+        from kapid.apimachinery import meta as metautil
+        from kapid.storage.interfaces import ListOptions
+
+        strategy = namespaces.strategy
+        res = await self.storage.get_list(namespaces.list_key(""), ListOptions())
+        for ns in res["items"]:
+            meta = ns.get("metadata") or {}
+            if meta.get("deletionTimestamp") and hasattr(strategy, "_schedule_finalize"):
+                strategy._schedule_finalize(namespaces, meta.get("name", ""))
+        pods = self.registry.lookup("", "v1", "pods")
+        if pods is None:
+            return
+        pstore = self.store_for(pods)
+        res = await self.storage.get_list(pstore.list_key(""), ListOptions())
+        now = self.clock.seconds()
+        for pod in res["items"]:
+            meta = pod.get("metadata") or {}
+            deadline = metautil.parse_timestamp(meta.get("deletionTimestamp") or "")
+            if deadline is None or meta.get("finalizers"):
+                continue
+            key = pstore.key(meta.get("namespace", ""), meta.get("name", ""))
+            self.clock.callLater(max(0.0, deadline - now), pstore._graceful_expired, key, meta.get("name", ""), meta.get("uid"))
 
     # ---------------------------------------------------------------------------------------------
     # stores

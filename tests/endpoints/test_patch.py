@@ -421,3 +421,36 @@ class ManagedFieldsTests(SynchronousTestCase):
         code, third, _ = api.put(CMS + "/a?fieldManager=x", second)
         self.assertEqual(code, 200, third)
         self.assertEqual(third["metadata"]["resourceVersion"], second["metadata"]["resourceVersion"])
+
+
+class RestartTests(SynchronousTestCase):
+    """
+    Deletions under way survive a restart of the link.
+    """
+
+    def test_terminating_namespace_and_graceful_pod_resume(self) -> None:
+        """
+        A new link over the same storage finishes a namespace deletion and a pod's grace period.
+        """
+        from kapid.endpoints.link import ResourceLink
+        from kapid.server.link import NotFoundResource
+
+        api = API(self)
+        api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tmp"}})
+        api.post(PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}]}})
+        api.delete(PODS + "/p", {"gracePeriodSeconds": 20})
+        api.delete("/api/v1/namespaces/tmp")
+        # a restart: the old link's timers are lost, a new link takes over the same storage
+        for call in api.clock.getDelayedCalls():
+            call.cancel()
+        api.link = ResourceLink(NotFoundResource(), api.registry, api.storage, api.clock)
+        from treq.testing import StubTreq
+
+        api.treq = StubTreq(api.link.resource())
+        api.run(api.link.ensure_system_namespaces())
+        api.clock.advance(1)
+        self.assertEqual(api.get("/api/v1/namespaces/tmp")[0], 404)
+        self.assertEqual(api.get(PODS + "/p")[0], 200)
+        api.clock.advance(20)
+        self.assertEqual(api.get(PODS + "/p")[0], 404)
