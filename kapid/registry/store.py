@@ -711,8 +711,8 @@ class RegistryStore:
                                 if e.code != 404:
                                     raise
             if remaining:
-                if attempt < 600:
-                    self.clock.callLater(min(5.0, 0.5 * (attempt + 1)), self._gc_finalizers, namespace, name, attempt + 1)
+                # dependents still going: look again (the garbage collector requeues too)
+                self.clock.callLater(min(5.0, 0.5 * (attempt + 1)), self._gc_finalizers, namespace, name, attempt + 1)
                 return
 
             def release(cur: Optional[dict]) -> dict:

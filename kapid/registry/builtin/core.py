@@ -171,8 +171,8 @@ class NamespaceStrategy(GenericStrategy):
                 for s in link.namespaced_stores():
                     remaining += len((await s.storage.get_list(s.list_key(name), ListOptions()))["items"])
             if remaining:
-                if attempt < 600:
-                    self._schedule_finalize(store, name, attempt + 1)
+                # content with finalizers of its own: try again (kube's controller requeues too)
+                self._schedule_finalize(store, name, attempt + 1)
                 return
             key = store.key("", name)
             current = await store.storage.get(key, "", True)
