@@ -424,7 +424,9 @@ class IStorage(Interface):
     """
     Kube-apiserver's C{storage.Interface} over JSON objects (dicts).
 
-    Keys are text, e.g. C{/registry/configmaps/default/x}; the store puts them under its prefix.
+    Keys are text and absolute, e.g. C{/registry/configmaps/default/x} as
+    L{kapid.registry.description.Resource.key} builds them: already under the store's
+    C{--etcd-prefix}, and stored as they are (kube-apiserver's layout on disk).
     Objects are stored without C{metadata.resourceVersion}; every object handed back has it set to
     the revision it was read at (its mod revision).
     """
