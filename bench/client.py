@@ -8,7 +8,7 @@ Every loop is bounded by a request count and by a deadline. Specs (C{"op"}):
 * C{etcd_put} / C{etcd_range} / C{etcd_txn}: the raw etcd v3 JSON gateway from one Twisted process
   (treq over its own C{HTTPConnectionPool}) at C{concurrency} — the storage ceiling.
 * C{etcd_watch}: C{watchers} direct etcd watch streams on one key while C{events} puts go on.
-* C{kapid_watch}: C{watchers} kapid watch streams on one ConfigMap while C{events} merge patches go
+* C{kapid_watch}: C{watchers} kapid watch streams on one ConfigMap while C{events} updates (PUT) go
   on; reports deliveries, delivery p50/p99 and, with C{etcd_metrics}, how many upstream etcd watchers
   the server added.
 * C{populate}: create C{count} ConfigMaps through the API at C{concurrency}.
@@ -319,19 +319,19 @@ async def etcd_watch(reactor: Any, spec: dict) -> dict:
     pattern = re.compile(rb'"mod_revision":"(\d+)"')
     streams, ok = await open_streams(reactor, spec["watchers"], b"POST", base + "/v3/watch", body,
                                      pattern, sink, spec.get("open_timeout", 30.0))
-    http, pool = make_http(reactor, 2)
+    writers = spec.get("writers", 1)
+    http, pool = make_http(reactor, writers)
     sent: dict = {}
     value = b64(json.dumps({"seq": 0, "pad": "x" * 200}).encode())
     first = time.perf_counter()
-    deadline = first + spec["duration"]
-    n = 0
-    for n in range(spec["events"]):
-        if time.perf_counter() > deadline:
-            break
+
+    async def put(n: int) -> None:
         t = time.perf_counter()
         resp = await http.post(base + "/v3/kv/put", data=orjson.dumps({"key": b64(key), "value": value}))
         data = orjson.loads(await treq.content(resp))
         sent[int(data["header"]["revision"])] = t
+
+    await closed_loop(writers, spec["duration"], spec["events"], put)
     events = len(sent)
     await wait_deliveries(reactor, sink, ok * events, spec.get("drain_timeout", 30.0))
     for s in streams:
@@ -344,7 +344,7 @@ async def etcd_watch(reactor: Any, spec: dict) -> dict:
 
 async def kapid_watch(reactor: Any, spec: dict) -> dict:
     """
-    C{watchers} kapid watches on one ConfigMap (by field selector); C{events} sequential merge patches
+    C{watchers} kapid watches on one ConfigMap (by field selector); C{events} sequential updates (PUT)
     of it; deliveries and latency; upstream etcd watchers added (with C{etcd_metrics}).
     """
     import treq
@@ -367,28 +367,60 @@ async def kapid_watch(reactor: Any, spec: dict) -> dict:
                                      spec.get("open_timeout", 30.0))
     after = await metric_value(http, spec["etcd_metrics"], metric) if spec.get("etcd_metrics") else None
     sent: dict = {}
+    writers = spec.get("writers", 1)
+    wclient, wpool = make_http(reactor, writers)
+    errors: list = []
+    if spec.get("etcd"):
+        # on etcd, write the stored object straight into etcd (the same writer as the direct-watch
+        # ceiling), so the figure is kapid's fan-out capacity, not its write path
+        etcd = spec["etcd"].rstrip("/")
+        ekey = b64(f"/registry/configmaps/{ns}/{name}".encode())
+        r = await wclient.post(etcd + "/v3/kv/range", data=orjson.dumps({"key": ekey}))
+        kvs = orjson.loads(await treq.content(r)).get("kvs") or []
+        if not kvs:
+            raise RuntimeError(f"/registry/configmaps/{ns}/{name} is not in etcd (another --etcd-prefix?)")
+        stored = orjson.loads(base64.b64decode(kvs[0]["value"]))
+
+        async def write(n: int) -> None:
+            seq = n + 1
+            obj = dict(stored, data={"seq": str(seq)})
+            sent[seq] = time.perf_counter()
+            resp = await wclient.post(etcd + "/v3/kv/put", data=orjson.dumps(
+                {"key": ekey, "value": b64(orjson.dumps(obj))}))
+            await treq.content(resp)
+            if resp.code != 200:
+                del sent[seq]
+                errors.append(f"etcd put {resp.code}")
+    else:
+        headers = {b"Content-Type": [b"application/json"]}
+
+        async def write(n: int) -> None:
+            seq = n + 1
+            body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
+                    "data": {"seq": str(seq)}}
+            sent[seq] = time.perf_counter()
+            r = await wclient.put(obj_url, data=orjson.dumps(body), headers=headers)
+            data = await treq.content(r)
+            if r.code != 200:
+                del sent[seq]
+                errors.append(f"PUT {obj_url}: {r.code} {data[:200]!r}")
+
     first = time.perf_counter()
-    deadline = first + spec["duration"]
-    headers = {b"Content-Type": [b"application/merge-patch+json"]}
-    errors = 0
-    for n in range(1, spec["events"] + 1):
-        if time.perf_counter() > deadline:
-            break
-        t = time.perf_counter()
-        sent[n] = t
-        r = await http.patch(obj_url, data=orjson.dumps({"data": {"seq": str(n)}}), headers=headers)
-        await treq.content(r)
-        if r.code != 200:
-            errors += 1
-            del sent[n]
+    await closed_loop(writers, spec["duration"], spec["events"], write)
+    await wpool.closeCachedConnections()
+    first_error = errors[0] if errors else ""
     events = len(sent)
+    if not events:
+        for st in streams:
+            st.stop()
+        raise RuntimeError(f"no update succeeded: {first_error}")
     await wait_deliveries(reactor, sink, ok * events, spec.get("drain_timeout", 30.0))
     for s in streams:
         s.stop()
     await pool.closeCachedConnections()
     out = delivery_stats(sink, sent, ok, events, first)
     out["streams_ok"] = ok
-    out["write_errors"] = errors
+    out["write_errors"] = len(errors)
     if before is not None and after is not None:
         out["upstream_watchers_added"] = after - before
     return out
@@ -474,7 +506,11 @@ async def batch(reactor: Any, spec: dict) -> dict:
     out = {}
     for sub in spec["specs"]:
         try:
-            out[sub["key"]] = await OPS[sub["op"]](reactor, sub)
+            if sub["op"] == "storage":
+                from bench.storage_ops import storage_op as fn
+            else:
+                fn = OPS[sub["op"]]
+            out[sub["key"]] = await fn(reactor, sub)
         except Exception as e:
             out[sub["key"]] = {"error": repr(e)[:500]}
     return out

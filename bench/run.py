@@ -45,6 +45,9 @@ CONCURRENCIES = (1, 16, 64)
 
 #: twistd for C{sys.executable} (C{python -m twisted} is C{twist}, which has no C{-n}; twistd's module
 #: has no C{__main__}).
+#: Concurrent writers feeding the watch fan-out scenarios (the same for direct etcd watches and kapid).
+WATCH_WRITERS = 4
+
 TWISTD = ("-c", "from twisted.scripts.twistd import run; run()")
 
 
@@ -79,11 +82,11 @@ class Settings:
             self.repeats, self.duration, self.max_requests = 1, 1.0, 20_000
             self.startup_repeats = 1
             self.kapid_concurrencies = (16,)
-            self.list_sizes = (500, 1000)
+            self.list_sizes = (500,)
             self.fanout = ((100, 100),)
             self.etcd_watchers = 100
             self.etcd_watch_events = 100
-            self.memory_objects = 1000
+            self.memory_objects = 500
         else:  # tiny
             self.repeats, self.duration, self.max_requests = 1, 1.0, 200
             self.startup_repeats = 1
@@ -300,22 +303,13 @@ class Bench:
                 specs.append({"key": f"ceiling/{op}/c{c}", "op": op, "endpoint": "", "concurrency": c,
                               "duration": s.duration, "max_requests": s.max_requests, "run": self.run_id})
         specs.append({"key": f"ceiling/etcd_watch/w{w}", "op": "etcd_watch", "endpoint": "", "watchers": w,
-                      "events": e, "duration": 60, "run": self.run_id})
+                      "events": e, "duration": 60, "run": self.run_id, "writers": WATCH_WRITERS})
         specs = [sp for sp in specs if self.wanted(sp["key"])]
-        batches: dict[int, dict] = {}
+        def fill(sp: dict) -> None:
+            sp["endpoint"] = self.etcd_url
+            sp["run"] = f"{self.run_id}-{self.repeat}"
 
-        def etcd_sample(key: str) -> dict:
-            r = self.repeat
-            if r not in batches:
-                for sp in specs:
-                    sp["endpoint"] = self.etcd_url
-                    sp["run"] = f"{self.run_id}-{r}"
-                batches[r] = self.client({"op": "batch", "specs": specs},
-                                         timeout=len(specs) * (s.duration + 30) + 120)
-            res = batches[r][key]
-            if "error" in res:
-                raise RuntimeError(res["error"])
-            return res
+        etcd_sample = self.batched(specs, fill, s.duration + 30)
 
         for sp in specs:
             if sp["op"] == "etcd_watch":
@@ -325,6 +319,28 @@ class Bench:
                 note = "one Twisted process, treq, own pool"
                 unit = "req/s"
             self.add(Scenario(sp["key"], "ceiling", unit, lambda k=sp["key"]: etcd_sample(k), note=note))
+
+    def batched(self, specs: list[dict], fill: Callable[[dict], None], seconds_each: float) -> Callable[[str], dict]:
+        """
+        A function C{sample(key)} for scenarios measured together: the first call in each repeat
+        runs every spec in C{specs} (after C{fill(spec)}) in one L{bench.client} process; each call
+        returns its own spec's result.
+        """
+        batches: dict[int, dict] = {}
+
+        def sample(key: str) -> dict:
+            r = self.repeat
+            if r not in batches:
+                for sp in specs:
+                    fill(sp)
+                batches[r] = self.client({"op": "batch", "specs": specs},
+                                         timeout=len(specs) * seconds_each + 120)
+            res = batches[r][key]
+            if "error" in res:
+                raise RuntimeError(res["error"])
+            return res
+
+        return sample
 
     def startup_phase(self) -> None:
         """
@@ -380,34 +396,41 @@ class Bench:
         from bench.storage_ops import STORAGE_OPS, storage_available
 
         s = self.settings
+        watchers = 1000 if s.mode == "full" else 100 if s.mode == "quick" else 10
+        events = 1000 if s.mode == "full" else 100 if s.mode == "quick" else 10
+        size = 1000 if s.mode == "full" else 500 if s.mode == "quick" else 100
         for kv in ("etcd", "embedded"):
             if kv not in self.backends:
                 continue
             for layer in ("store", "cacher"):
+                specs = []
                 for op in STORAGE_OPS:
-                    name = f"storage/{kv}/{layer}/{op}/c16"
-                    if op == "list":
-                        name = f"storage/{kv}/{layer}/list{1000 if s.mode != 'tiny' else 100}"
-                    if op == "watch_fanout":
-                        name = f"storage/{kv}/{layer}/watch_fanout/w{1000 if s.mode == 'full' else 100}"
-                    if not self.wanted(name):
-                        continue
+                    name = {"list": f"storage/{kv}/{layer}/list{size}",
+                            "watch_fanout": f"storage/{kv}/{layer}/watch_fanout/w{watchers}"}.get(
+                                op, f"storage/{kv}/{layer}/{op}/c16")
+                    if self.wanted(name):
+                        specs.append({"key": name, "op": "storage", "kv": kv, "layer": layer, "storage_op": op,
+                                      "concurrency": 16, "duration": s.duration, "max_requests": s.max_requests,
+                                      "watchers": watchers, "events": events, "list_size": size})
 
-                    def fn(kv: str = kv, layer: str = layer, op: str = op) -> dict:
+                def fill(sp: dict) -> None:
+                    sp["etcd"] = self.etcd_url
+                    sp["data_dir"] = tempfile.mkdtemp(dir=self.tmp)
+                    sp["run"] = f"{self.run_id}-{time.monotonic_ns()}"
+
+                sample = self.batched(specs, fill, s.duration + 60)
+                for sp in specs:
+                    def fn(key: str = sp["key"], kv: str = kv, layer: str = layer,
+                           sample: Callable[[str], dict] = sample) -> dict:
                         reason = storage_available(kv, layer)
                         if reason:
                             raise NotAvailable(reason)
-                        spec = {"op": "storage", "kv": kv, "layer": layer, "storage_op": op,
-                                "etcd": self.etcd_url, "data_dir": tempfile.mkdtemp(dir=self.tmp),
-                                "concurrency": 16, "duration": s.duration, "max_requests": s.max_requests,
-                                "run": self.run_id + f"-{time.monotonic_ns()}",
-                                "watchers": 1000 if s.mode == "full" else 100,
-                                "events": 1000 if s.mode == "full" else 100,
-                                "list_size": 1000 if s.mode != "tiny" else 100}
-                        return self.client(spec, timeout=s.duration + 180)
+                        return sample(key)
 
-                    self.add(Scenario(name, "storage", "objects/s" if op == "list" else
-                                      "deliveries/s" if op == "watch_fanout" else "ops/s", fn))
+                    op = sp["storage_op"]
+                    self.add(Scenario(sp["key"], "storage", "objects/s" if op == "list" else
+                                      "deliveries/s" if op == "watch_fanout" else "ops/s", fn,
+                                      note=f"IStorage {layer} over {kv}"))
 
     # ----------------------------------------------------------------------------------------------
     # kapid scenarios
@@ -524,7 +547,7 @@ class Bench:
             def full_list(rv0: bool, n: int = n, path: str = path, ready: Callable = ready) -> dict:
                 ready()
                 res = wrk.run_wrk(base, wrk.script_get(path + ("?resourceVersion=0" if rv0 else "")), 4,
-                                  max(s.duration, 2.0), timeout_s=30)
+                                  s.duration, timeout_s=30)
                 res["lists_per_s"] = res["throughput"]
                 res["throughput"] = res["throughput"] * n
                 return res
@@ -532,7 +555,7 @@ class Bench:
             def paged(n: int = n, path: str = path, ready: Callable = ready) -> dict:
                 ready()
                 return self.client({"op": "list_pages", "url": base + path, "limit": 500, "concurrency": 1,
-                                    "duration": max(s.duration, 2.0), "max_requests": 1000},
+                                    "duration": s.duration, "max_requests": 1000},
                                    timeout=s.duration + 120)
 
             self.add(Scenario(f"{b}/list{n}/full", b, "objects/s", lambda f=full_list: f(False),
@@ -574,6 +597,9 @@ class Bench:
                 prepare("fan-obj", mk)
                 res = self.client({"op": "kapid_watch", "server": base, "namespace": "bench-watch", "name": "fan",
                                    "watchers": watchers, "events": events, "duration": 120.0,
+                                   "writers": WATCH_WRITERS, "drain_timeout": 120.0 if watchers >= 1000 else 30.0,
+                                   "open_timeout": 60.0,
+                                   "etcd": self.etcd_url if b == "etcd" else None,
                                    "etcd_metrics": self.etcd_url + "/metrics" if b == "etcd" else None},
                                   timeout=300)
                 if res["streams_ok"] == 0:
@@ -591,7 +617,6 @@ class Bench:
                 def two(verb: str = verb) -> dict:
                     need()
                     c = 16
-                    (create if verb == "create" else get)(c)  # probes and prepares; also a warm-up
                     one = (create if verb == "create" else get)(c)
                     second = self.start_kapid("etcd", f"second-{time.monotonic_ns()}")
                     if second["error"]:
