@@ -41,6 +41,16 @@ class Query:
             for k, vs in args.items()
         }
 
+    @classmethod
+    def from_text(cls, args: Mapping[str, Sequence[str]]) -> "Query":
+        """
+        A query from already-decoded text parameters (e.g. Go's C{url.Query()} view, which keeps
+        C{?watch} without a value).
+        """
+        q = cls({})
+        q.args = {k: list(v) for k, v in args.items()}
+        return q
+
     def has(self, name: str) -> bool:
         """
         Whether C{name} is in the query string.

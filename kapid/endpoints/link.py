@@ -256,7 +256,7 @@ class ResourceLink(Link):
     def _serve(self, request: IRequest, group: str, version: str, rest: str) -> Any:
         target = self.resolve(group, version, rest)
         method = request.method.decode("ascii", "replace").upper()
-        query = Query(request.args)
+        query = _query_of(request)
         if target.subresource in _KUBELET_SUBRESOURCES:
             return self._coro(self.handle_kubelet(request, target, query, method))
         if target.subresource == "proxy":
@@ -685,6 +685,18 @@ class ResourceLink(Link):
         }
         output = ser.negotiate(req.header(request, b"accept"), allow_as=False)
         return req.write(request, 200, output, out, req.wants_pretty(request, query))
+
+
+def _query_of(request: IRequest) -> Query:
+    """
+    The query as Go's C{url.Query()} reads it (C{?watch} with no value is present), from the
+    request context when available.
+    """
+    try:
+        from kapid.server.context import query
+    except ImportError:  # pragma: no cover
+        return Query(request.args)
+    return Query.from_text(query(request))
 
 
 def _has_status(target: Target) -> bool:

@@ -192,3 +192,11 @@ class WatchTests(SynchronousTestCase):
         s = Stream(self.api, "/api/v1/namespaces?watch=true&timeoutSeconds=5")
         names = [e["object"]["metadata"]["name"] for e in s.events()]
         self.assertEqual(sorted(names), ["default", "kube-node-lease", "kube-public", "kube-system"])
+
+    def test_bare_watch_parameter(self) -> None:
+        """
+        ?watch with no value is a watch (kube's query booleans).
+        """
+        s = Stream(self.api, f"{CMS}?watch&timeoutSeconds=5")
+        self.api.post(CMS, cm("a"))
+        self.assertEqual([e["type"] for e in s.events()], ["ADDED"])
