@@ -119,3 +119,28 @@ class RestartTests(TestCase):
         )
         res = await s.get_list(RES, ListOptions())
         self.assertEqual([i["metadata"]["name"] for i in res["items"]], ["a", "c"])
+
+    async def test_cache_starts_once_etcd_is_back(self) -> None:
+        """
+        A watch cache first used while etcd is down answers with UnavailableError, then starts by
+        itself (retrying on the clock) once etcd is back, and serves watches from one upstream watch.
+        """
+        etcd = await EtcdServer.start()
+        self.addCleanup(etcd.stop)
+        kv = EtcdKV([etcd.client_url], reactor, request_timeout=1.0)
+        self.addCleanup(kv.close)
+        s = CachingStorage(
+            Store(kv, reactor, watch_start_timeout=1.0), reactor, fresh_timeout=1.0, retry_delay=0.2
+        )
+        self.addCleanup(s.close)
+        await etcd.kill()
+        with self.assertRaises(UnavailableError):
+            await s.get_list(RES, ListOptions(resource_version="0"))
+        await etcd.restart()
+        await wait_until(lambda: RES in s.cachers and s.cachers[RES].ready, timeout=20.0)
+        events: list[Event] = []
+        w = await s.watch(RES, ListOptions(resource_version="0"), events.append)
+        self.addCleanup(w.stop)
+        await s.create(RES + "ns/a", cm("a"))
+        await wait_until(lambda: len(events) == 1)
+        self.assertEqual(s.stats.upstream_watches, 1)
