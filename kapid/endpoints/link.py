@@ -73,6 +73,8 @@ class ResourceLink(Link):
     @param clock: timestamps, watch timeouts, bookmarks, grace periods.
     @param etcd_prefix: C{--etcd-prefix}.
     @param min_request_timeout: watches without C{timeoutSeconds} last between this and twice this.
+    @param namespaces: the namespaces' L{RegistryStore} for namespace checks when C{registry} does
+        not describe namespaces itself (a link for custom resources).
     """
 
     app = Klein()
@@ -86,8 +88,12 @@ class ResourceLink(Link):
         etcd_prefix: str = "/registry",
         min_request_timeout: float = 1800.0,
         bookmark_interval: float = 60.0,
+        namespaces: Optional[RegistryStore] = None,
     ) -> None:
         super().__init__(delegate)
+        #: the namespaces' store when this link's registry has none (a link serving custom
+        #: resources checks namespaces through the built-in link's store)
+        self.namespaces = namespaces
         self.registry = registry
         self.storage = storage
         self.clock = clock
@@ -184,6 +190,8 @@ class ResourceLink(Link):
                 ns_res = self.registry.lookup("", "v1", "namespaces")
                 if ns_res is not None:
                     namespaces = self.store_for(ns_res)
+                else:
+                    namespaces = self.namespaces
             store = RegistryStore(resource, self.storage, self.clock, self.etcd_prefix, namespaces)
             store.link = self  # type: ignore[attr-defined]
             self._stores[key] = store
