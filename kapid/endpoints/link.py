@@ -94,6 +94,9 @@ class ResourceLink(Link):
         #: the namespaces' store when this link's registry has none (a link serving custom
         #: resources checks namespaces through the built-in link's store)
         self.namespaces = namespaces
+        #: more sources of namespaced stores whose objects go when a namespace is deleted (e.g. the
+        #: custom resources' link adds its own)
+        self.namespace_content: list[Callable[[], list[RegistryStore]]] = []
         self.registry = registry
         self.storage = storage
         self.clock = clock
@@ -201,7 +204,10 @@ class ResourceLink(Link):
         """
         The stores of every namespaced resource (for namespace deletion).
         """
-        return [self.store_for(r) for r in self.registry.all() if r.namespaced]
+        stores = [self.store_for(r) for r in self.registry.all() if r.namespaced]
+        for more in self.namespace_content:
+            stores.extend(more())
+        return stores
 
     def convertor(self, resource: Resource) -> tables.TableConvertor:
         """
