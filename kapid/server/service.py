@@ -219,6 +219,9 @@ class KapidService(Service):
     One kapid server.
 
     @ivar kv: the storage (an L{IKV}) once started.
+    @ivar compactor: the L{kapid.storage.compactor.Compactor} compacting C{kv} every
+        C{--etcd-compaction-interval} once started (None when the interval is 0).
+    @param clock: the clock of timed storage work (compaction); the reactor unless given.
     @ivar chain: the L{ServerChain} once started.
     @ivar secure_url: C{https://host:port} once listening (None when HTTPS is off).
     @ivar insecure_url: C{http://host:port} once listening (None when plain HTTP is off).
@@ -241,15 +244,18 @@ class KapidService(Service):
         resource_link_factory: Optional[ResourceLinkFactory] = None,
         install_signal_handlers: bool = True,
         exit_on_failure: bool = True,
+        clock: Any = None,
     ) -> None:
         self.config = config
         self._reactor = reactor
+        self._clock = clock
         self.resource_link_factory = resource_link_factory
         self.stage_factories: list[ResourceLinkFactory] = []
         self.install_signal_handlers = install_signal_handlers
         self.exit_on_failure = exit_on_failure
         self.post_start_hooks: list[tuple[str, Callable[[Any], Any]]] = []
         self.kv: Any = None
+        self.compactor: Any = None
         self.chain: Optional[ServerChain] = None
         self.metrics = ServerMetrics()
         self.in_flight = InFlight()
@@ -283,6 +289,13 @@ class KapidService(Service):
 
             self._reactor = reactor
         return self._reactor
+
+    @property
+    def clock(self) -> Any:
+        """
+        The clock of timed storage work such as compaction (the reactor unless one was given).
+        """
+        return self._clock if self._clock is not None else self.reactor
 
     def add_post_start_hook(self, name: str, hook: Callable[[Any], Any]) -> None:
         """
@@ -318,6 +331,7 @@ class KapidService(Service):
         reactor = self.reactor
         os.makedirs(config.generic.data_dir, exist_ok=True)
         self.kv, self.storage_description = await open_storage(reactor, config)
+        self._start_compactor()
         self.chain = build_chain(
             config, self.kv, reactor, resource_link_factory=self.resource_link_factory,
             metrics=self.metrics, extra_post_start_hooks=self.post_start_hooks,
@@ -378,6 +392,20 @@ class KapidService(Service):
         log.info("kapid is ready")
         self.started.fire()
         _notify("READY=1")
+
+    def _start_compactor(self) -> None:
+        """
+        Compact the store every C{--etcd-compaction-interval} (kube's compactor; on the embedded and
+        memory stores too, so their history is bounded the same way); 0 disables it.
+        """
+        from kapid.storage.compactor import Compactor
+
+        interval = float(self.config.etcd.compaction_interval or 0)
+        if interval <= 0:
+            log.info("Storage compaction disabled (--etcd-compaction-interval=0)")
+            return
+        self.compactor = Compactor(self.kv, self.clock, interval)
+        self.compactor.start()
 
     def _unused_flags(self) -> list[str]:
         """
@@ -557,6 +585,11 @@ class KapidService(Service):
         for site in self.sites:
             await site.close_connections(self.reactor, 5.0)
         self.drained.fire()
+        if self.compactor is not None:
+            try:
+                await self.compactor.stop()
+            except Exception:
+                log.failure("stopping the compactor failed")
         if self.kv is not None:
             try:
                 await maybeDeferred(self.kv.close)
