@@ -217,6 +217,24 @@ def _entry(manager: str, operation: str, api_version: str, now: float, paths: se
     return e
 
 
+def sort_managed_fields(entries: list[dict]) -> list[dict]:
+    """
+    C{entries} in the order kube encodes managedFields: by operation (C{Apply} before C{Update}),
+    then time (to the second), manager, apiVersion and subresource.
+    """
+
+    def key(e: dict) -> tuple:
+        return (
+            e.get("operation") or "",
+            e.get("time") or "",
+            e.get("manager") or "",
+            e.get("apiVersion") or "",
+            e.get("subresource") or "",
+        )
+
+    return sorted(entries, key=key)
+
+
 def _same_entry(e: dict, manager: str, operation: str, subresource: str) -> bool:
     return (
         e.get("manager") == manager
@@ -289,7 +307,7 @@ def record_update(
     elif found and not changed:
         pass
     if out:
-        meta["managedFields"] = out
+        meta["managedFields"] = sort_managed_fields(out)
     else:
         meta.pop("managedFields", None)
 
@@ -492,9 +510,8 @@ def apply(
     new_entries: list[dict] = []
     for e, paths in others:
         if force:
-            paths = paths - applied_paths
-        else:
-            paths = {p for p in paths if p in merged_m}
+            # forcing takes only the conflicting fields; fields applied with the same value stay shared
+            paths = paths - {p for ce, p in conflicts if ce is e}
         paths = {p for p in paths if p in merged_m}
         if paths:
             e["fieldsV1"] = to_fields_v1(paths)
@@ -505,7 +522,7 @@ def apply(
     _keep_times(entries, new_entries)
     mmeta = metautil.meta_of(merged)
     if new_entries:
-        mmeta["managedFields"] = new_entries
+        mmeta["managedFields"] = sort_managed_fields(new_entries)
     else:
         mmeta.pop("managedFields", None)
     return merged

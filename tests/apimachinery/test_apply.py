@@ -89,3 +89,32 @@ class ApplyTests(SynchronousTestCase):
         del without["spec"]["replicas"]
         live = ssa.apply(live, without, "m1", False, "apps/v1", 0, DEPLOY)
         self.assertEqual(live["spec"]["replicas"], 2)
+
+    def test_force_takes_only_conflicting_fields(self) -> None:
+        """
+        A forced apply takes the conflicting fields; fields applied with the same value stay shared.
+        """
+        cm = Schema.of("io.k8s.api.core.v1.ConfigMap")
+
+        def doc(**data: str) -> dict:
+            return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": data}
+
+        live = ssa.apply(None, doc(a="1", b="2"), "kubectl", False, "v1", 10, cm)
+        live = ssa.apply(live, doc(a="1", b="3"), "other", True, "v1", 20, cm)
+        entries = [(e["manager"], e["fieldsV1"]) for e in live["metadata"]["managedFields"]]
+        self.assertEqual(entries, [
+            ("kubectl", {"f:data": {".": {}, "f:a": {}}}),
+            ("other", {"f:data": {".": {}, "f:a": {}, "f:b": {}}}),
+        ])
+
+    def test_managed_fields_sorted_as_kube_encodes_them(self) -> None:
+        """
+        Entries are ordered by operation (Apply first), then time, then manager.
+        """
+        entries = [
+            {"manager": "z", "operation": "Update", "time": "2024-01-01T00:00:01Z"},
+            {"manager": "b", "operation": "Apply", "time": "2024-01-01T00:00:02Z"},
+            {"manager": "a", "operation": "Apply", "time": "2024-01-01T00:00:02Z"},
+            {"manager": "c", "operation": "Apply", "time": "2024-01-01T00:00:01Z"},
+        ]
+        self.assertEqual([e["manager"] for e in ssa.sort_managed_fields(entries)], ["c", "a", "b", "z"])
