@@ -42,6 +42,24 @@ class _Silent(Protocol):
         self.factory.received.append(data)  # type: ignore[attr-defined]
 
 
+def _hanging_url(testcase: TestCase) -> str:
+    """
+    A loopback URL whose connection attempts hang: a listening socket with a full accept queue
+    (Linux drops further SYNs), closed at cleanup.
+    """
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = socket.socket()
+    queued.connect(("127.0.0.1", port))
+    testcase.addCleanup(queued.close)
+    testcase.addCleanup(listener.close)
+    return f"http://127.0.0.1:{port}"
+
+
 class EndpointFaultTests(TestCase):
     """
     Failover, unreachable endpoints and timeouts.
@@ -101,6 +119,57 @@ class EndpointFaultTests(TestCase):
         clock.advance(3.0)
         with self.assertRaises(UnavailableError):
             await d
+
+
+    async def test_timeout_while_connecting(self) -> None:
+        """
+        A timeout that cancels the connection attempt (nothing listening, the timeout passing on
+        the client's clock before the refusal arrives) is UnavailableError for calls, watches and
+        the health check, never the Agent's ConnectingCancelledError.
+        """
+        clock = Clock()
+        client = make_http_client(reactor, None)
+        kv = EtcdKV([_dead_url(), _dead_url()], clock, request_timeout=0.5, http_client=client)
+        self.addCleanup(client._kapid_pool.closeCachedConnections)
+        self.addCleanup(kv.close)
+        calls = [
+            kv.get(b"/x"),
+            kv.list(b"/x/", limit=2),
+            kv.optimistic_put(b"/x", b"v", 0),
+            kv.optimistic_delete(b"/x", 3),
+            kv.compact(2),
+            kv.check_health(),
+        ]
+        for d in calls:
+            self.assertNoResult(d)
+        clock.advance(0.5)
+        for d in calls:
+            self.assertIsInstance(self.failureResultOf(d).value, UnavailableError)
+        w = kv.watch(b"/x/", 1, lambda events: None)
+        clock.advance(0.5)
+        # the watch's connect attempt timed out: it retries later, as after any connection failure
+        self.assertNoResult(w.done)
+        self.assertTrue(clock.getDelayedCalls())
+        w.cancel()
+        self.assertIsNone(self.successResultOf(w.done))
+
+
+    async def test_timeout_while_connecting_real(self) -> None:
+        """
+        An endpoint whose TCP connect hangs: with a short request timeout on the real reactor the
+        connection attempt is cancelled and calls, the health check and a watch's first stream
+        fail with UnavailableError (the watch then keeps retrying).
+        """
+        kv = EtcdKV([_hanging_url(self)], reactor, request_timeout=0.2)
+        self.addCleanup(kv.close)
+        with self.assertRaises(UnavailableError):
+            await kv.get(b"/x")
+        with self.assertRaises(UnavailableError):
+            await kv.optimistic_put(b"/x", b"v", 0)
+        with self.assertRaises(UnavailableError):
+            await kv.check_health()
+        with self.assertRaises(UnavailableError):
+            await kv._open_stream(b"{}")
 
 
 class TLSTests(TestCase):

@@ -8,7 +8,8 @@ L{EtcdKV}: the L{IKV} over etcd v3's JSON gateway with treq.
   transactions take kube's shapes (create: compare C{mod_revision == 0} then put; update: compare
   C{mod_revision == rev} then put, else range; delete: compare then delete with C{prev_kv}, else
   range).
-* Per-request timeout (C{request_timeout}, on the injected reactor) -> L{UnavailableError}.
+* Per-request timeout (C{request_timeout}, on the injected reactor) -> L{UnavailableError}, as is
+  every other connection-level failure or cancellation (never a Twisted connection error).
 * Several endpoints: a request that could not be sent (connection refused, DNS, transmission
   failure; for reads also a lost response) goes to the next endpoint, which then stays the active
   one; when none answers -> L{UnavailableError}. A write whose response was lost is not resent.
@@ -66,6 +67,15 @@ def _cancelled(e: BaseException) -> bool:
     return any(
         _cancelled(r.value) for r in getattr(e, "reasons", ()) if isinstance(r, Failure)
     )
+
+
+def _timed_out(result: Any, timeout: float) -> Any:
+    """
+    C{addTimeout}'s C{onTimeoutCancel}: whatever the cancelled request ended with (a
+    C{CancelledError}, the Agent's C{ConnectingCancelledError}, a C{DNSLookupError} when the name
+    was still being resolved, a wrapped cancellation), it timed out.
+    """
+    raise DeferredTimeoutError(f"no answer within {timeout} s")
 
 
 @attr.s(frozen=True, auto_attribs=True)
@@ -215,23 +225,33 @@ class EtcdKV:
         for attempt in range(n):
             i = (first + attempt) % n
             d = Deferred.fromCoroutine(self._attempt(self._url(i, path), data))
-            d.addTimeout(self._timeout, self._reactor)
+            d.addTimeout(self._timeout, self._reactor, onTimeoutCancel=_timed_out)
             try:
                 code, body = await d
-            except DeferredTimeoutError:
-                raise UnavailableError(
-                    f"etcd {self._endpoints[i]} did not answer {path} within {self._timeout} s"
-                )
-            except _NEVER_SENT as e:
-                problems.append(f"{self._endpoints[i]}: {e}")
-                self._failed_over(i, e)
-                continue
-            except _MAYBE_SENT as e:
-                if idempotent:
+            except Exception as e:
+                # Every connection-level failure is UnavailableError. A timeout cancels whatever
+                # is under way, so it may surface as the Agent's ConnectingCancelledError (while
+                # connecting) or a CancelledError wrapped in ResponseNeverReceived/ResponseFailed
+                # rather than as the Deferred's TimeoutError.
+                if isinstance(e, StorageError):
+                    raise
+                if isinstance(e, DeferredTimeoutError) or _cancelled(e):
+                    raise UnavailableError(
+                        f"etcd {self._endpoints[i]} did not answer {path} within {self._timeout} s"
+                    ) from None
+                if isinstance(e, _NEVER_SENT):
                     problems.append(f"{self._endpoints[i]}: {e}")
                     self._failed_over(i, e)
                     continue
-                raise UnavailableError(f"etcd {self._endpoints[i]}: {path}: response lost ({e})")
+                if isinstance(e, _MAYBE_SENT) and idempotent:
+                    problems.append(f"{self._endpoints[i]}: {e}")
+                    self._failed_over(i, e)
+                    continue
+                if isinstance(e, _MAYBE_SENT):
+                    raise UnavailableError(
+                        f"etcd {self._endpoints[i]}: {path}: response lost ({e})"
+                    ) from None
+                raise UnavailableError(f"etcd {self._endpoints[i]}: {path}: {e!r}") from None
             if code != 200:
                 err = gateway_error(code, body, revision)
                 if idempotent and isinstance(err, UnavailableError) and attempt + 1 < n:
@@ -263,13 +283,12 @@ class EtcdKV:
                 headers=_HEADERS,
                 allow_redirects=False,
                 unbuffered=True,
-                timeout=self._timeout,
-                reactor=self._reactor,
             )
+            d.addTimeout(self._timeout, self._reactor, onTimeoutCancel=_timed_out)
             try:
                 return await d
             except Exception as e:
-                if _cancelled(e):
+                if isinstance(e, DeferredTimeoutError) or _cancelled(e):
                     raise UnavailableError(
                         f"etcd {self._endpoints[i]} did not answer a watch within {self._timeout} s"
                     )
