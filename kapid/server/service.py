@@ -219,6 +219,8 @@ class KapidService(Service):
     One kapid server.
 
     @ivar kv: the storage (an L{IKV}) once started.
+    @ivar resource_link: set by the resource link factory (when it keeps it): its C{storage} (the
+        watch cache) is closed before C{kv} at shutdown.
     @ivar compactor: the L{kapid.storage.compactor.Compactor} compacting C{kv} every
         C{--etcd-compaction-interval} once started (None when the interval is 0).
     @param clock: the clock of timed storage work (compaction); the reactor unless given.
@@ -407,6 +409,21 @@ class KapidService(Service):
         self.compactor = Compactor(self.kv, self.clock, interval)
         self.compactor.start()
 
+    async def _close_served_storage(self) -> None:
+        """
+        Close the L{IStorage} the resource API serves from (the watch cache: its upstream watches,
+        retry timers and watchers) before the KV under it, so no cacher re-lists a closed store.
+        """
+        link = getattr(self, "resource_link", None)
+        storage = getattr(link, "storage", None)
+        close = getattr(storage, "close", None)
+        if close is None:
+            return
+        try:
+            await maybeDeferred(close)
+        except Exception:
+            log.failure("closing the served storage failed")
+
     def _unused_flags(self) -> list[str]:
         """
         Flags that were set and are accepted for compatibility but have no effect yet.
@@ -585,6 +602,7 @@ class KapidService(Service):
         for site in self.sites:
             await site.close_connections(self.reactor, 5.0)
         self.drained.fire()
+        await self._close_served_storage()
         if self.compactor is not None:
             try:
                 await self.compactor.stop()

@@ -129,3 +129,76 @@ class EmbeddedCompactionWiringTests(CompactionWiringMixin, TestCase):
     """
 
     backend = "embedded"
+
+
+class WatchCacheWiringTests(TestCase):
+    """
+    C{--watch-cache} and C{--default-watch-cache-size} as the daemon builds its storage (the
+    service with the API stages that C{twistd kapid} adds).
+    """
+
+    timeout = 60
+
+    async def _started(self, **flags: Any) -> KapidService:
+        from kapid.tap import add_api_stages
+
+        service = storage_service(self, Clock(), **flags)
+        add_api_stages(service)
+        service.startService()
+        await service.started.when_reached()
+        return service
+
+    async def test_watch_cache_off(self) -> None:
+        """
+        With C{--watch-cache=false} the resource API uses the store over the service's KV directly.
+        """
+        from kapid.storage.store import Store
+
+        service = await self._started(watch_cache="false")
+        storage = service.resource_link.storage
+        self.assertIsInstance(storage, Store)
+        self.assertIs(storage.kv, service.kv)
+
+    async def test_zero_default_size_turns_the_cache_off(self) -> None:
+        """
+        C{--default-watch-cache-size=0}: no cache (kube: disabled for resources without a size).
+        """
+        from kapid.storage.store import Store
+
+        service = await self._started(default_watch_cache_size="0")
+        self.assertIsInstance(service.resource_link.storage, Store)
+
+    async def test_default_size_honoured(self) -> None:
+        """
+        The watch cache is on by default over the store on the service's KV, its rings holding
+        C{--default-watch-cache-size} events: after more writes than that only the newest remain;
+        shutdown closes it before the KV.
+        """
+        import treq
+
+        from kapid.storage.cacher import CachingStorage
+        from kapid.storage.store import Store
+
+        service = await self._started(default_watch_cache_size="7")
+        storage = service.resource_link.storage
+        self.assertIsInstance(storage, CachingStorage)
+        self.assertEqual(storage.cache_size, 7)
+        self.assertIsInstance(storage.underlying, Store)
+        self.assertIs(storage.underlying.kv, service.kv)
+        url = service.insecure_url + "/api/v1/namespaces/default/configmaps"
+        response = await treq.get(url + "?resourceVersion=0", persistent=False)  # served from the cache
+        self.assertEqual(response.code, 200)
+        await treq.content(response)
+        for i in range(10):
+            response = await treq.post(
+                url, json={"metadata": {"name": f"c{i}"}}, persistent=False
+            )
+            self.assertEqual(response.code, 201, await treq.content(response))
+            await treq.content(response)
+        rings = [c.ring for c in storage.cachers.values() if "configmaps" in c.prefix]
+        self.assertEqual(len(rings), 1)
+        await _until(lambda: len(rings[0]) == 7 and rings[0][-1].obj["metadata"]["name"] == "c9",
+                     "the cache to take the writes in")
+        self.assertEqual(rings[0].maxlen, 7)
+        await service.stopService()  # the cache is closed before the KV: no re-list timers remain
+        self.assertTrue(all(c.closed for c in storage.cachers.values()))
