@@ -114,3 +114,16 @@ def add_api_stages(service: Any) -> None:
     service.registry = registry
     service.stage_factories.extend([discovery_stage(registry), openapi_stage(registry)])
     service.resource_link_factory = daemon_resource_link_factory(service, registry)
+    add_controllers(service)
+
+
+def add_controllers(service: Any) -> None:
+    """
+    The controllers kube-apiserver runs itself, as post-start hooks of C{service}: the
+    C{kubernetes} Service with its Endpoints and EndpointSlice (and the allocation repair), and
+    the C{default} ServiceAccount of every namespace.
+    """
+    from kapid.controllers import kubernetes_service, serviceaccounts
+
+    service.add_post_start_hook("bootstrap-controller", kubernetes_service.post_start_hook)
+    service.add_post_start_hook("serviceaccounts-controller", serviceaccounts.post_start_hook)

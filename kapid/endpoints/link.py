@@ -796,6 +796,8 @@ def daemon_resource_link_factory(service: Any, registry: Optional[ResourceRegist
             from kapid.registry.builtin import builtin_registry
 
             reg = builtin_registry()
+        install_daemon_resources(service, reg, storage, clock)
+        register_cache_prefixes(storage, reg, etcd.etcd_prefix)
         link = ResourceLink(
             delegate, reg, storage, clock, etcd.etcd_prefix,
             min_request_timeout=float(config.generic.min_request_timeout or 1800),
@@ -804,3 +806,48 @@ def daemon_resource_link_factory(service: Any, registry: Optional[ResourceRegist
         return link
 
     return make
+
+
+def install_daemon_resources(service: Any, registry: ResourceRegistry, storage: Any, clock: IReactorTime) -> None:
+    """
+    Give C{registry} what needs the running server: Service allocation over C{storage} (from
+    C{--service-cluster-ip-range} / C{--service-node-port-range}), the C{serviceaccounts/token}
+    issuer (C{--service-account-*}, its key in C{--cert-dir}), and the computed reviews
+    (C{selfsubjectaccessreviews} asking the authorizer of C{--authorization-mode},
+    C{selfsubjectreviews}).
+    """
+    from kapid.apimachinery import meta as metautil
+    from kapid.auth.authorizers import build_authorizer
+    from kapid.auth.tokens import issuer_from_config
+    from kapid.registry.builtin import authentication, authorization
+    from kapid.registry.builtin.core_cluster import service_accounts_with_issuer
+    from kapid.registry.services import allocator_from_config, install_service_allocation
+
+    config = service.config
+    install_service_allocation(registry, allocator_from_config(config, storage))
+    if registry.lookup("", "v1", "serviceaccounts") is not None:
+        registry.add(service_accounts_with_issuer(issuer_from_config(config, now=clock.seconds)))
+    authorizer = build_authorizer(config.authorization.modes, service=service)
+    for make_review in authorization.COMPUTED_RESOURCES:
+        registry.add(make_review(authorizer))
+    for make_self_review in authentication.COMPUTED_RESOURCES:
+        registry.add(make_self_review(lambda: metautil.timestamp(clock.seconds())))
+
+
+def register_cache_prefixes(storage: Any, registry: ResourceRegistry, etcd_prefix: str) -> None:
+    """
+    Tell a watch cache (a L{kapid.storage.cacher.CachingStorage}) the key prefix of every stored
+    resource of C{registry}, now and whenever the registry changes.
+    """
+    register = getattr(storage, "register_prefix", None)
+    if register is None:
+        return
+
+    def all_prefixes() -> None:
+        for res in registry.all():
+            if hasattr(res.strategy, "compute_create"):
+                continue
+            register(res.key_prefix(etcd_prefix))
+
+    all_prefixes()
+    registry.subscribe(all_prefixes)

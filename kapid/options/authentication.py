@@ -25,7 +25,12 @@ SECTION = Section(
              "of the API server via token authentication (CSV: token,user,uid,\"group1,group2\")."),
         Flag("service-account-key-file", "", "File containing PEM-encoded x509 RSA or ECDSA private "
              "or public keys, used to verify ServiceAccount tokens."),
-        Flag("service-account-issuer", "", "Identifier of the service account token issuer."),
+        Flag("service-account-issuer", "", "Identifier of the service account token issuer (the "
+             "iss claim of the tokens kapid issues). Default: "
+             "https://kubernetes.default.svc.cluster.local."),
+        Flag("service-account-signing-key-file", "", "Path to the file that contains the current "
+             "private key of the service account token issuer (PEM, RSA or ECDSA). Default: a key "
+             "pair kapid generates in --cert-dir (sa.key, sa.pub) on first start and reuses."),
         Flag("api-audiences", "", "Identifiers of the API. The service account token authenticator "
              "will validate that tokens used against the API are bound to at least one of these "
              "audiences."),
@@ -58,6 +63,7 @@ class AuthenticationConfig:
     requestheader_username_headers: tuple[str, ...]
     requestheader_group_headers: tuple[str, ...]
     requestheader_allowed_names: tuple[str, ...]
+    service_account_signing_key_file: Optional[str] = None
 
 
 def complete(values: dict[str, Any]) -> None:
@@ -89,5 +95,6 @@ def validate(values: dict[str, Any]) -> tuple[AuthenticationConfig, list[str]]:
         requestheader_username_headers=tuple(split_list(c.text("requestheader-username-headers"))),
         requestheader_group_headers=tuple(split_list(c.text("requestheader-group-headers"))),
         requestheader_allowed_names=tuple(split_list(c.text("requestheader-allowed-names"))),
+        service_account_signing_key_file=c.readable_file("service-account-signing-key-file"),
     )
     return config, c.errors

@@ -134,6 +134,127 @@ ENDPOINTS = resource(
     allow_create_on_update=True,
 )
 
+class ServiceAccountStrategy(GenericStrategy):
+    """
+    ServiceAccounts with the C{token} subresource (kube's C{TokenREST}): a C{TokenRequest} posted
+    to C{serviceaccounts/<name>/token} is answered with a token signed by C{issuer} (a
+    L{kapid.auth.tokens.TokenIssuer}), never stored.
+    """
+
+    def __init__(self, issuer: Any) -> None:
+        super().__init__("", "ServiceAccount")
+        self.issuer = issuer
+
+    async def compute_subresource_create(
+        self, subresource: str, store: Any, target: Any, obj: Any, user: Any
+    ) -> dict:
+        """
+        Answer a C{TokenRequest} for the service account C{target.name} in C{target.namespace}:
+        404 when it does not exist, 422 for an expiration under ten minutes (or over 2^32 s),
+        else the request with C{status.token} and C{status.expirationTimestamp}.
+        """
+        from kapid.apimachinery import field as fieldmod
+        from kapid.apimachinery import meta as metautil
+        from kapid.apimachinery.status import bad_request, invalid, method_not_supported
+        from kapid.auth import tokens
+
+        if subresource != "token":
+            raise method_not_supported("serviceaccounts", "create")
+        if not isinstance(obj, dict):
+            raise bad_request("the object provided is unrecognized (must be of type TokenRequest)")
+        api_version = obj.get("apiVersion")
+        if (obj.get("kind") or "TokenRequest") != "TokenRequest" or (
+            api_version and api_version != "authentication.k8s.io/v1"
+        ):
+            raise bad_request(
+                f"the object provided is unrecognized (must be of type TokenRequest): "
+                f"{api_version or ''}, Kind={obj.get('kind') or ''}"
+            )
+        namespace, name = target.namespace, target.name
+        gk = "TokenRequest"
+        group = "authentication.k8s.io"
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        if meta.get("name") and meta["name"] != name:
+            raise invalid(gk, name, [fieldmod.invalid(
+                "metadata.name", meta["name"], "must match the service account name if specified")], group)
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise invalid(gk, name, [fieldmod.invalid(
+                "metadata.namespace", meta["namespace"],
+                "must match the service account namespace if specified")], group)
+        sa = await store.get(namespace, name, "v1")
+        spec = dict(obj.get("spec") or {})
+        if spec.get("expirationSeconds") is None:
+            spec["expirationSeconds"] = tokens.DEFAULT_EXPIRATION
+        if not spec.get("audiences"):
+            spec["audiences"] = list(self.issuer.audiences)
+        if "boundObjectRef" not in spec:
+            spec["boundObjectRef"] = None
+        seconds = spec["expirationSeconds"]
+        errs = []
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
+            raise bad_request("spec.expirationSeconds must be an integer")
+        if seconds < tokens.MIN_EXPIRATION:
+            errs.append(fieldmod.invalid(
+                "spec.expirationSeconds", seconds, "may not specify a duration less than 10 minutes"))
+        if seconds > tokens.MAX_EXPIRATION:
+            errs.append(fieldmod.invalid(
+                "spec.expirationSeconds", seconds, "may not specify a duration larger than 2^32 seconds"))
+        if errs:
+            raise invalid(gk, "", errs, group)
+        bound = await self._bound_object(store, namespace, spec.get("boundObjectRef"))
+        now = store.clock.seconds()
+        sa_meta = sa.get("metadata") or {}
+        issued = self.issuer.issue(
+            namespace, name, sa_meta.get("uid", ""), spec["audiences"], seconds, bound, now=now
+        )
+        out_meta = {"name": name, "namespace": namespace, "creationTimestamp": metautil.timestamp(now)}
+        return {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": out_meta,
+            "spec": spec,
+            "status": {"token": issued.token, "expirationTimestamp": metautil.timestamp(issued.expiration)},
+        }
+
+    async def _bound_object(self, store: Any, namespace: str, ref: Any) -> Optional[dict]:
+        """
+        kube's bound object check: the referenced Pod or Secret exists (and has the uid given).
+        """
+        from kapid.apimachinery import field as fieldmod
+        from kapid.apimachinery.status import conflict, invalid
+
+        if not ref:
+            return None
+        kind = ref.get("kind") or ""
+        plural = {"Pod": "pods", "Secret": "secrets"}.get(kind)
+        if plural is None or (ref.get("apiVersion") or "v1") != "v1":
+            raise invalid("TokenRequest", "", [fieldmod.not_supported(
+                "spec.boundObjectRef.kind", kind, ["Pod", "Secret"])], "authentication.k8s.io")
+        link = getattr(store, "link", None)
+        res = link.registry.lookup("", "v1", plural) if link is not None else None
+        if res is None:
+            return None
+        target = await link.store_for(res).get(namespace, ref.get("name") or "", "v1")
+        uid = (target.get("metadata") or {}).get("uid", "")
+        if ref.get("uid") and ref["uid"] != uid:
+            # kube's NewConflict over {group authentication.k8s.io, resource TokenRequest}
+            raise conflict(
+                "TokenRequest", ref.get("name") or "",
+                f"the UID in the bound object reference ({ref['uid']}) does not match the UID in "
+                "record. The object might have been deleted and then recreated",
+                "authentication.k8s.io",
+            )
+        return {"kind": kind, "name": ref.get("name") or "", "uid": uid}
+
+
+def service_accounts_with_issuer(issuer: Any) -> Resource:
+    """
+    The serviceaccounts description whose C{token} subresource issues tokens with C{issuer} (a
+    L{kapid.auth.tokens.TokenIssuer}); register it in place of L{SERVICE_ACCOUNTS}.
+    """
+    return attr.evolve(SERVICE_ACCOUNTS, strategy=ServiceAccountStrategy(issuer))
+
+
 SERVICE_ACCOUNTS = resource(
     "", "ServiceAccount", "serviceaccounts", v1(_d("ServiceAccount")),
     short_names=("sa",),
