@@ -68,7 +68,7 @@ class FactoryTests(SynchronousTestCase):
         register_cache_prefixes(cache, reg, "/registry")
         self.assertIn("/registry/services/specs/", cache._registered)
         self.assertIn("/registry/deployments/", cache._registered)
-        reg.add(Resource(group="example.com", kind="Widget", plural="widgets",
+        reg.add(Resource(group="example.com", kind="Widget", plural="widgets", singular="widget",
                          versions=(Version("v1", storage=True),), storage_path="odd/place"))
         self.assertIn("/registry/odd/place/", cache._registered)
         self.assertEqual(cache.resource_prefix("/registry/odd/place/ns/w"), "/registry/odd/place/")
