@@ -61,6 +61,14 @@ def storage_check(kv: Any, clock: IReactorTime, timeout: float = 2.0) -> HealthC
     return HealthCheck("etcd", check)
 
 
+def storage_readiness_check(kv: Any, clock: IReactorTime, timeout: float = 2.0) -> HealthCheck:
+    """
+    Kube's C{etcd-readiness} (readyz only, after C{etcd}): the storage answers within C{timeout}
+    (C{--etcd-readycheck-timeout}), so C{/readyz} never hangs on a hung etcd.
+    """
+    return HealthCheck("etcd-readiness", storage_check(kv, clock, timeout).check, (READYZ,))
+
+
 class ShuttingDown(Exception):
     """
     The server is shutting down.
