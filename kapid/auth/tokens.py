@@ -167,17 +167,25 @@ class TokenIssuer:
 
     def verify(self, token: str, audience: Optional[str] = None) -> dict:
         """
-        The claims of a token this issuer signed (signature, issuer, times and, when given, the
-        audience checked); raises C{jwt.InvalidTokenError} otherwise.
+        The claims of a token this issuer signed: signature, issuer, audience (C{audience}, or any
+        of this issuer's) and times checked against L{now}; raises C{jwt.InvalidTokenError}
+        otherwise.
         """
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             self.key.public_key(),
             algorithms=[_algorithm(self.key)],
             issuer=self.issuer,
             audience=audience or list(self.audiences),
-            options={"verify_aud": True},
+            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                     "require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
         )
+        t = self.now()
+        if t >= claims["exp"]:
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        if t < claims["nbf"]:
+            raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
+        return claims
 
 
 def issuer_from_config(config: Any, pki_dir: Optional[str] = None, now: Optional[Callable[[], float]] = None) -> TokenIssuer:
