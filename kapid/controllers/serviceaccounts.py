@@ -129,18 +129,18 @@ class ServiceAccountsController:
             return
         self._queue.append(namespace)
         if self._working is None:
-            self._working = Deferred.fromCoroutine(self._drain())
+            d = Deferred.fromCoroutine(self._drain())
+            if not d.called:  # (a drain that finished at once has already cleared _working)
+                self._working = d
 
     async def _drain(self) -> None:
-        try:
-            while self._queue and not self.stopped:
-                namespace = self._queue.pop(0)
-                try:
-                    await self.ensure(namespace)
-                except Exception:
-                    log.failure("creating the default service account in {namespace} failed", namespace=namespace)
-        finally:
-            self._working = None
+        while self._queue and not self.stopped:
+            namespace = self._queue.pop(0)
+            try:
+                await self.ensure(namespace)
+            except Exception:
+                log.failure("creating the default service account in {namespace} failed", namespace=namespace)
+        self._working = None
 
     def _stop_watchers(self) -> None:
         watchers, self._watchers = self._watchers, []
