@@ -52,10 +52,13 @@ def storage_check(kv: Any, clock: IReactorTime, timeout: float = 2.0) -> HealthC
     Kube's C{etcd}: the storage answers within C{timeout} (L{IKV.check_health}).
     """
 
+    def timed_out(result: Any, seconds: float) -> None:
+        raise TimeoutError(f"the storage did not answer within {seconds:g} s")
+
     def check() -> Deferred:
         d = maybeDeferred(kv.check_health)
         if timeout > 0:
-            d.addTimeout(timeout, clock)
+            d.addTimeout(timeout, clock, onTimeoutCancel=timed_out)
         return d
 
     return HealthCheck("etcd", check)

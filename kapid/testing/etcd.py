@@ -13,6 +13,7 @@ Usage in a trial test::
     async def test_faults(self):
         etcd = await EtcdServer.start()         # a private one, for tests that kill or restart it
         self.addCleanup(etcd.stop)
+        etcd.pause(); etcd.resume()             # SIGSTOP / SIGCONT: a hung etcd
         await etcd.kill()                       # SIGKILL; or await etcd.stop() (SIGTERM, then KILL)
         await etcd.restart()                    # same data dir, same ports
 
@@ -345,6 +346,7 @@ class EtcdServer:
             return
         if proc.poll() is None:
             try:
+                os.kill(proc.pid, signal.SIGCONT)  # a paused etcd must run to handle SIGTERM
                 os.kill(proc.pid, sig)
             except ProcessLookupError:
                 pass
@@ -360,6 +362,21 @@ class EtcdServer:
                         break
                     await _sleep(self._reactor, interval)
         self._proc = None
+
+    def pause(self) -> None:
+        """
+        SIGSTOP etcd: it keeps its sockets (connections are accepted by the kernel) but answers
+        nothing, as a hung etcd. L{resume}, L{restart} and L{stop} continue it first.
+        """
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """
+        SIGCONT a paused etcd.
+        """
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGCONT)
 
     async def kill(self) -> None:
         """
@@ -393,6 +410,7 @@ class EtcdServer:
         """
         proc = self._proc
         if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
             proc.terminate()
             try:
                 proc.wait(5)

@@ -11,6 +11,7 @@ import json
 from typing import Any, Optional
 
 import treq
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
@@ -108,8 +109,8 @@ class EtcdOutageTests(TestCase):
 
     async def test_etcd_killed_and_restarted(self) -> None:
         """
-        While etcd is down, API calls answer a 5xx Status in bounded time and /readyz(/etcd)
-        fails; after etcd restarts /readyz is green again by itself, creates work, and the watch
+        While etcd is hung (SIGSTOP) and then dead (SIGKILL), API calls answer a 5xx Status in
+        bounded time and /readyz(/etcd) fails; after etcd restarts /readyz is green again by itself, creates work, and the watch
         opened before the outage (or a re-watch from its last resourceVersion) sees every event.
         """
         etcd = await EtcdServer.start()
@@ -129,23 +130,14 @@ class EtcdOutageTests(TestCase):
         self.assertEqual(code, 201, body)
         await self._until(lambda: self._names(watch.events) == ["before-1"], "the watch event before the outage")
 
+        # a hung etcd (SIGSTOP: connections accepted, nothing answered), then a dead one
+        etcd.pause()
+        self.addCleanup(etcd.resume)
+        await self._outage_answers(base, "hung")
+        etcd.resume()
+        await self._until_async(self._ready, base, "/readyz to turn green after the hang")
         await etcd.kill()
-        for method, path, payload in [
-            ("POST", CONFIGMAPS, _configmap("during")),
-            ("GET", CONFIGMAPS + "/before-0", None),
-            ("GET", CONFIGMAPS, None),
-        ]:
-            code, status = await _request(method, base + path, payload)
-            self.assertTrue(500 <= code < 600, (method, path, code, status))
-            self.assertIsInstance(status, dict, (method, path, status))
-            self.assertEqual(status["kind"], "Status")
-            self.assertEqual(status["status"], "Failure")
-            self.assertEqual(status["code"], code)
-        code, text = await _request("GET", base + "/readyz/etcd")
-        self.assertEqual(code, 500, text)
-        code, text = await _request("GET", base + "/readyz")
-        self.assertEqual(code, 500, text)
-        self.assertIn("[-]etcd failed: reason withheld", text)
+        await self._outage_answers(base, "dead")
 
         await etcd.restart()
         await self._until_async(self._ready, base, "/readyz to turn green by itself")
@@ -170,6 +162,31 @@ class EtcdOutageTests(TestCase):
         self.assertEqual(self._names(watch.events), ["before-1", "after-0", "after-1"])
         rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in watch.events if e["type"] == "ADDED"]
         self.assertEqual(rvs, sorted(rvs))
+
+    async def _outage_answers(self, base: str, what: str) -> None:
+        """
+        With etcd down or hung: a create, a get and a list answer a 5xx kube Status (each within
+        the client's 20 s bound), /readyz/etcd and /readyz answer 500 (the etcd check withheld).
+        """
+        requests = [
+            ("POST", CONFIGMAPS, _configmap("during")),
+            ("GET", CONFIGMAPS + "/before-0", None),
+            ("GET", CONFIGMAPS, None),
+            ("GET", "/readyz/etcd", None),
+            ("GET", "/readyz", None),
+        ]
+        answers = await gatherResults(
+            [Deferred.fromCoroutine(_request(m, base + p, body)) for m, p, body in requests]
+        )
+        for (method, path, _), (code, status) in zip(requests[:3], answers[:3]):
+            where = (what, method, path, code, status)
+            self.assertTrue(500 <= code < 600, where)
+            self.assertIsInstance(status, dict, where)
+            self.assertEqual((status["kind"], status["status"], status["code"]), ("Status", "Failure", code), where)
+        (single, single_text), (whole, whole_text) = answers[3:]
+        self.assertEqual(single, 500, (what, single_text))
+        self.assertEqual(whole, 500, (what, whole_text))
+        self.assertIn("[-]etcd failed: reason withheld", whole_text)
 
     @staticmethod
     def _names(events: list[dict]) -> list[str]:

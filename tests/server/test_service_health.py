@@ -51,6 +51,10 @@ class BoundedStorageCheckTests(SynchronousTestCase):
         server.clock.advance(0.1)
         server.stub.flush()
         self.assertEqual(single[0].code, 500)
+        texts: list[bytes] = []
+        single[0].content().addCallback(texts.append)
+        server.stub.flush()
+        self.assertEqual(texts, [b"internal server error: the storage did not answer within 2 s\n"])
         self.assertEqual(whole[0].code, 500)
         bodies: list[bytes] = []
         whole[0].content().addCallback(bodies.append)

@@ -125,7 +125,8 @@ class EndpointFaultTests(TestCase):
         """
         A timeout that cancels the connection attempt (nothing listening, the timeout passing on
         the client's clock before the refusal arrives) is UnavailableError for calls, watches and
-        the health check, never the Agent's ConnectingCancelledError.
+        the health check, never the Agent's ConnectingCancelledError; so is a call the caller
+        cancels.
         """
         clock = Clock()
         client = make_http_client(reactor, None)
@@ -152,6 +153,10 @@ class EndpointFaultTests(TestCase):
         self.assertTrue(clock.getDelayedCalls())
         w.cancel()
         self.assertIsNone(self.successResultOf(w.done))
+        # a caller giving up first (a health check's own timeout) ends the call the same way
+        d = kv.get(b"/x")
+        d.cancel()
+        self.assertIsInstance(self.failureResultOf(d).value, UnavailableError)
 
 
     async def test_timeout_while_connecting_real(self) -> None:

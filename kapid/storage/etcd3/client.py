@@ -69,6 +69,17 @@ def _cancelled(e: BaseException) -> bool:
     )
 
 
+def _relay_to(result: Any, d: Deferred[Any]) -> None:
+    """
+    Fire C{d} with C{result} unless it already fired (cancelled before the attempt ended).
+    """
+    if not d.called:
+        if isinstance(result, Failure):
+            d.errback(result)
+        else:
+            d.callback(result)
+
+
 def _timed_out(result: Any, timeout: float) -> Any:
     """
     C{addTimeout}'s C{onTimeoutCancel}: whatever the cancelled request ended with (a
@@ -224,8 +235,15 @@ class EtcdKV:
         problems: list[str] = []
         for attempt in range(n):
             i = (first + attempt) % n
-            d = Deferred.fromCoroutine(self._attempt(self._url(i, path), data))
-            d.addTimeout(self._timeout, self._reactor, onTimeoutCancel=_timed_out)
+            request = Deferred.fromCoroutine(self._attempt(self._url(i, path), data))
+            request.addTimeout(self._timeout, self._reactor, onTimeoutCancel=_timed_out)
+            # d is what this call waits on: cancelling it (the caller giving up) is told apart
+            # from the request's own timeout
+            given_up: list[bool] = []
+            d: Deferred[tuple[int, bytes]] = Deferred(
+                lambda _, r=request: (given_up.append(True), r.cancel())
+            )
+            request.addBoth(_relay_to, d)
             try:
                 code, body = await d
             except Exception as e:
@@ -235,9 +253,13 @@ class EtcdKV:
                 # rather than as the Deferred's TimeoutError.
                 if isinstance(e, StorageError):
                     raise
-                if isinstance(e, DeferredTimeoutError) or _cancelled(e):
+                if isinstance(e, DeferredTimeoutError):
                     raise UnavailableError(
                         f"etcd {self._endpoints[i]} did not answer {path} within {self._timeout} s"
+                    ) from None
+                if given_up or _cancelled(e):  # the caller gave up (e.g. a health check's timeout)
+                    raise UnavailableError(
+                        f"etcd {self._endpoints[i]}: {path}: request cancelled"
                     ) from None
                 if isinstance(e, _NEVER_SENT):
                     problems.append(f"{self._endpoints[i]}: {e}")
