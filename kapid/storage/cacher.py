@@ -256,7 +256,7 @@ class Cacher:
         self.max_pending = owner.max_pending
         self.bookmark_interval = owner.bookmark_interval
         self.store: dict[str, dict] = {}
-        self.ring: deque[CacheEvent] = deque(maxlen=max(owner.cache_size, 1))
+        self.ring: deque[CacheEvent] = deque(maxlen=max(owner.size_for(prefix), 1))
         self.rv = 0
         self.complete_from = 0
         self.ready = False
@@ -530,6 +530,9 @@ class CachingStorage:
         self.stats = CacheStats()
         self.cachers: dict[str, Cacher] = {}
         self._registered: list[str] = []
+        self._sizes: dict[str, int] = {}
+        #: whether resources without a size of their own (L{set_cache_size}) are cached
+        self.default_cached = cache_size > 0
         self._closed = False
 
     # -- cachers ----------------------------------------------------------------------------------
@@ -543,14 +546,30 @@ class CachingStorage:
             self._registered.append(p)
             self._registered.sort(key=len, reverse=True)
 
+    def set_cache_size(self, prefix: str, size: int) -> None:
+        """
+        C{--watch-cache-sizes} for one resource: its prefix (as L{register_prefix}) keeps C{size}
+        events instead of C{cache_size}; 0 turns the cache off for it (every request passes
+        through to the underlying storage, as kube does for a size of 0).
+        """
+        p = prefix if prefix.endswith("/") else prefix + "/"
+        self.register_prefix(p)
+        self._sizes[p] = max(int(size), 0)
+
+    def size_for(self, prefix: str) -> int:
+        """
+        The number of events the cacher of C{prefix} keeps (0: not cached).
+        """
+        return self._sizes.get(prefix, self.cache_size)
+
     def resource_prefix(self, key: str) -> Optional[str]:
         """
         The resource prefix C{key} belongs to, or None (then requests pass through).
         """
         for p in self._registered:
             if key.startswith(p):
-                return p
-        if not key.startswith(self.prefix):
+                return None if self._sizes.get(p) == 0 else p
+        if not key.startswith(self.prefix) or not self.default_cached:
             return None
         segs = key[len(self.prefix):].split("/")
         n = 2 if ("." in segs[0] or segs[0] == "services") else 1
@@ -786,15 +805,25 @@ def storage_for(
     prefix: str = "/registry",
     watch_cache: bool = True,
     cache_size: int = 100,
+    cache_sizes: Optional[dict[str, int]] = None,
 ) -> Any:
     """
     The L{IStorage} the daemon serves from: a L{Store} over C{kv} under C{prefix}
     (C{--etcd-prefix}), behind a L{CachingStorage} of C{cache_size} events per resource
-    (C{--default-watch-cache-size}) unless C{watch_cache} is false (C{--watch-cache=false}).
+    (C{--default-watch-cache-size}) unless C{watch_cache} is false (C{--watch-cache=false}) or
+    C{cache_size} is 0 (kube: no cache for resources without a size of their own).
+    C{cache_sizes} maps resource key prefixes (C{Resource.key_prefix}) to their own sizes
+    (C{--watch-cache-sizes}; 0 turns the cache off for that resource).
     """
     from kapid.storage.store import Store
 
     store = Store(kv, clock, prefix)
-    if not watch_cache:
+    if not watch_cache or (cache_size <= 0 and not any((cache_sizes or {}).values())):
         return store
-    return CachingStorage(store, clock, cache_size=cache_size, prefix=prefix)
+    cached = CachingStorage(store, clock, cache_size=cache_size, prefix=prefix)
+    if cache_size <= 0:
+        # only the resources with a size of their own are cached
+        cached.default_cached = False
+    for p, size in (cache_sizes or {}).items():
+        cached.set_cache_size(p, size)
+    return cached

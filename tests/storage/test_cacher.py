@@ -462,3 +462,35 @@ class StorageForTests(TestCase):
         self.assertIsInstance(plain, Store)
         verifyObject(IStorage, cached)
         verifyObject(IStorage, plain)
+
+    def test_storage_for_sizes(self) -> None:
+        """
+        C{--watch-cache-sizes}: a resource's own size sets its ring, 0 turns its cache off (its
+        requests pass through, no upstream watch); a default size of 0 caches only the resources
+        with a size of their own; nothing cached at all gives the plain Store.
+        """
+        from kapid.storage.cacher import storage_for
+
+        clock = Clock()
+        kv = CountingKV(MemoryKV(clock))
+        cs = storage_for(kv, clock, cache_size=5, cache_sizes={
+            "/registry/pods/": 3, "/registry/secrets/": 0,
+        })
+        self.addCleanup(cs.close)
+        self.assertIsInstance(cs, CachingStorage)
+        self.successResultOf(cs.get_list("/registry/pods/", ListOptions(resource_version="0")))
+        self.successResultOf(cs.get_list("/registry/secrets/", ListOptions(resource_version="0")))
+        self.successResultOf(cs.get_list(RES, ListOptions(resource_version="0")))
+        self.assertEqual(sorted(cs.cachers), ["/registry/configmaps/", "/registry/pods/"])
+        self.assertEqual(cs.cachers["/registry/pods/"].ring.maxlen, 3)
+        self.assertEqual(cs.cachers[RES].ring.maxlen, 5)
+        self.assertEqual(len(kv.watches), 2)
+        self.successResultOf(cs.watch("/registry/secrets/", ListOptions(), lambda e: None))
+        self.assertEqual(len(kv.watches), 3)  # a secrets watch goes straight to the store
+
+        only = storage_for(kv, clock, cache_size=0, cache_sizes={"/registry/pods/": 4})
+        self.addCleanup(only.close)
+        self.assertIsInstance(only, CachingStorage)
+        self.assertEqual(only.resource_prefix("/registry/pods/ns/a"), "/registry/pods/")
+        self.assertIsNone(only.resource_prefix(RES + "ns/a"))
+        self.assertIsInstance(storage_for(kv, clock, cache_size=0), Store)
