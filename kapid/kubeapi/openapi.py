@@ -9,8 +9,8 @@ OpenAPI documents computed from the L{ResourceRegistry} and the 1.33 definitions
     C{fieldValidation} (what kubectl's C{QueryParamVerifierV3} looks for before validating on the
     server), and C{components.schemas} holding every definition the resources reach, C{$ref}s
     rewritten to C{#/components/schemas/...} (what C{kubectl explain} walks);
-  - C{/openapi/v2}: one Swagger 2.0 document in JSON (kapid serves no protobuf OpenAPI; kubectl
-    tolerates that when v3 declares C{fieldValidation}).
+  - C{/openapi/v2}: one Swagger 2.0 document, in JSON or (when asked for) in gnostic's protobuf
+    form, which kubectl needs for client-side validation (e.g. of C{kind: List} manifests).
 
 Documents are cached per registry state; the C{hash} of a group version is the SHA-512 of its JSON,
 so it changes exactly when the document does. A request with a stale C{hash} is redirected (301) to
@@ -27,6 +27,7 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
+from kapid.apimachinery import openapiv2pb
 from kapid.apimachinery.schema import SCHEMA_VERSION, load_definitions
 from kapid.kubeapi.discovery import write_cached
 from kapid.registry.description import Resource, ResourceRegistry
@@ -44,6 +45,11 @@ _PATCH_TYPES = (
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
+)
+#: The media types kube's C{/openapi/v2} answers with the protobuf document.
+V2_PROTOBUF_TYPES = (
+    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
 )
 _OUT_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 
@@ -544,12 +550,12 @@ class OpenAPIDocuments:
             "security": [{"BearerToken": []}],
         }
 
-    def encoded(self, key: Any, build: Any) -> tuple[bytes, str]:
+    def encoded(self, key: Any, build: Any, encode: Any = orjson.dumps) -> tuple[bytes, str]:
         """
-        C{(body, etag)} of a document, cached until the registry changes.
+        C{(body, etag)} of a document (encoded with C{encode}), cached until the registry changes.
         """
         if key not in self._cache:
-            body = orjson.dumps(build())
+            body = encode(build())
             self._cache[key] = (body, '"' + hashlib.sha512(body).hexdigest()[:32].upper() + '"')
         return self._cache[key]
 
@@ -608,8 +614,17 @@ class OpenAPILink(Link):
     @app.route("/openapi/v2", methods=["GET", "HEAD"], strict_slashes=False)
     def v2(self, request: IRequest) -> bytes:
         """
-        The Swagger 2.0 document in JSON.
+        The Swagger 2.0 document: protobuf when the client asks for it (kubectl's client-side
+        validation accepts nothing else), otherwise JSON.
         """
+        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+        for media in (m.split(";")[0].strip() for m in accept.split(",")):
+            if media in V2_PROTOBUF_TYPES:
+                body, etag = self.documents.encoded("v2-pb", self.documents.v2, openapiv2pb.encode_document)
+                # kube answers both spellings with the one Go's mime parser accepts
+                return write_cached(request, body, etag, V2_PROTOBUF_TYPES[1])
+            if media in ("application/json", "application/*", "*/*"):
+                break
         body, etag = self.documents.encoded("v2", self.documents.v2)
         return write_cached(request, body, etag, "application/json")
 

@@ -81,6 +81,18 @@ metadata:
   name: Bad_Name
 """
 
+LIST = """apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: l1}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: l2}
+%s
+"""
+
 NODE = """apiVersion: v1
 kind: Node
 metadata: {name: n1}
@@ -255,6 +267,17 @@ class ConformanceKubectlMixin:
         )
         self.assertEqual(self.out("create", "-f", typo, "--validate=false"), "configmap/typo created\n")
         self.assertNotIn("dataa", self.out("get", "cm", "typo", "-o", "json"))
+        # kind: List is validated on the client, with the protobuf /openapi/v2
+        items = self.write("list.yaml", LIST % "")
+        self.assertEqual(self.out("create", "-f", items), "configmap/l1 created\nconfigmap/l2 created\n")
+        self.assertEqual(self.out("delete", "-f", items), 'configmap "l1" deleted\nconfigmap "l2" deleted\n')
+        items = self.write("list2.yaml", LIST % "  dataa: {x: y}")
+        self.assertEqual(
+            self.err("apply", "-f", items),
+            f'error: error validating "{items}": error validating data: ValidationError(ConfigMap): unknown field '
+            '"dataa" in io.k8s.api.core.v1.ConfigMap; if you choose to ignore these errors, turn validation off '
+            "with --validate=false\n",
+        )
         self.assertEqual(
             self.err("create", "cm", "x", "-n", "ghost-ns"),
             'error: failed to create configmap: namespaces "ghost-ns" not found\n',

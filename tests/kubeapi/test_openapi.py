@@ -160,3 +160,42 @@ class OpenAPITests(SynchronousTestCase):
         self.assertEqual(op["x-kubernetes-group-version-kind"], {"group": "apps", "version": "v1", "kind": "Deployment"})
         self.assertIn("fieldValidation", [p["name"] for p in op["parameters"]])
         self.assertTrue(resp.headers.getRawHeaders("etag"))
+
+    def test_v2_protobuf(self):
+        """/openapi/v2 in gnostic protobuf when asked for (kubectl's client-side validation), with
+        the definitions and their GVK vendor extensions; both Accept spellings get the parseable type."""
+        from kapid.apimachinery.protobuf import fields
+
+        for accept in ("application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+                       "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"):
+            resp, body = self.get("/openapi/v2", {"Accept": [accept]})
+            self.assertEqual(resp.headers.getRawHeaders("content-type"),
+                             ["application/com.github.proto-openapi.spec.v2.v1.0+protobuf"])
+        doc = {n: v for n, _, v in fields(body)}
+        self.assertEqual(doc[1], b"2.0")
+        definitions = {}
+        for _, _, named in fields(doc[9]):
+            entry = {n: v for n, _, v in fields(named)}
+            definitions[entry[1].decode()] = entry[2]
+        cm = list(fields(definitions["io.k8s.api.core.v1.ConfigMap"]))
+        props = {}
+        for n, _, v in cm:
+            if n == 25:
+                for _, _, named in fields(v):
+                    entry = {k: x for k, _, x in fields(named)}
+                    props[entry[1].decode()] = entry[2]
+        self.assertEqual(sorted(props), ["apiVersion", "binaryData", "data", "immutable", "kind", "metadata"])
+        data = {n: v for n, _, v in fields(props["data"])}
+        self.assertEqual(list(fields(data[22])), [(1, 2, b"object")])
+        extras = {}
+        for n, _, v in cm:
+            if n == 31:
+                entry = {k: x for k, _, x in fields(v)}
+                extras[entry[1].decode()] = orjson.loads({k: x for k, _, x in fields(entry[2])}[2])
+        self.assertEqual(extras["x-kubernetes-group-version-kind"], [{"group": "", "kind": "ConfigMap", "version": "v1"}])
+
+    def test_v2_json_by_default(self):
+        """kubectl get --raw /openapi/v2 (Accept application/json, */*) gets JSON."""
+        resp, body = self.get("/openapi/v2", {"Accept": ["application/json, */*"]})
+        self.assertEqual(resp.headers.getRawHeaders("content-type"), ["application/json"])
+        self.assertEqual(orjson.loads(body)["swagger"], "2.0")
