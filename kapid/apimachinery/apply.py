@@ -378,6 +378,61 @@ def _path_text(p: Path) -> str:
     return out
 
 
+def undeclared_fields(obj: Any, schema: Any) -> list[str]:
+    """
+    The fields of an applied configuration that C{schema} does not declare, as structured-merge-diff
+    names them when it cannot type the configuration (C{.spec.template.spec.containers[name="c"].x});
+    kube rejects such an apply whatever the C{fieldValidation}.
+    """
+    out: list[str] = []
+
+    def walk(value: Any, sch: Any, prefix: Path) -> None:
+        if sch is None or sch.preserve_unknown_fields:
+            return
+        if isinstance(value, dict):
+            if sch.is_map:
+                for k, v in value.items():
+                    walk(v, sch.additional_properties, prefix + ("f:" + k,))
+                return
+            if not sch.properties:
+                return
+            for k, v in value.items():
+                sub = sch.prop(k)
+                if sub is None:
+                    out.append(_path_text(prefix + ("f:" + k,)) + ": field not declared in schema")
+                else:
+                    walk(v, sub, prefix + ("f:" + k,))
+        elif isinstance(value, list):
+            keys = _list_keys(sch)
+            for i, item in enumerate(value):
+                if keys and isinstance(item, dict):
+                    elem = _key_elem(item, keys)
+                elif sch.list_type == "set":
+                    elem = "v:" + orjson.dumps(item).decode("utf-8")
+                else:
+                    elem = f"i:{i}"
+                walk(item, sch.items, prefix + (elem,))
+
+    walk(obj, schema, ())
+    return out
+
+
+def typed_patch_error(obj: dict, errors: list[str]) -> StatusError:
+    """
+    kube's answer to an apply configuration it cannot type: a 500 C{Status} with no reason and
+    C{failed to create typed patch object (<ns>/<name>; <group/version>, Kind=<kind>): <errors>}.
+    """
+    meta = obj.get("metadata") or {}
+    api_version = obj.get("apiVersion") or ""
+    gv = api_version if "/" in api_version else "/" + api_version
+    text = errors[0] if len(errors) == 1 else "errors:\n" + "\n".join("  " + e for e in errors)
+    message = (
+        f"failed to create typed patch object ({meta.get('namespace') or ''}/{meta.get('name') or ''}; "
+        f"{gv}, Kind={obj.get('kind') or ''}): {text}"
+    )
+    return StatusError(500, "", message)
+
+
 def _go_val(v: Any) -> str:
     if isinstance(v, str):
         return f'"{v}"'

@@ -182,6 +182,12 @@ async def _serve_apply(
             f"the name of the object ({meta.get('name') or ''}) does not match the name on the URL "
             f"({target.name})"
         )
+    if schema is not None and not custom:
+        # kube types the configuration before anything else: a field the schema does not declare
+        # fails the apply whatever the fieldValidation
+        undeclared = ssa.undeclared_fields(applied, schema)
+        if undeclared:
+            raise ssa.typed_patch_error(applied, undeclared)
     if directive == "Strict" and schema is not None and req._structural is not None:
         unknown = req._structural.unknown_fields(schema, applied)
         if unknown:

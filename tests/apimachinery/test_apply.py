@@ -118,3 +118,36 @@ class ApplyTests(SynchronousTestCase):
             {"manager": "c", "operation": "Apply", "time": "2024-01-01T00:00:01Z"},
         ]
         self.assertEqual([e["manager"] for e in ssa.sort_managed_fields(entries)], ["c", "a", "b", "z"])
+
+
+class TypedPatchTests(SynchronousTestCase):
+    """
+    Apply configurations the schema cannot type.
+    """
+
+    def test_undeclared_fields_named_as_structured_merge_diff_does(self) -> None:
+        """
+        Unknown fields are named with their keyed-list path; the error is kube's 500 without a reason.
+        """
+        obj = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "ns"},
+               "spec": {"template": {"spec": {"containers": [{"name": "c", "imagePullPolicyy": "Always"}]}}}}
+        errors = ssa.undeclared_fields(obj, DEPLOY)
+        self.assertEqual(errors, ['.spec.template.spec.containers[name="c"].imagePullPolicyy: field not declared in schema'])
+        err = ssa.typed_patch_error(obj, errors)
+        self.assertEqual(err.encode(), (
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"failed to create typed '
+            b'patch object (ns/d; apps/v1, Kind=Deployment): .spec.template.spec.containers[name=\\"c\\"].'
+            b'imagePullPolicyy: field not declared in schema","code":500}\n'
+        ))
+        two = ssa.typed_patch_error({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
+                                    [".a: field not declared in schema", ".b: field not declared in schema"])
+        self.assertEqual(two.message, "failed to create typed patch object (/c; /v1, Kind=ConfigMap): errors:\n"
+                                      "  .a: field not declared in schema\n  .b: field not declared in schema")
+
+    def test_declared_fields_pass(self) -> None:
+        """
+        A configuration with only declared fields (maps included) has nothing undeclared.
+        """
+        obj = dep([{"name": "c", "image": "x", "env": [{"name": "A", "value": "1"}]}])
+        obj["metadata"]["labels"] = {"any": "thing"}
+        self.assertEqual(ssa.undeclared_fields(obj, DEPLOY), [])

@@ -265,6 +265,11 @@ class ConformanceKubectlMixin:
         self.assertEqual(
             self.err("create", "-f", typo), f'Error from server (BadRequest): error when creating "{typo}": {strict}\n'
         )
+        self.assertEqual(
+            self.err("apply", "--server-side", "-f", typo),
+            f"Error from server: failed to create typed patch object ({self.ns}/typo; /v1, Kind=ConfigMap): "
+            ".dataa: field not declared in schema\n",
+        )
         self.assertEqual(self.out("create", "-f", typo, "--validate=false"), "configmap/typo created\n")
         self.assertNotIn("dataa", self.out("get", "cm", "typo", "-o", "json"))
         # kind: List is validated on the client, with the protobuf /openapi/v2

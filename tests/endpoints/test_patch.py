@@ -145,8 +145,9 @@ class ApplyTests(SynchronousTestCase):
         code, body, _ = self.apply('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"other"}}', manager="other", force=True)
         self.assertEqual(code, 200, body)
         self.assertEqual(body["data"]["k"], "other")
-        managers = [e["manager"] for e in body["metadata"]["managedFields"]]
-        self.assertEqual(managers, ["other"])
+        # forcing takes only the conflicting field: the first manager keeps the (now empty) map
+        managers = [(e["manager"], e["fieldsV1"]) for e in body["metadata"]["managedFields"]]
+        self.assertEqual(managers, [("kubectl", {"f:data": {}}), ("other", {"f:data": {".": {}, "f:k": {}}})])
 
     def test_apply_requires_field_manager(self) -> None:
         """
