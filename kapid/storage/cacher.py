@@ -568,7 +568,10 @@ class CachingStorage:
         """
         for p in self._registered:
             if key.startswith(p):
-                return None if self._sizes.get(p) == 0 else p
+                size = self._sizes.get(p)
+                if size == 0 or (size is None and not self.default_cached):
+                    return None
+                return p
         if not key.startswith(self.prefix) or not self.default_cached:
             return None
         segs = key[len(self.prefix):].split("/")

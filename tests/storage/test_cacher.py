@@ -493,4 +493,6 @@ class StorageForTests(TestCase):
         self.assertIsInstance(only, CachingStorage)
         self.assertEqual(only.resource_prefix("/registry/pods/ns/a"), "/registry/pods/")
         self.assertIsNone(only.resource_prefix(RES + "ns/a"))
+        only.register_prefix(RES)  # a prefix declared without a size of its own stays uncached
+        self.assertIsNone(only.resource_prefix(RES + "ns/a"))
         self.assertIsInstance(storage_for(kv, clock, cache_size=0), Store)
