@@ -42,6 +42,21 @@ class GenericStrategy:
         metadata and status changes.
     @param name_validation: C{subdomain}, C{label}, C{dns1035} or C{path}.
     @param reset_status: the status a create starts from when C{has_status} (kube clears it).
+
+    Optional methods a subclass may add, which the layers above look for:
+
+      - C{await before_create(store, obj, dry_run)} / C{await before_update(store, obj, old,
+        dry_run)} (kube's C{BeginCreate}/C{BeginUpdate}): run by L{kapid.registry.store.RegistryStore}
+        once the object is validated, just before the write; they answer a transaction (an object
+        with C{commit()}/C{revert()}, or a plain callable run either way, or None). The store
+        commits it after a successful write, reverts it when the write fails, reverts the previous
+        attempt's before a conflict retry, and never commits a dry run (e.g. Service allocation,
+        L{kapid.registry.services});
+      - C{await after_delete(store, obj)} (kube's C{AfterDelete}) once an object is really gone;
+      - C{compute_create(obj, user)}: the resource is computed, never stored (reviews);
+      - C{compute_subresource_create(subresource, store, target, obj, user)}: a POST to a
+        subresource is computed (C{serviceaccounts/token});
+      - C{prepare_for_proxy(obj, old)}: the answer to C{<resource>/<name>/proxy}.
     """
 
     def __init__(
