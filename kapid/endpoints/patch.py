@@ -9,11 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Optional
 
-import jsonpatch
-import jsonpointer
 from twisted.web.iweb import IRequest
 
 from kapid.apimachinery import apply as ssa
+from kapid.apimachinery import jsonpatch as json_patch
 from kapid.apimachinery import field
 from kapid.apimachinery import serialization as ser
 from kapid.apimachinery.query import Query
@@ -53,12 +52,8 @@ def patch_object(current: dict, ptype: str, patch: Any, schema: Any) -> dict:
                 "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
             )
         try:
-            out = jsonpatch.JsonPatch(patch).apply(copy.deepcopy(current))
-        except jsonpatch.JsonPatchTestFailed as e:
-            raise _rejected(f"testing value failed: {e}")
-        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
-            raise _rejected(str(e))
-        except (TypeError, KeyError, IndexError, ValueError) as e:
+            out = json_patch.apply_patch(current, patch)
+        except json_patch.JSONPatchError as e:
             raise _rejected(str(e))
         if not isinstance(out, dict):
             raise _rejected("patched object is not an object")

@@ -118,6 +118,8 @@ def _session(url: str) -> dict[str, Any]:
     apps.patch_namespaced_deployment_scale("pd", ns, {"spec": {"replicas": 2}})
     out["scaled"] = apps.read_namespaced_deployment("pd", ns).spec.replicas
     out["deploy_invalid"] = error(lambda: apps.patch_namespaced_deployment("pd", ns, {"spec": {"replicas": -1}}))[:2]
+    out["json_test"] = error(lambda: apps.patch_namespaced_deployment(
+        "pd", ns, [{"op": "test", "path": "/spec/replicas", "value": 9}]))
     out["deleted_deploy"] = apps.delete_namespaced_deployment("pd", ns)
     out["dry_run"] = v1.create_namespaced_config_map(ns, {"metadata": {"name": "dry"}}, dry_run="All").metadata.name
     out["dry_run_stored"] = error(lambda: v1.read_namespaced_config_map("dry", ns))[0]
@@ -188,6 +190,13 @@ class PythonConformanceTests(TestCase):
         self.assertEqual(out["deploy_smp"], ["c", "side"])
         self.assertEqual((out["scale"], out["scaled"]), (4, 2))
         self.assertEqual(out["deploy_invalid"][0], 422)
+        self.assertEqual(out["json_test"][0], 422)
+        self.assertEqual(
+            out["json_test"][2],
+            '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server rejected our '
+            'request due to an error in our request","reason":"Invalid","details":{"causes":[{"reason":'
+            '"UnexpectedServerResponse","message":"testing value /spec/replicas failed: test failed"}]},"code":422}\n',
+        )
         deleted = out["deleted_deploy"]
         self.assertEqual((deleted["status"], deleted["details"]["group"], deleted["details"]["kind"]),
                          ("Success", "apps", "deployments"))
