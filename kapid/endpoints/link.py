@@ -773,29 +773,29 @@ def daemon_resource_link_factory(service: Any, registry: Optional[ResourceRegist
     """
     The factory a L{kapid.server.service.KapidService} takes as C{resource_link_factory}: when the
     chain is built (storage open), it wraps C{service.kv} in the L{kapid.storage.store.Store} (and the
-    watch cache when C{--watch-cache} is on) and serves C{registry} (default: every built-in
-    resource). The link is kept as C{service.resource_link}.
+    watch cache, per C{--watch-cache}, C{--default-watch-cache-size} and C{--watch-cache-sizes},
+    told every resource's key prefix) and serves C{registry} (default: every built-in resource)
+    plus the daemon's resources (L{install_daemon_resources}). The link is kept as
+    C{service.resource_link}.
     """
 
     def make(delegate: IResource) -> ResourceLink:
-        from kapid.storage.store import Store
+        from kapid.storage.cacher import storage_for
 
         config = service.config
         etcd = config.etcd
         clock = service.reactor
-        storage: Any = Store(service.kv, clock, prefix=etcd.etcd_prefix)
-        if getattr(etcd, "watch_cache", False) and getattr(etcd, "default_watch_cache_size", 0) > 0:
-            try:
-                from kapid.storage.cacher import CachingStorage
-
-                storage = CachingStorage(storage, clock, etcd.default_watch_cache_size, etcd.etcd_prefix)
-            except ImportError:  # pragma: no cover
-                pass
         reg = registry
         if reg is None:
             from kapid.registry.builtin import builtin_registry
 
             reg = builtin_registry()
+        storage: Any = storage_for(
+            service.kv, clock, etcd.etcd_prefix,
+            watch_cache=bool(getattr(etcd, "watch_cache", False)),
+            cache_size=int(getattr(etcd, "default_watch_cache_size", 0) or 0),
+            cache_sizes=cache_sizes_by_prefix(reg, getattr(etcd, "watch_cache_sizes", None) or {}, etcd.etcd_prefix),
+        )
         install_daemon_resources(service, reg, storage, clock)
         register_cache_prefixes(storage, reg, etcd.etcd_prefix)
         link = ResourceLink(
@@ -851,3 +851,17 @@ def register_cache_prefixes(storage: Any, registry: ResourceRegistry, etcd_prefi
 
     all_prefixes()
     registry.subscribe(all_prefixes)
+
+
+def cache_sizes_by_prefix(registry: ResourceRegistry, sizes: dict[str, int], etcd_prefix: str) -> dict[str, int]:
+    """
+    C{--watch-cache-sizes} (C{resource[.group]} -> size) as key prefixes of C{registry}'s
+    resources -> size; names that match no resource are ignored (as kube ignores them).
+    """
+    out: dict[str, int] = {}
+    for name, size in sizes.items():
+        plural, _, group = name.partition(".")
+        for res in registry.all():
+            if res.plural == plural and res.group == group:
+                out[res.key_prefix(etcd_prefix)] = size
+    return out

@@ -57,6 +57,26 @@ class FactoryTests(SynchronousTestCase):
         # the signing key is kept next to the CA
         self.assertTrue(os.path.exists(os.path.join(service.config.secure_serving.cert_dir, SA_KEY)))
 
+    def test_watch_cache_sizes(self) -> None:
+        """
+        --watch-cache-sizes reaches the watch cache by resource key prefix (0: not cached).
+        """
+        clock = Clock()
+        service = _service(self, clock, watch_cache_sizes="pods#0,deployments.apps#5,nosuch#3")
+        storage = daemon_resource_link_factory(service)(NotFoundResource()).storage
+        self.assertEqual(storage.size_for("/registry/deployments/"), 5)
+        self.assertIsNone(storage.resource_prefix("/registry/pods/default/p"))
+        self.assertEqual(storage.resource_prefix("/registry/configmaps/default/c"), "/registry/configmaps/")
+
+    def test_watch_cache_off(self) -> None:
+        """
+        --watch-cache=false serves straight from the Store.
+        """
+        clock = Clock()
+        service = _service(self, clock, watch_cache="false")
+        storage = daemon_resource_link_factory(service)(NotFoundResource()).storage
+        self.assertIsInstance(storage, Store)
+
     def test_cache_prefixes_registered(self) -> None:
         """
         Every stored resource's key prefix is registered with the watch cache, also for
