@@ -141,6 +141,21 @@ class CoreTests(SynchronousTestCase):
             ['spec.clusterIPs[0]: Invalid value: []string{"10.0.0.6"}: may not change once set'],
         )
 
+    def test_service_cluster_ips_follow_cluster_ip(self):
+        """An update whose clusterIP and clusterIPs[0] differ is refused, never stored half-changed."""
+        old = {"spec": {"type": "ClusterIP", "clusterIP": "10.0.0.5", "clusterIPs": ["10.0.0.5"], "ports": [{"port": 80, "protocol": "TCP"}]}}
+        new = copy.deepcopy(old)
+        new["spec"]["clusterIP"] = "10.0.0.6"
+        self.assertEqual(
+            strs(validate("", "Service", new, old)),
+            ['spec.clusterIPs: Invalid value: []string{"10.0.0.5"}: first value must match `clusterIP`'],
+        )
+        del new["spec"]["clusterIP"]
+        self.assertEqual(
+            strs(validate("", "Service", new, old)),
+            ['spec.clusterIPs: Invalid value: []string{"10.0.0.5"}: must be empty when `clusterIP` is not specified'],
+        )
+
     def test_configmap_keys(self):
         """ConfigMap keys must be config keys."""
         self.assertEqual(

@@ -422,6 +422,20 @@ def _service(obj: dict, old: Optional[dict]) -> Errs:
         if ip and ip != "None":
             for m in ip_errors(ip):
                 errs.append(field.invalid(f"spec.clusterIPs[{i}]", ip, m))
+    if spec.get("type") != "ExternalName":
+        # clusterIP and clusterIPs[0] go together (kube's validateServiceClusterIPsRelatedFields);
+        # a create gets the missing one from the other when it is allocated
+        ips = spec.get("clusterIPs") or []
+        if spec.get("clusterIP"):
+            if not ips:
+                if old is not None:
+                    errs.append(field.required("spec.clusterIPs", ""))
+            elif ips[0] != spec["clusterIP"]:
+                errs.append(field.invalid("spec.clusterIPs", go_strings(ips), "first value must match `clusterIP`"))
+        elif ips and old is not None:
+            errs.append(
+                field.invalid("spec.clusterIPs", go_strings(ips), "must be empty when `clusterIP` is not specified")
+            )
     selector = spec.get("selector")
     if isinstance(selector, dict):
         from kapid.apimachinery.meta import validate_labels
