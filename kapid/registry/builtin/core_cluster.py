@@ -182,13 +182,15 @@ class ServiceAccountStrategy(GenericStrategy):
                 "metadata.namespace", meta["namespace"],
                 "must match the service account namespace if specified")], group)
         sa = await store.get(namespace, name, "v1")
-        spec = dict(obj.get("spec") or {})
-        if spec.get("expirationSeconds") is None:
-            spec["expirationSeconds"] = tokens.DEFAULT_EXPIRATION
-        if not spec.get("audiences"):
-            spec["audiences"] = list(self.issuer.audiences)
-        if "boundObjectRef" not in spec:
-            spec["boundObjectRef"] = None
+        given = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        # kube's field order, its defaults (an hour; the server's audiences)
+        spec = {
+            "audiences": list(given.get("audiences") or self.issuer.audiences),
+            "expirationSeconds": (
+                tokens.DEFAULT_EXPIRATION if given.get("expirationSeconds") is None else given["expirationSeconds"]
+            ),
+            "boundObjectRef": given.get("boundObjectRef"),
+        }
         seconds = spec["expirationSeconds"]
         errs = []
         if not isinstance(seconds, int) or isinstance(seconds, bool):
