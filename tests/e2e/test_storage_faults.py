@@ -110,8 +110,9 @@ class EtcdOutageTests(TestCase):
     async def test_etcd_killed_and_restarted(self) -> None:
         """
         While etcd is hung (SIGSTOP) and then dead (SIGKILL), API calls answer a 5xx Status in
-        bounded time and /readyz(/etcd) fails; after etcd restarts /readyz is green again by itself, creates work, and the watch
-        opened before the outage (or a re-watch from its last resourceVersion) sees every event.
+        bounded time and /readyz(/etcd) fails; after etcd restarts on its data dir /readyz is green
+        again by itself, creates work, and the watch opened before the outage (or a re-watch from
+        its last resourceVersion) sees every event.
         """
         etcd = await EtcdServer.start()
         self.addCleanup(etcd.stop)
@@ -204,7 +205,13 @@ class EtcdOutageTests(TestCase):
 
     @staticmethod
     def _last_rv(events: list[dict]) -> str:
-        return str(events[-1]["object"]["metadata"]["resourceVersion"])
+        """
+        The resourceVersion of the last object event (an ERROR event carries a Status).
+        """
+        for e in reversed(events):
+            if e["type"] in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+                return str(e["object"]["metadata"]["resourceVersion"])
+        raise AssertionError(f"no object event to resume from: {events}")
 
     @staticmethod
     async def _ready(base: str) -> bool:
