@@ -138,15 +138,19 @@ class TokenIssuer:
         expiration_seconds: int,
         bound_object: Optional[dict] = None,
         now: Optional[float] = None,
+        node: Optional[dict] = None,
     ) -> IssuedToken:
         """
         A token for service account C{namespace/name} (C{uid}) valid for C{expiration_seconds}
-        from C{now}; C{bound_object} (C{{"kind", "name", "uid"}} of a Pod or Secret) goes in the
-        C{kubernetes.io} claim as kube puts it.
+        from C{now}; C{bound_object} (C{{"kind", "name", "uid"}} of a Pod, Secret or Node) and
+        C{node} (C{{"name", "uid"}}: the node a bound Pod runs on) go in the C{kubernetes.io}
+        claim as kube puts them.
         """
         t = int(self.now() if now is None else now)
         exp = t + int(expiration_seconds)
         private: dict[str, Any] = {"namespace": namespace}
+        if node:
+            private["node"] = {"name": node.get("name", ""), "uid": node.get("uid", "")}
         if bound_object:
             kind = str(bound_object.get("kind", "")).lower()
             if kind in ("pod", "secret", "node"):

@@ -157,6 +157,32 @@ class TokenRequestTests(TestCase):
         self.assertEqual(cm.exception.code, 409)
 
 
+    async def pod(self, name: str, sa: str, node: str = "") -> dict:
+        pods = self.link.store_for(self.link.registry.lookup("", "v1", "pods"))
+        spec = {"serviceAccountName": sa, "containers": [{"name": "c", "image": "busybox"}]}
+        if node:
+            spec["nodeName"] = node
+        obj = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": name}, "spec": spec}
+        pods.strategy.default("v1", obj)
+        return await pods.create("default", obj, "v1")
+
+    async def test_pod_on_node(self) -> None:
+        """
+        A token bound to a Pod on an existing node names the pod and the node; a pod of another
+        service account is refused.
+        """
+        nodes = self.link.store_for(self.link.registry.lookup("", "v1", "nodes"))
+        node = await nodes.create("", {"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n1"}}, "v1")
+        pod = await self.pod("p", "builder", "n1")
+        out = await self.request(body={"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "p"}}})
+        claims = jwt.decode(out["status"]["token"], options={"verify_signature": False})["kubernetes.io"]
+        self.assertEqual(claims["pod"], {"name": "p", "uid": pod["metadata"]["uid"]})
+        self.assertEqual(claims["node"], {"name": "n1", "uid": node["metadata"]["uid"]})
+        await self.pod("q", "other")
+        with self.assertRaises(StatusError) as cm:
+            await self.request(body={"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "q"}}})
+        self.assertEqual(cm.exception.code, 400)
+
 class VerifyTests(SynchronousTestCase):
     """
     L{TokenIssuer.verify} checks times on the issuer's clock.
@@ -175,3 +201,4 @@ class VerifyTests(SynchronousTestCase):
         self.assertRaises(jwt.ExpiredSignatureError, issuer.verify, token)
         other = TokenIssuer(ensure_signing_key(self.mktemp()), now=lambda: NOW)
         self.assertRaises(jwt.InvalidSignatureError, other.verify, token)
+

@@ -203,11 +203,11 @@ class ServiceAccountStrategy(GenericStrategy):
                 "spec.expirationSeconds", seconds, "may not specify a duration larger than 2^32 seconds"))
         if errs:
             raise invalid(gk, "", errs, group)
-        bound = await self._bound_object(store, namespace, spec.get("boundObjectRef"))
+        bound, node = await self._bound_object(store, namespace, name, spec.get("boundObjectRef"))
         now = store.clock.seconds()
         sa_meta = sa.get("metadata") or {}
         issued = self.issuer.issue(
-            namespace, name, sa_meta.get("uid", ""), spec["audiences"], seconds, bound, now=now
+            namespace, name, sa_meta.get("uid", ""), spec["audiences"], seconds, bound, now=now, node=node
         )
         out_meta = {"name": name, "namespace": namespace, "creationTimestamp": metautil.timestamp(now)}
         return {
@@ -218,15 +218,17 @@ class ServiceAccountStrategy(GenericStrategy):
             "status": {"token": issued.token, "expirationTimestamp": metautil.timestamp(issued.expiration)},
         }
 
-    async def _bound_object(self, store: Any, namespace: str, ref: Any) -> Optional[dict]:
+    async def _bound_object(self, store: Any, namespace: str, sa_name: str, ref: Any) -> tuple[Optional[dict], Optional[dict]]:
         """
-        kube's bound object check: the referenced Pod or Secret exists (and has the uid given).
+        kube's bound object checks: the referenced Pod or Secret exists (with the uid given), a
+        Pod runs as this service account; answers the bound object and, for a Pod on a node that
+        exists, the node (C{{"name", "uid"}}) for the claims.
         """
         from kapid.apimachinery import field as fieldmod
-        from kapid.apimachinery.status import conflict, invalid
+        from kapid.apimachinery.status import StatusError, bad_request, conflict, invalid
 
         if not ref:
-            return None
+            return None, None
         kind = ref.get("kind") or ""
         plural = {"Pod": "pods", "Secret": "secrets"}.get(kind)
         if plural is None or (ref.get("apiVersion") or "v1") != "v1":
@@ -235,7 +237,7 @@ class ServiceAccountStrategy(GenericStrategy):
         link = getattr(store, "link", None)
         res = link.registry.lookup("", "v1", plural) if link is not None else None
         if res is None:
-            return None
+            return None, None
         target = await link.store_for(res).get(namespace, ref.get("name") or "", "v1")
         uid = (target.get("metadata") or {}).get("uid", "")
         if ref.get("uid") and ref["uid"] != uid:
@@ -246,7 +248,24 @@ class ServiceAccountStrategy(GenericStrategy):
                 "record. The object might have been deleted and then recreated",
                 "authentication.k8s.io",
             )
-        return {"kind": kind, "name": ref.get("name") or "", "uid": uid}
+        node = None
+        if kind == "Pod":
+            spec = target.get("spec") or {}
+            if (spec.get("serviceAccountName") or "default") != sa_name:
+                raise bad_request(
+                    f'cannot bind token for serviceaccount "{sa_name}" to pod running with different '
+                    "serviceaccount name."
+                )
+            node_name = spec.get("nodeName") or ""
+            nodes = link.registry.lookup("", "v1", "nodes") if node_name else None
+            if nodes is not None:
+                try:
+                    found = await link.store_for(nodes).get("", node_name, "v1")
+                    node = {"name": node_name, "uid": (found.get("metadata") or {}).get("uid", "")}
+                except StatusError as e:
+                    if e.code != 404:  # a node that is gone (or not there yet) is left out
+                        raise
+        return {"kind": kind, "name": ref.get("name") or "", "uid": uid}, node
 
 
 def service_accounts_with_issuer(issuer: Any) -> Resource:
