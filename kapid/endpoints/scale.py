@@ -109,3 +109,61 @@ async def update_scale(
 
     out, _ = await store.update(target.namespace, target.name, updater, target.version, "", dry_run)
     return to_scale(out)
+
+
+def _replicas_doc(definition: str) -> str:
+    try:
+        from kapid.apimachinery.schema import Schema
+
+        prop = Schema.of(definition).prop("replicas")
+        return prop.description if prop is not None else ""
+    except Exception:  # pragma: no cover - schema package missing
+        return ""
+
+
+_SCALE_TABLE: list[Any] = []
+
+
+def scale_table_convertor() -> Any:
+    """
+    kube's Table for a C{Scale} (C{kubectl get deploy x --subresource=scale}): C{Name},
+    C{Desired} (C{spec.replicas}) and C{Available} (C{status.replicas}).
+    """
+    if not _SCALE_TABLE:
+        from kapid.apimachinery.table import TableConvertor
+        from kapid.registry.description import TableColumn
+
+        _SCALE_TABLE.append(TableConvertor((
+            TableColumn("Desired", "integer", lambda o: (o.get("spec") or {}).get("replicas") or 0,
+                        description=_replicas_doc("io.k8s.api.autoscaling.v1.ScaleSpec")),
+            TableColumn("Available", "integer", lambda o: (o.get("status") or {}).get("replicas") or 0,
+                        description=_replicas_doc("io.k8s.api.autoscaling.v1.ScaleStatus")),
+        )))
+    return _SCALE_TABLE[0]
+
+
+def render_scale(link: Any, request: Any, query: Any, target: Target, scale: dict, code: int = 200) -> bytes:
+    """
+    Write a C{Scale} in the negotiated form: as a C{Table} (kube's Scale columns) or
+    C{PartialObjectMetadata} when asked for, else through C{link.render_object}.
+    """
+    from kapid.apimachinery import serialization as ser
+    from kapid.apimachinery import table as tables
+    from kapid.endpoints import request as req
+
+    output = ser.negotiate(req.header(request, b"accept"), allow_as=True)
+    if output.as_kind == "Table":
+        include = query.get("includeObject") or "Metadata"
+        if include not in ("None", "Metadata", "Object"):
+            raise bad_request(
+                f'includeObject: Unsupported value: "{include}": supported values: "None", "Metadata", "Object"'
+            )
+        rv = (scale.get("metadata") or {}).get("resourceVersion", "")
+        body = scale_table_convertor().table(
+            [scale], link.clock.seconds(), output.as_version, include, {"resourceVersion": rv}
+        )
+        return req.write(request, code, output, body, req.wants_pretty(request, query))
+    if output.as_kind == "PartialObjectMetadata":
+        meta = tables.partial_object_metadata(scale, output.as_version)
+        return req.write(request, code, output, meta, req.wants_pretty(request, query))
+    return link.render_object(request, query, target, scale, code)
