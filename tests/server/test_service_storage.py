@@ -202,3 +202,25 @@ class WatchCacheWiringTests(TestCase):
         self.assertEqual(rings[0].maxlen, 7)
         await service.stopService()  # the cache is closed before the KV: no re-list timers remain
         self.assertTrue(all(c.closed for c in storage.cachers.values()))
+
+    async def test_per_resource_sizes(self) -> None:
+        """
+        C{--watch-cache-sizes}: a resource's own size sets its ring, 0 leaves it uncached; with
+        C{--default-watch-cache-size=0} only the resources with a size of their own are cached.
+        """
+        service = await self._started(watch_cache_sizes="configmaps#3,secrets#0,deployments.apps#4")
+        storage = service.resource_link.storage
+        self.assertEqual(storage.size_for("/registry/configmaps/"), 3)
+        self.assertEqual(storage.size_for("/registry/deployments/"), 4)
+        self.assertIsNone(storage.resource_prefix("/registry/secrets/default/s"))
+        self.assertEqual(storage.resource_prefix("/registry/pods/default/p"), "/registry/pods/")
+
+    async def test_zero_default_with_own_sizes(self) -> None:
+        """
+        C{--default-watch-cache-size=0} with C{--watch-cache-sizes=configmaps#3}: configmaps
+        are cached, other resources are not.
+        """
+        service = await self._started(default_watch_cache_size="0", watch_cache_sizes="configmaps#3")
+        storage = service.resource_link.storage
+        self.assertEqual(storage.resource_prefix("/registry/configmaps/default/c"), "/registry/configmaps/")
+        self.assertIsNone(storage.resource_prefix("/registry/pods/default/p"))
