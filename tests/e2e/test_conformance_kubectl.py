@@ -556,6 +556,18 @@ class ConformanceKubectlMixin:
                          ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR",
                           "d1", "0/2", "0", "0", "nginx", "nginx", "app=d1"])
         self.assertEqual(self.out("get", "secret", "s1").splitlines()[1].split()[:3], ["s1", "Opaque", "1"])
+        svc = self.out("get", "svc", "svc1").splitlines()[1].split()
+        self.assertEqual(svc[:2] + svc[3:5], ["svc1", "ClusterIP", "<none>", "80/TCP"])
+        self.assertTrue(svc[2].startswith("10.0.0."), svc)
+        taken = self.err("create", "service", "clusterip", "taken", "--tcp=80", f"--clusterip={svc[2]}")
+        self.assertEqual(taken, f'error: failed to create ClusterIP service: Service "taken" is invalid: spec.clusterIPs: '
+                                f'Invalid value: []string{{"{svc[2]}"}}: failed to allocate IP {svc[2]}: provided IP is '
+                                "already allocated\n")
+        self.assertRegex(self.out("get", "svc", "np1").splitlines()[1].split()[4], r"^80:3[0-9]{4}/TCP$")
+        self.assertEqual(self.out("get", "svc", "kubernetes", "-n", "default").splitlines()[1].split()[:5],
+                         ["kubernetes", "ClusterIP", "10.0.0.1", "<none>", "443/TCP"])
+        self.assertEqual(self.out("auth", "can-i", "create", "pods"), "yes\n")
+        self.assertEqual(len(self.out("create", "token", "sa1").strip().split(".")), 3)
         self.assertEqual(self.out("get", "svc", "en1").splitlines()[1].split()[:5],
                          ["en1", "ExternalName", "<none>", "example.com", "<none>"])
         self.assertEqual(self.out("get", "cj", "cj1").splitlines()[1].split()[:7],
