@@ -108,6 +108,19 @@ type: Normal
 count: 1
 """
 
+EVENT2 = """apiVersion: v1
+kind: Event
+metadata: {name: e2}
+involvedObject: {kind: ConfigMap, name: cm1, namespace: %s, uid: %s, apiVersion: v1}
+reason: Tested
+message: hello there
+type: Warning
+count: 3
+firstTimestamp: "2024-01-01T00:00:00Z"
+lastTimestamp: "2024-01-01T00:10:00Z"
+source: {component: me}
+"""
+
 EDITOR = """#!/bin/sh
 sed -i 's/^  b: .*$/  b: edited/' "$1"
 """
@@ -467,6 +480,12 @@ class ConformanceKubectlMixin:
         described = self.out("describe", "cm", "cm1")
         self.assertTrue(described.startswith(f"Name:         cm1\nNamespace:    {ns}\n"), described)
         self.assertIn("Events:  <none>\n", described)
+        # describe finds events by involvedObject name, namespace, kind and uid
+        uid = self.json("get", "cm", "cm1")["metadata"]["uid"]
+        self.out("create", "-f", self.write("ev2.yaml", EVENT2 % (ns, uid)))
+        described = self.out("describe", "cm", "cm1")
+        self.assertIn("Events:\n  Type     Reason  Age", described)
+        self.assertRegex(described, r"\n  Warning  Tested  \S+ \(x3 over \S+\)\s+me\s+hello there\n")
         events = self.out("get", "events")
         self.assertEqual(_header(events), ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"])
         self.assertEqual(events.splitlines()[1].split()[1:], ["Normal", "Tested", "configmap/cm1", "hello"])
@@ -484,6 +503,16 @@ class ConformanceKubectlMixin:
             self.assertEqual((waiter.returncode, f.read()), (0, "configmap/w2 condition met\n"))
         self.assertEqual(self.out("wait", "--for=jsonpath={.data.b}=edited", "cm/cm1", "--timeout=10s"),
                          "configmap/cm1 condition met\n")
+        # a condition set through the status subresource while kubectl waits for it
+        path = os.path.join(self.home, "wait-condition.out")
+        waiter = self.popen("wait", "--for=condition=Available", "deploy/web", "--timeout=30s", stdout_path=path)
+        condition = {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "ok",
+                     "lastUpdateTime": "2024-01-01T00:00:00Z", "lastTransitionTime": "2024-01-01T00:00:00Z"}
+        self.assertEqual(self.out("patch", "deploy", "web", "--subresource=status", "--type=merge", "-p",
+                                  json.dumps({"status": {"conditions": [condition]}})), "deployment.apps/web patched\n")
+        await self.until("wait --for=condition", lambda: waiter.poll() is not None)
+        with open(path) as f:
+            self.assertEqual((waiter.returncode, f.read()), (0, "deployment.apps/web condition met\n"))
 
     async def generators_and_tables(self) -> None:
         ns = self.ns
