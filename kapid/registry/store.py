@@ -22,6 +22,7 @@ from kapid.apimachinery import field as fielderr
 from kapid.apimachinery import meta as metautil
 from kapid.apimachinery.status import (
     StatusError,
+    qualified,
     already_exists,
     conflict,
     expired,
@@ -29,7 +30,6 @@ from kapid.apimachinery.status import (
     internal_error,
     invalid,
     not_found,
-    service_unavailable,
     timeout,
 )
 from kapid.registry.description import Resource
@@ -66,7 +66,7 @@ def resource_of_status(resource: Resource) -> tuple[str, str]:
     return resource.plural, resource.group
 
 
-def interpret_storage_error(err: Exception, resource: Resource, name: str) -> Exception:
+def interpret_storage_error(err: Exception, resource: Resource, name: str, operation: str = "get") -> Exception:
     """
     kube's C{interpretStorageError}: a storage error as the Status error a client sees.
     """
@@ -91,7 +91,16 @@ def interpret_storage_error(err: Exception, resource: Resource, name: str) -> Ex
         e.headers["Retry-After"] = "1"
         return e
     if isinstance(err, UnavailableError):
-        return service_unavailable(str(err))
+        # kube's Interpret{Get,List,Create,Update,Delete}Error: unreachable storage is
+        # NewServerTimeout(resource, operation, 2): 500 ServerTimeout, retry after 2 s
+        e = StatusError(
+            500, "ServerTimeout",
+            f"The {operation} operation against {qualified(plural, group)} could not be completed"
+            " at this time, please try again.",
+        )
+        e.details = {"name": operation, "group": group, "kind": plural, "retryAfterSeconds": 2}
+        e.headers["Retry-After"] = "2"
+        return e
     if isinstance(err, StorageError):
         return StatusError(500, "", str(err))
     return err
@@ -173,8 +182,8 @@ class RegistryStore:
         # a new top-level dict (storage and caches keep theirs) with metadata in Go's order
         return metautil.order_object(obj)
 
-    def _error(self, err: Exception, name: str) -> Exception:
-        return interpret_storage_error(err, self.resource, name)
+    def _error(self, err: Exception, name: str, operation: str = "get") -> Exception:
+        return interpret_storage_error(err, self.resource, name, operation)
 
     def now(self) -> str:
         """
@@ -206,7 +215,7 @@ class RegistryStore:
         try:
             res = await self.storage.get_list(self.list_key(namespace), opts)
         except Exception as e:
-            raise self._error(e, "")
+            raise self._error(e, "", "list")
         res["items"] = [self.to_version(o, version) for o in res["items"]]
         return res
 
@@ -235,7 +244,11 @@ class RegistryStore:
         """
         if self.namespaces is None or not self.resource.namespaced:
             return
-        ns = await self.namespaces.storage.get(self.namespaces.key("", namespace), "", True)
+        # kube's NamespaceLifecycle reads its informer cache first and GETs live only on a miss
+        key = self.namespaces.key("", namespace)
+        ns = await self.namespaces.storage.get(key, "0", True)
+        if ns is None:
+            ns = await self.namespaces.storage.get(key, "", True)
         if ns is None:
             raise not_found("namespaces", namespace)
         meta = ns.get("metadata") or {}
@@ -352,9 +365,9 @@ class RegistryStore:
                 if attempt + 1 < attempts:
                     name = self._regenerate(obj)
                     continue
-                raise self._error(e, name)
+                raise self._error(e, name, "create")
             except Exception as e:
-                raise self._error(e, name)
+                raise self._error(e, name, "create")
             return self.to_version(out, version)
         raise AssertionError("unreachable")
 
@@ -434,7 +447,7 @@ class RegistryStore:
         except BaseException as e:
             while txns:
                 await _finish(txns.pop(), False)
-            raise self._error(e, name) if isinstance(e, Exception) else e
+            raise self._error(e, name, "update") if isinstance(e, Exception) else e
         while txns:
             await _finish(txns.pop(), not dry_run)
         return await self._after_update(key, name, out, version, created[0], dry_run)
@@ -479,7 +492,7 @@ class RegistryStore:
             except KeyNotFoundError:
                 return self.to_version(out, version), False
             except Exception as e:
-                raise self._error(e, name)
+                raise self._error(e, name, "update")
             await self._deleted(deleted)
             return self.to_version(deleted, version), False
         return self.to_version(out, version), created
@@ -565,7 +578,7 @@ class RegistryStore:
         try:
             current = await self.storage.get(key)
         except Exception as e:
-            raise self._error(e, name)
+            raise self._error(e, name, "delete")
         pre = options.get("preconditions") or {}
         preconditions = None
         if pre.get("uid") is not None or pre.get("resourceVersion") is not None:
@@ -575,7 +588,7 @@ class RegistryStore:
             try:
                 check_preconditions(key, preconditions, current)
             except Exception as e:
-                raise self._error(e, name)
+                raise self._error(e, name, "delete")
         if admit is not None:
             await _maybe_await(admit(self.to_version(current, version)))
         special = getattr(self.strategy, "delete", None)
@@ -612,7 +625,7 @@ class RegistryStore:
                 key, preconditions or Preconditions(uid=meta.get("uid")), None, None
             )
         except Exception as e:
-            raise self._error(e, name)
+            raise self._error(e, name, "delete")
         await self._deleted(deleted)
         return self.to_version(deleted, version), True
 
@@ -648,7 +661,7 @@ class RegistryStore:
         try:
             out = await self.storage.guaranteed_update(key, mark, preconditions)
         except Exception as e:
-            raise self._error(e, name)
+            raise self._error(e, name, "delete")
         if grace is not None and grace > 0 and not finalizers:
             self.clock.callLater(grace, self._graceful_expired, key, name, out["metadata"].get("uid"))
         fins = out["metadata"].get("finalizers") or []

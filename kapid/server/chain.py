@@ -23,6 +23,7 @@ from kapid.server.healthz import (
     log_check,
     ping_check,
     storage_check,
+    storage_readiness_check,
 )
 from kapid.server.link import NotFoundResource
 from kapid.server.metrics import ServerMetrics
@@ -136,6 +137,8 @@ def build_chain(
     health.add(ping_check())
     health.add(log_check())
     health.add(storage_check(kv, clock, timeout))
+    ready_timeout = getattr(getattr(config, "etcd", None), "readycheck_timeout", 2.0)
+    health.add(storage_readiness_check(kv, clock, ready_timeout))
     for link in links:
         for check in link.health_checks():
             health.add(check)

@@ -58,7 +58,7 @@ class HealthTests(SynchronousTestCase):
         self.assertEqual(code, 200)
         self.assertEqual(
             body.decode(),
-            "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]shutdown ok\nreadyz check passed\n",
+            "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]etcd-readiness ok\n[+]shutdown ok\nreadyz check passed\n",
         )
         body = fetch(InMemoryServer(), "/livez?verbose")[2]
         self.assertEqual(body.decode(), "[+]ping ok\n[+]log ok\n[+]etcd ok\nlivez check passed\n")
@@ -88,11 +88,11 @@ class HealthTests(SynchronousTestCase):
         ?exclude= skips a check; an unknown name is warned about.
         """
         server = InMemoryServer(kv=SickKV(None))  # type: ignore[arg-type]
-        code, _, body = fetch(server, "/readyz?verbose&exclude=etcd&exclude=nope")
+        code, _, body = fetch(server, "/readyz?verbose&exclude=etcd&exclude=etcd-readiness&exclude=nope")
         self.assertEqual(code, 200)
         self.assertEqual(
             body.decode(),
-            '[+]ping ok\n[+]log ok\n[+]etcd excluded: ok\n[+]shutdown ok\n'
+            '[+]ping ok\n[+]log ok\n[+]etcd excluded: ok\n[+]etcd-readiness excluded: ok\n[+]shutdown ok\n'
             'warn: some health checks cannot be excluded: no matches for "nope"\nreadyz check passed\n',
         )
 
