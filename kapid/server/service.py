@@ -431,13 +431,10 @@ class KapidService(Service):
         a, m = self.config.authentication, self.config.misc
         unused = {
             "--service-account-key-file": a.service_account_key_files,
-            "--service-account-issuer": a.service_account_issuer,
-            "--api-audiences": a.api_audiences,
             "--requestheader-client-ca-file": a.requestheader_client_ca_file,
             "--requestheader-username-headers": a.requestheader_username_headers,
             "--requestheader-group-headers": a.requestheader_group_headers,
             "--requestheader-allowed-names": a.requestheader_allowed_names,
-            "--kubernetes-service-node-port": m.kubernetes_service_node_port,
         }
         return [name for name, value in unused.items() if value]
 
