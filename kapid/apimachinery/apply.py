@@ -257,6 +257,26 @@ def changed_paths(old: dict[Path, Any], new: dict[Path, Any]) -> tuple[set[Path]
     return changed, removed
 
 
+def _base_entries(current: Optional[dict], sent: Any, subresource: str) -> list[dict]:
+    """
+    kube's C{decodeLiveOrNew}: the managedFields a non-apply write starts from. Those the request
+    carries when they are valid (this is how clients such as kubectl's client-side-apply upgrade
+    rewrite them), none for a reset (C{[{}]}), else the live object's; a subresource write always
+    starts from the live object's.
+    """
+    live = copy.deepcopy(((current or {}).get("metadata") or {}).get("managedFields") or [])
+    if subresource or not isinstance(sent, list) or not sent:
+        return live
+    if sent == [{}]:
+        return []
+    for e in sent:
+        if not isinstance(e, dict) or e.get("operation") not in ("Apply", "Update"):
+            return live
+        if e.get("fieldsType", "FieldsV1") != "FieldsV1" or not isinstance(e.get("fieldsV1", {}), dict):
+            return live
+    return copy.deepcopy(sent)
+
+
 def record_update(
     current: Optional[dict],
     new: dict,
@@ -273,9 +293,7 @@ def record_update(
     fields it added or changed (other managers lose them) and loses the ones it removed.
     """
     meta = metautil.meta_of(new)
-    entries = copy.deepcopy(((current or {}).get("metadata") or {}).get("managedFields") or [])
-    if current is None and meta.get("managedFields"):
-        entries = [e for e in meta["managedFields"] if isinstance(e, dict)]
+    entries = _base_entries(current, meta.get("managedFields"), subresource)
     old_m = members(current, schema, subresource, custom, exclude_status)
     new_m = members(new, schema, subresource, custom, exclude_status)
     changed, removed = changed_paths(old_m, new_m)

@@ -44,6 +44,29 @@ class FieldSetTests(SynchronousTestCase):
         self.assertEqual(entries["two"], {"f:spec": {"f:replicas": {}}})
         self.assertNotIn("f:replicas", entries["one"]["f:spec"])
 
+    def test_record_update_takes_managed_fields_the_request_sets(self) -> None:
+        """
+        An update that rewrites managedFields (kubectl's client-side-apply upgrade) is honoured; a
+        reset ([{}]) empties them; a subresource write keeps the live ones.
+        """
+        cm = Schema.of("io.k8s.api.core.v1.ConfigMap")
+        live = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+        ssa.record_update(None, live, "kubectl-client-side-apply", "v1", 0, cm)
+        migrated = [{"manager": "kubectl", "operation": "Apply", "apiVersion": "v1", "time": "2024-01-01T00:00:00Z",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {".": {}, "f:a": {}}}}]
+        new = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": migrated},
+               "data": {"a": "1"}}
+        ssa.record_update(live, new, "kubectl", "v1", 10, cm)
+        self.assertEqual(new["metadata"]["managedFields"], migrated)
+        reset = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": [{}]},
+                 "data": {"a": "1"}}
+        ssa.record_update(live, reset, "kubectl", "v1", 10, cm)
+        self.assertNotIn("managedFields", reset["metadata"])
+        status = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": migrated},
+                  "data": {"a": "1"}}
+        ssa.record_update(live, status, "kubectl", "v1", 10, cm, subresource="status")
+        self.assertEqual([e["manager"] for e in status["metadata"]["managedFields"]], ["kubectl-client-side-apply"])
+
 
 class ApplyTests(SynchronousTestCase):
     """

@@ -67,6 +67,12 @@ spec:
       containers: [{name: c, image: redis}]
 """
 
+MIGRATE = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: mig}
+data: %s
+"""
+
 TYPO = """apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -345,6 +351,17 @@ class ConformanceKubectlMixin:
             ("kubectl", {"f:data": {".": {}, "f:a": {}}}),
             ("other", {"f:data": {".": {}, "f:a": {}, "f:b": {}}}),
         ])
+
+        # client-side apply, then server-side: kubectl moves the client-side-apply fields to its
+        # apply manager, so a field dropped from the next server-side apply goes
+        self.out("apply", "-f", self.write("mig.yaml", MIGRATE % '{a: "1", b: "2"}'))
+        self.assertEqual(self.out("apply", "--server-side", "-f", os.path.join(self.home, "mig.yaml")),
+                         "configmap/mig serverside-applied\n")
+        self.assertEqual([m for m, _ in _managers(self.json("get", "cm", "mig", "--show-managed-fields"))],
+                         ["kubectl", "kubectl-last-applied"])
+        self.out("apply", "--server-side", "-f", self.write("mig.yaml", MIGRATE % '{a: "1", c: "3"}'))
+        self.assertEqual(self.json("get", "cm", "mig")["data"], {"a": "1", "c": "3"})
+        self.out("delete", "cm", "mig")
 
     async def get_outputs_and_watch(self) -> None:
         ns = self.ns
