@@ -184,6 +184,7 @@ class LineStream(Protocol):
         self.sink = sink
         self.buf = b""
         self.lines = 0
+        self.errors = 0
         self.finished: Deferred = Deferred()
 
     def dataReceived(self, data: bytes) -> None:
@@ -195,6 +196,8 @@ class LineStream(Protocol):
         complete, _, self.buf = buf.rpartition(b"\n")
         for line in complete.split(b"\n"):
             self.lines += 1
+            if b'"type":"ERROR"' in line[:20]:
+                self.errors += 1
             for m in self.pattern.finditer(line):
                 self.sink.append((int(m.group(1)), now))
 
@@ -353,10 +356,14 @@ async def kapid_watch(reactor: Any, spec: dict) -> dict:
     ns, name = spec["namespace"], spec["name"]
     obj_url = f"{base}/api/v1/namespaces/{ns}/configmaps/{name}"
     http, pool = make_http(reactor, 4)
-    resp = await http.get(obj_url)
+    # list, then watch from the list's resourceVersion (what clients do; the object's own
+    # resourceVersion may be older than the watch cache's window)
+    list_url = f"{base}/api/v1/namespaces/{ns}/configmaps?fieldSelector=metadata.name%3D{name}"
+    resp = await http.get(list_url)
+    body = await treq.content(resp)
     if resp.code != 200:
-        raise RuntimeError(f"GET {obj_url}: {resp.code}")
-    rv = orjson.loads(await treq.content(resp))["metadata"]["resourceVersion"]
+        raise RuntimeError(f"GET {list_url}: {resp.code} {body[:200]!r}")
+    rv = orjson.loads(body)["metadata"]["resourceVersion"]
     metric = "etcd_debugging_mvcc_watcher_total"
     before = await metric_value(http, spec["etcd_metrics"], metric) if spec.get("etcd_metrics") else None
     watch_url = (f"{base}/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv}"
@@ -421,6 +428,7 @@ async def kapid_watch(reactor: Any, spec: dict) -> dict:
     out = delivery_stats(sink, sent, ok, events, first)
     out["streams_ok"] = ok
     out["write_errors"] = len(errors)
+    out["error_events"] = sum(st.errors for st in streams)
     if before is not None and after is not None:
         out["upstream_watchers_added"] = after - before
     return out
