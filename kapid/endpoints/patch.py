@@ -170,6 +170,14 @@ async def _serve_apply(
     if not applied.get("apiVersion") or not applied.get("kind"):
         missing = "apiVersion" if not applied.get("apiVersion") else "kind"
         raise bad_request(f"{missing} must be set")
+    expected = target.resource.api_version(target.version)
+    if applied.get("apiVersion") != expected:
+        raise bad_request(
+            f"Incorrect version specified in apply patch. Specified patch version: {applied.get('apiVersion')}, "
+            f"expected: {expected}"
+        )
+    if (applied.get("metadata") or {}).get("managedFields") is not None:
+        raise bad_request("metadata.managedFields must be nil")
     applied = req.check_type(applied, target.resource, target.version)
     meta = applied.get("metadata") or {}
     if (meta.get("name") or "") != target.name:

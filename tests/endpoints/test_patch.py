@@ -156,6 +156,20 @@ class ApplyTests(SynchronousTestCase):
         code, body, _ = self.api.request("PATCH", CMS + "/a", raw=b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}', content_type=APPLY)
         self.assertEqual(code, 422)
 
+    def test_apply_refuses_what_kube_refuses(self) -> None:
+        """
+        Another version, managedFields in the configuration, or a field the schema does not declare
+        are refused as kube refuses them.
+        """
+        code, body, _ = self.apply('{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"a"}}')
+        self.assertEqual((code, body["reason"], body["message"]), (400, "BadRequest", (
+            "Incorrect version specified in apply patch. Specified patch version: v2, expected: v1")))
+        code, body, _ = self.apply('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","managedFields":[]}}')
+        self.assertEqual((code, body["message"]), (400, "metadata.managedFields must be nil"))
+        code, body, _ = self.apply('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"dataa":{}}')
+        self.assertEqual((code, "reason" in body, body["message"]), (500, False, (
+            "failed to create typed patch object (/a; /v1, Kind=ConfigMap): .dataa: field not declared in schema")))
+
 
 class SubresourceTests(SynchronousTestCase):
     """
