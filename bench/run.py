@@ -780,6 +780,8 @@ class Bench:
         print(format_ratios(results["ratios"]))
         with open(os.path.join(self.out, "results.json"), "w") as f:
             json.dump(results, f, indent=2, sort_keys=False)
+        with open(os.path.join(self.out, "results.md"), "w") as f:
+            f.write(markdown(results))
         try:
             chart(results, os.path.join(self.out, "ratios.png"))
         except ImportError:
@@ -895,6 +897,32 @@ def format_ratios(ratios: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown(results: dict) -> str:
+    """
+    The scenario table and the ratios as Markdown (for bench/README.md).
+    """
+    m = results["meta"]
+    out = [f"Run {m['started']} ({m['mode']}, {m['repeats']} repeat(s) of {m['duration_s']} s, {m['cpus']} cpus, "
+           f"load average at the end {', '.join(f'{x:.2f}' for x in m['loadavg_end'])}, commit {m['commit']}, "
+           f"{m['etcd']}, Python {m['python']}).", "",
+           "| ratio (kapid ÷ ceiling) | value | target | met |", "|---|---:|---:|:---:|"]
+    for r in results["ratios"]:
+        tgt = "–" if r["target"] is None else ("≥ " if r["better"] == "higher" else "≤ ") + _fmt(r["target"])
+        met = "–" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        out.append(f"| {r['name']} | {_fmt(r['value'])} | {tgt} | {met} |")
+    out += ["", "| scenario | unit | min | median | max | p50 ms | p99 ms | n | details |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for name, e in results["scenarios"].items():
+        if e["status"] != "ok":
+            out.append(f"| {name} | {e['status']}: {e['reason'][:100]} | | | | | | | |")
+            continue
+        sm = e["summary"]
+        out.append(f"| {name} | {e['unit']} | {_fmt(sm.get('throughput_min'))} | {_fmt(sm.get('throughput_median'))} | "
+                   f"{_fmt(sm.get('throughput_max'))} | {_fmt(sm.get('p50_ms'))} | {_fmt(sm.get('p99_ms'))} | "
+                   f"{sm['repeats']} | {details(sm)} |")
+    return "\n".join(out) + "\n"
+
+
 def chart(results: dict, path: str) -> None:
     """
     A horizontal bar chart of the ratios, each as a fraction of its target (1.0 = target met;
@@ -906,24 +934,32 @@ def chart(results: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     items = [r for r in results["ratios"] if r["value"] is not None]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * max(len(items), 1) + 1.6))
+    fig, ax = plt.subplots(figsize=(12, 0.42 * max(len(items), 1) + 1.8))
     labels, vals, colors = [], [], []
     for r in items:
-        if r["target"]:
+        if r["target"] and r["value"]:
             frac = r["value"] / r["target"] if r["better"] == "higher" else r["target"] / r["value"]
         else:
             frac = r["value"]
-        labels.append(f"{r['name']}  [{_fmt(r['value'])}" + (f" / target {_fmt(r['target'])}]" if r["target"] else "]"))
-        vals.append(frac)
+        labels.append(r["name"])
+        vals.append(max(frac, 0.01))
         colors.append("#999999" if r["met"] is None else "#2e7d32" if r["met"] else "#c62828")
     ax.barh(range(len(vals)), vals, color=colors)
+    for i, r in enumerate(items):
+        txt = _fmt(r["value"]) + ("" if r["target"] is None else
+                                  (" (target ≥ " if r["better"] == "higher" else " (target ≤ ") + _fmt(r["target"]) + ")")
+        ax.text(vals[i] * 1.08, i, txt, va="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlim(0.01, max(vals + [1.0]) * 8)
     ax.set_yticks(range(len(vals)))
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.axvline(1.0, color="black", linewidth=1, linestyle="--")
-    ax.set_xlabel("fraction of target (≥ 1 = target met; grey: no target, raw ratio)")
+    ax.set_xlabel("fraction of target, log scale (≥ 1 = met; green met, red missed; grey: no target, raw ratio)",
+                  fontsize=8)
     m = results["meta"]
-    ax.set_title(f"kapid ÷ ceilings, {m['started']} ({m['mode']}, {m['cpus']} cpus, commit {m['commit']})", fontsize=9)
+    ax.set_title(f"kapid ÷ ceilings measured in the same run — {m['started']} ({m['mode']}, {m['cpus']} cpus, "
+                 f"commit {m['commit']})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
