@@ -481,6 +481,8 @@ def hpa_v2_to_v1(obj: dict) -> dict:
         for key in ("observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas"):
             if key in status:
                 v1status[key] = status[key]
+            elif key in ("currentReplicas", "desiredReplicas"):
+                v1status[key] = 0  # not omitempty in autoscaling/v1
         for metric in current_metrics:
             if _is_cpu_utilization(metric, "current"):
                 v1status["currentCPUUtilizationPercentage"] = metric["resource"]["current"]["averageUtilization"]
@@ -527,8 +529,10 @@ def hpa_v1_to_v2(obj: dict) -> dict:
         status = status or {}
         v2status: dict[str, Any] = {}
         for key in ("observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas"):
-            if key in status:
-                v2status[key] = status[key]
+            if key in status and not (key == "currentReplicas" and not status[key]):
+                v2status[key] = status[key]  # currentReplicas is omitempty in autoscaling/v2
+            elif key == "desiredReplicas":
+                v2status[key] = 0
         if isinstance(current, list):
             v2status["currentMetrics"] = [_metric_status_from_v1(m) for m in current if isinstance(m, dict)]
         elif status.get("currentCPUUtilizationPercentage") is not None:

@@ -329,10 +329,20 @@ def _deployment(obj: _Obj) -> None:
     _pod_template(spec.get("template"))
 
 
+def _zero_status(obj: _Obj, keys: tuple[str, ...]) -> None:
+    """
+    Status counters whose Go JSON tags have no omitempty: kube always writes them, 0 included.
+    """
+    status = _d(obj, "status")
+    for k in keys:
+        _default(status, k, 0)
+
+
 def _replica_set(obj: _Obj) -> None:
     spec = _d(obj, "spec")
     _default(spec, "replicas", 1)
     _pod_template(spec.get("template"))
+    _zero_status(obj, ("replicas",))
 
 
 def _stateful_set(obj: _Obj) -> None:
@@ -351,6 +361,7 @@ def _stateful_set(obj: _Obj) -> None:
     for pvc in _dicts(spec.get("volumeClaimTemplates")):
         _pvc(pvc)
     _pod_template(spec.get("template"))
+    _zero_status(obj, ("replicas", "availableReplicas"))
 
 
 def _daemon_set(obj: _Obj) -> None:
@@ -363,6 +374,7 @@ def _daemon_set(obj: _Obj) -> None:
         _default(ru, "maxSurge", 0)
     _default(spec, "revisionHistoryLimit", 10)
     _pod_template(spec.get("template"))
+    _zero_status(obj, ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"))
 
 
 # ---------------------------------------------------------------------------------------------------

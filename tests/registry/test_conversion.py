@@ -416,3 +416,22 @@ class IdentityTests(SynchronousTestCase):
             convert(HPA_V2, resource, "v1"),
             convert(HPA_V2, "autoscaling", "HorizontalPodAutoscaler", "v1"),
         )
+
+
+class HPAStatusZeroTests(SynchronousTestCase):
+    """
+    Status fields each version writes even when zero (Go's JSON tags without omitempty).
+    """
+
+    def test_zero_replicas(self) -> None:
+        """
+        v1 always has currentReplicas and desiredReplicas; v2 drops a zero currentReplicas.
+        """
+        from kapid.registry.conversion import hpa_v1_to_v2, hpa_v2_to_v1
+
+        v2 = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+              "spec": {"maxReplicas": 2, "scaleTargetRef": {"kind": "Deployment", "name": "d"}},
+              "status": {"desiredReplicas": 0}}
+        self.assertEqual(hpa_v2_to_v1(v2)["status"], {"currentReplicas": 0, "desiredReplicas": 0})
+        back = hpa_v1_to_v2(hpa_v2_to_v1(v2))
+        self.assertEqual(back["status"], {"desiredReplicas": 0})

@@ -232,3 +232,26 @@ class CoreDefaultsTests(SynchronousTestCase):
         cm = {"data": {"a": "b"}}
         apply_defaults("", "v1", "ConfigMap", cm)
         self.assertEqual(cm, {"data": {"a": "b"}})
+
+
+class StatusZeroTests(SynchronousTestCase):
+    """
+    Status counters kube always writes (no omitempty in their JSON tags).
+    """
+
+    def test_workload_status_counters(self) -> None:
+        """
+        StatefulSet, DaemonSet and ReplicaSet status get their zero counters; set ones stay.
+        """
+        from kapid.registry.defaults import apply_defaults
+
+        sts = {"spec": {}, "status": {"replicas": 2}}
+        apply_defaults("apps", "v1", "StatefulSet", sts)
+        self.assertEqual(sts["status"], {"replicas": 2, "availableReplicas": 0})
+        ds = {"spec": {}}
+        apply_defaults("apps", "v1", "DaemonSet", ds)
+        self.assertEqual(ds["status"], {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                                        "desiredNumberScheduled": 0, "numberReady": 0})
+        rs = {"spec": {}}
+        apply_defaults("apps", "v1", "ReplicaSet", rs)
+        self.assertEqual(rs["status"], {"replicas": 0})
