@@ -426,7 +426,12 @@ def _pod_templates() -> tuple[TableColumn, ...]:
         return ((o.get("template") or {}).get("spec")) or {}
 
     return (
-        *_wide_containers(spec)[:1],
+        _col(
+            "Containers",
+            "string",
+            lambda o, now=None: _containers_cells(spec(o))[0],
+            "Names of each container in the template.",
+        ),
         _col(
             "Images",
             "string",
@@ -1279,8 +1284,59 @@ def _runtime_classes() -> tuple[TableColumn, ...]:
 
 def _webhook_configs() -> tuple[TableColumn, ...]:
     return (
-        _col("Webhooks", "integer", lambda o, now=None: len(o.get("webhooks") or []), "Webhooks indicates the number of webhooks configured in this configuration"),
+        _col("Webhooks", "integer", lambda o, now=None: len(o.get("webhooks") or []), "Webhooks indicates the number of webhooks registered in this configuration"),
         age_column(),
+    )
+
+
+def _validating_admission_policies() -> tuple[TableColumn, ...]:
+    def param_kind(o: _Obj, now: Optional[float] = None) -> str:
+        pk = _spec(o).get("paramKind")
+        if not isinstance(pk, dict):
+            return "<unset>"
+        return f"{pk.get('apiVersion') or ''}/{pk.get('kind') or ''}"
+
+    return (
+        _col("Validations", "integer", lambda o, now=None: len(_spec(o).get("validations") or []),
+             "Validations indicates the number of validation rules defined in this configuration"),
+        _col("ParamKind", "string", param_kind,
+             "ParamKind specifies the kind of resources used to parameterize this policy"),
+        age_column(),
+    )
+
+
+def _validating_admission_policy_bindings() -> tuple[TableColumn, ...]:
+    def param_ref(o: _Obj, now: Optional[float] = None) -> str:
+        ref = _spec(o).get("paramRef")
+        if not isinstance(ref, dict):
+            return "<unset>"
+        if ref.get("name"):
+            # kube cannot tell a cluster-scoped param here: a name without namespace gets "*/"
+            return f"{ref['namespace']}/{ref['name']}" if ref.get("namespace") else f"*/{ref['name']}"
+        if ref.get("selector") is not None:
+            return format_label_selector(ref["selector"])
+        return "<unset>"
+
+    return (
+        _col("PolicyName", "string", lambda o, now=None: _spec(o).get("policyName") or "",
+             "PolicyName indicates the policy definition which the policy binding binded to"),
+        _col("ParamRef", "string", param_ref,
+             "ParamRef indicates the param resource which sets the configration param"),
+        age_column(),
+    )
+
+
+def _csi_storage_capacities() -> tuple[TableColumn, ...]:
+    d = "io.k8s.api.storage.v1.CSIStorageCapacity"
+
+    def capacity(o: _Obj, now: Optional[float] = None) -> str:
+        c = o.get("capacity")
+        return str(c) if c is not None else "<unset>"
+
+    return (
+        _col("StorageClassName", "string", lambda o, now=None: o.get("storageClassName") or "",
+             _doc(d, "storageClassName")),
+        _col("Capacity", "string", capacity, _doc(d, "capacity")),
     )
 
 
@@ -1389,6 +1445,9 @@ _TABLES: dict[tuple[str, str], Callable[[], tuple[TableColumn, ...]]] = {
     ("storage.k8s.io", "VolumeAttachment"): _volume_attachments,
     ("storage.k8s.io", "CSIDriver"): _csi_drivers,
     ("storage.k8s.io", "CSINode"): _csi_nodes,
+    ("storage.k8s.io", "CSIStorageCapacity"): _csi_storage_capacities,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _validating_admission_policies,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _validating_admission_policy_bindings,
     ("scheduling.k8s.io", "PriorityClass"): _priority_classes,
     ("node.k8s.io", "RuntimeClass"): _runtime_classes,
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _webhook_configs,

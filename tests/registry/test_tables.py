@@ -156,3 +156,31 @@ class CellsTests(SynchronousTestCase):
             row("events.k8s.io", "Event", ev)[:9],
             ["60s", "Warning", "Failed", "pod/p", "", "kubelet, n1", "boom", "60s", 1],
         )
+
+
+class MoreKubeTablesTests(SynchronousTestCase):
+    """
+    Pod templates, admission policies and CSI storage capacities print kube's columns.
+    """
+
+    def test_columns_and_cells(self) -> None:
+        """
+        Column names, priorities and cells as kube's printers give them.
+        """
+        from kapid.registry.tables import cells, columns_for
+
+        pt = columns_for("", "PodTemplate")
+        self.assertEqual([(c.name, c.priority) for c in pt], [("Containers", 0), ("Images", 0), ("Pod Labels", 0)])
+        self.assertEqual(cells(pt, {"template": {"metadata": {"labels": {"a": "b"}},
+                                                 "spec": {"containers": [{"name": "c", "image": "i"}]}}}),
+                         ["c", "i", "a=b"])
+        vap = columns_for("admissionregistration.k8s.io", "ValidatingAdmissionPolicy")
+        self.assertEqual([c.name for c in vap], ["Validations", "ParamKind", "Age"])
+        self.assertEqual(cells(vap[:2], {"spec": {"validations": [{}, {}]}}), [2, "<unset>"])
+        vapb = columns_for("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding")
+        self.assertEqual([c.name for c in vapb], ["PolicyName", "ParamRef", "Age"])
+        self.assertEqual(cells(vapb[:2], {"spec": {"policyName": "p", "paramRef": {"name": "x", "namespace": "n"}}}),
+                         ["p", "n/x"])
+        csc = columns_for("storage.k8s.io", "CSIStorageCapacity")
+        self.assertEqual([c.name for c in csc], ["StorageClassName", "Capacity"])
+        self.assertEqual(cells(csc, {"storageClassName": "fast"}), ["fast", "<unset>"])
