@@ -8,6 +8,8 @@ shutdown.
 
 from __future__ import annotations
 
+import attr
+
 import random
 from typing import Any, Optional
 
@@ -243,6 +245,10 @@ async def serve_watch(link: Any, request: IRequest, target: Target, query: Query
     """
     output = ser.negotiate(req.header(request, b"accept"), stream=True)
     opts = link.list_options(target, query)
+    initial = query.optional_bool("sendInitialEvents")
+    if initial is not None and opts.send_initial_events is None:
+        # the storage sends the initial state and ends it with kube's bookmark at its revision
+        opts = attr.evolve(opts, send_initial_events=initial)
     timeout: Optional[float] = query.optional_int("timeoutSeconds")
     if timeout is None and query.get("timeout"):
         timeout = parse_go_duration(query.get("timeout"))
@@ -292,15 +298,6 @@ async def serve_watch(link: Any, request: IRequest, target: Target, query: Query
         stream.on_event(e)
     if stream.ended:
         return b""
-    if query.bool("sendInitialEvents"):
-        # the initial state has been sent: tell the client with kube's annotated bookmark
-        rv = stream.last_rv
-        if not rv:
-            rv = str(await link.storage.current_resource_version())
-        stream.bookmarks = True
-        stream.on_event(Event(BOOKMARK, {"metadata": {
-            "resourceVersion": rv, "annotations": {"k8s.io/initial-events-end": "true"}}}))
-        stream.bookmarks = opts.allow_watch_bookmarks
     stream.timer = link.clock.callLater(timeout, stream.end)
     if stream.bookmarks:
         stream.bookmark_timer = link.clock.callLater(link.bookmark_interval, stream.send_bookmark)

@@ -152,6 +152,20 @@ class WatchTests(SynchronousTestCase):
         self.assertEqual([e["type"] for e in evs], ["ADDED", "BOOKMARK"])
         self.assertEqual(evs[1]["object"]["metadata"]["annotations"], {"k8s.io/initial-events-end": "true"})
 
+    def test_initial_events_end_at_the_list_revision(self) -> None:
+        """
+        The bookmark ending the initial events carries a revision no older than any object sent
+        (objects come in name order, not revision order), and comes once.
+        """
+        self.api.post(CMS, cm("b"))
+        self.api.post(CMS, cm("a"))
+        s = Stream(self.api, f"{CMS}?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+                             "&resourceVersionMatch=NotOlderThan&timeoutSeconds=5")
+        evs = s.events()
+        self.assertEqual([e["type"] for e in evs], ["ADDED", "ADDED", "BOOKMARK"])
+        rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in evs]
+        self.assertGreaterEqual(rvs[2], max(rvs[:2]))
+
     def test_slow_client_cut_off(self) -> None:
         """
         A client whose transport stays paused is cut off after too many events.
