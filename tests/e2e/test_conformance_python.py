@@ -59,6 +59,18 @@ def _session(url: str) -> dict[str, Any]:
         for e in watch.Watch().stream(v1.list_namespaced_config_map, ns, resource_version=rv0, timeout_seconds=2)
     ]
 
+    # server-side apply through the client's _content_type
+    def apply(manager: str, value: str, force: bool = False) -> Any:
+        return v1.patch_namespaced_config_map(
+            "ssa", ns, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": value}},
+            field_manager=manager, force=force, _content_type="application/apply-patch+yaml")
+
+    apply("py", "1")
+    out["ssa_conflict"] = error(lambda: apply("other", "2"))
+    forced = apply("other", "2", force=True)
+    out["ssa_forced"] = (forced.data, [(m.manager, m.operation, m.fields_v1) for m in forced.metadata.managed_fields])
+    v1.delete_namespaced_config_map("ssa", ns)
+
     # pagination
     for i in range(5):
         v1.create_namespaced_config_map(ns, {"metadata": {"name": f"pg{i}", "labels": {"pg": "y"}}})
@@ -161,6 +173,16 @@ class PythonConformanceTests(TestCase):
         self.assertNotIn("group", deleted["details"])
         self.assertEqual(out["watch"], [("ADDED", "p1"), ("MODIFIED", "p1"), ("MODIFIED", "p1"),
                                         ("MODIFIED", "p1"), ("DELETED", "p1")])
+        self.assertEqual(out["ssa_conflict"][2], (
+            '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Apply failed with 1 '
+            'conflict: conflict with \\"py\\": .data.a","reason":"Conflict","details":{"causes":[{"reason":'
+            '"FieldManagerConflict","message":"conflict with \\"py\\"","field":".data.a"}]},"code":409}\n'))
+        # (their order depends on the seconds of their times: compared by manager)
+        self.assertEqual(out["ssa_forced"][0], {"a": "2"})
+        self.assertEqual(sorted(out["ssa_forced"][1]), [
+            ("other", "Apply", {"f:data": {".": {}, "f:a": {}}}),
+            ("py", "Apply", {"f:data": {}}),
+        ])
         self.assertEqual(out["pages"], [["pg0", "pg1"], ["pg2", "pg3"], ["pg4"]])
         self.assertEqual((out["first_remaining"], out["last_remaining"]), (3, None))
         self.assertEqual(out["selected"], ["pg0", "pg1", "pg2", "pg3", "pg4"])
