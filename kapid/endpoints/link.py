@@ -370,12 +370,13 @@ class ResourceLink(Link):
         self._check_verb(target, "get")
         store = self.store_for(target.resource)
         if target.subresource == "scale":
-            from kapid.endpoints.scale import get_scale
+            from kapid.endpoints.scale import get_scale, render_scale
 
             obj = await get_scale(store, target)
-            return self.render_object(request, query, target, obj)
+            return render_scale(self, request, query, target, obj)
         obj = await store.get(target.namespace, target.name, target.version, query.get("resourceVersion"))
-        return self.render_object(request, query, target, obj, allow_as=not target.subresource)
+        # kube's status REST converts to the main resource's Table too
+        return self.render_object(request, query, target, obj, allow_as=target.subresource in ("", "status"))
 
     def list_options(self, target: Target, query: Query) -> ListOptions:
         """

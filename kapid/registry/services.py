@@ -45,7 +45,25 @@ class ServiceStrategy(_BaseServiceStrategy):
     def prepare_for_update(self, obj: dict, old: dict) -> None:
         super().prepare_for_update(obj, old)
         patch_allocated_values(obj, old)
+        normalize_cluster_ips(obj, old)
         drop_type_dependent_fields(obj, old)
+
+
+def normalize_cluster_ips(new: dict, old: dict) -> None:
+    """
+    kube's C{NormalizeClusterIPs} on update: a client that changed or cleared only C{clusterIP}
+    (leaving C{clusterIPs} as it was) gets C{clusterIPs} to match, so validation judges the change.
+    """
+    spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
+    old_ip, new_ip = old_spec.get("clusterIP") or "", spec.get("clusterIP") or ""
+    old_ips = list(old_spec.get("clusterIPs") or [])
+    if old_ips and not spec.get("clusterIPs") and old_ip == new_ip:
+        spec["clusterIPs"] = list(old_ips)
+    if old_ip != new_ip and list(spec.get("clusterIPs") or []) == old_ips:
+        if old_ip and not new_ip:
+            spec.pop("clusterIPs", None)
+        else:
+            spec["clusterIPs"] = [new_ip]
 
 
 def allocator_from_config(config: Any, storage: Any) -> ServiceAllocator:

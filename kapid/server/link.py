@@ -9,7 +9,8 @@ as a Kubernetes C{Status}; any other exception becomes a 500 C{InternalError} C{
 
 from __future__ import annotations
 
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Optional
 
 from klein import Klein
 from klein.resource import KleinResource
@@ -34,11 +35,21 @@ class Decline(Exception):
     """
 
 
+def reason_phrase(code: int) -> Optional[bytes]:
+    """
+    The status line's reason phrase as Go's net/http writes it (Twisted knows none for 422 or 429).
+    """
+    try:
+        return HTTPStatus(code).phrase.encode("ascii")
+    except ValueError:
+        return None
+
+
 def render_status(request: IRequest, error: StatusError) -> bytes:
     """
     Write C{error}'s code and headers to C{request} and return its C{Status} body.
     """
-    request.setResponseCode(error.code)
+    request.setResponseCode(error.code, reason_phrase(error.code))
     request.setHeader(b"Content-Type", b"application/json")
     request.setHeader(b"Cache-Control", b"no-cache, private")
     for name, value in error.headers.items():

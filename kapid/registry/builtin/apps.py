@@ -24,8 +24,18 @@ def _n(obj: dict, *path: str) -> int:
     return int(v or 0)
 
 
+#: the status a create starts from: the counters kube writes even when zero (no omitempty)
+_ZERO_STATUS = {
+    "ReplicaSet": {"replicas": 0},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0},
+}
+
+
 def _strategy(kind: str, status: bool = True) -> GenericStrategy:
-    return GenericStrategy("apps", kind, has_status=status, tracks_generation=True, reset_status={})
+    return GenericStrategy(
+        "apps", kind, has_status=status, tracks_generation=True, reset_status=_ZERO_STATUS.get(kind, {})
+    )
 
 
 DEPLOYMENTS = Resource(

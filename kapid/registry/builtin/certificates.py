@@ -5,10 +5,39 @@ path segments; C{spec.signerName} field selector).
 
 from __future__ import annotations
 
+import copy
+import time
+
+from kapid.apimachinery.meta import timestamp
 from kapid.registry.builtin._helpers import STATUS_VERBS, field, resource, status, v1
 from kapid.registry.description import Subresource
+from kapid.registry.strategy import GenericStrategy
 
 GROUP = "certificates.k8s.io"
+
+
+class CSRStrategy(GenericStrategy):
+    """
+    kube's approval strategy on top of the generic one: a write to C{/approval} changes only
+    C{status.conditions} (timestamps filled in when left out).
+    """
+
+    def prepare_for_approval(self, obj: dict, old: dict) -> None:
+        conditions = (obj.get("status") or {}).get("conditions")
+        meta = obj["metadata"]
+        obj.clear()
+        obj.update(copy.deepcopy(old))
+        obj["metadata"] = meta
+        status = obj.setdefault("status", {})
+        if conditions:
+            now = timestamp(time.time())
+            for c in conditions:
+                for k in ("lastUpdateTime", "lastTransitionTime"):
+                    if not c.get(k):
+                        c[k] = now
+            status["conditions"] = conditions
+        else:
+            status.pop("conditions", None)
 
 CERTIFICATE_SIGNING_REQUESTS = resource(
     GROUP, "CertificateSigningRequest", "certificatesigningrequests",
@@ -22,6 +51,7 @@ CERTIFICATE_SIGNING_REQUESTS = resource(
     field_selectors={"spec.signerName": field("spec", "signerName")},
     name_validation="path",
     reset_status={},
+    strategy=CSRStrategy(GROUP, "CertificateSigningRequest", has_status=True, name_validation="path", reset_status={}),
 )
 
 RESOURCES = [CERTIFICATE_SIGNING_REQUESTS]

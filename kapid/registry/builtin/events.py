@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import attr
 
 from kapid.registry.builtin._helpers import resource, v1
 
@@ -50,8 +49,5 @@ EVENTS = resource(
     storage_path="events",
     ttl=3600,
 )
-# kube's event table ends with a wide Name column instead of starting with one; the table
-# convertor always starts with Name, so the trailing one is left out here.
-EVENTS = attr.evolve(EVENTS, table_columns=tuple(c for c in EVENTS.table_columns if c.format != "name"))
 
 RESOURCES = [EVENTS]
