@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable, Optional
 
 from kapid.apimachinery.meta import parse_timestamp
+from kapid.apimachinery.table import human_duration
 from kapid.registry.description import TableColumn
 
 _Obj = dict[str, Any]
@@ -28,41 +29,6 @@ _Obj = dict[str, Any]
 
 # ---------------------------------------------------------------------------------------------------
 # kube's formatting helpers
-
-
-def human_duration(seconds: float) -> str:
-    """
-    kube's C{duration.HumanDuration}: C{5s}, C{2m10s}, C{5m}, C{3h4m}, C{10h}, C{2d3h}, C{20d},
-    C{2y10d}, C{9y}.
-    """
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        rem = s % 60
-        return f"{minutes}m" if rem == 0 else f"{minutes}m{rem}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
-    return f"{hours // 24 // 365}y"
 
 
 def since(timestamp: Optional[str], now: Optional[float] = None) -> str:
