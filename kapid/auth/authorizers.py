@@ -1,6 +1,10 @@
 """
 Authorizers: C{AlwaysAllow}, C{AlwaysDeny}, the privileged-group short cut, and their union; and
 kube's C{Forbidden} message.
+
+An authorizer may also answer C{rules_for(user, namespace)} (kube's C{RuleResolver}, for
+C{selfsubjectrulesreviews}): C{(resource rules, non-resource rules, incomplete)}, the rules as
+C{{"verbs", "apiGroups", "resources", "resourceNames"}} and C{{"verbs", "nonResourceURLs"}} dicts.
 """
 
 from __future__ import annotations
@@ -26,6 +30,16 @@ class AlwaysAllow:
         """
         return Decision(ALLOW)
 
+    def rules_for(self, user: Any, namespace: str) -> tuple[list[dict], list[dict], bool]:
+        """
+        Every verb on every resource and every URL.
+        """
+        return (
+            [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            False,
+        )
+
 
 @implementer(IAuthorizer)
 class AlwaysDeny:
@@ -38,6 +52,12 @@ class AlwaysDeny:
         Deny, with kube's reason.
         """
         return Decision(DENY, "Everything is forbidden.")
+
+    def rules_for(self, user: Any, namespace: str) -> tuple[list[dict], list[dict], bool]:
+        """
+        No rules (complete).
+        """
+        return [], [], False
 
 
 @implementer(IAuthorizer)
@@ -54,6 +74,12 @@ class PrivilegedGroupAuthorizer:
         if MASTERS_GROUP in attributes.user.groups:
             return Decision(ALLOW)
         return Decision(NO_OPINION)
+
+    def rules_for(self, user: Any, namespace: str) -> tuple[list[dict], list[dict], bool]:
+        """
+        Nothing: kube does not count the privileged groups among its rule resolvers.
+        """
+        return [], [], False
 
 
 @implementer(IAuthorizer)
@@ -91,6 +117,28 @@ class UnionAuthorizer:
             if decision.reason:
                 reasons.append(decision.reason)
         return Decision(NO_OPINION, ", ".join(reasons))
+
+    def rules_for(self, user: Any, namespace: str) -> Deferred:
+        """
+        A Deferred firing with the rules of every authorizer in order (kube's union rule
+        resolver); incomplete when one is, or has no C{rules_for}.
+        """
+        return Deferred.fromCoroutine(self._rules_for(user, namespace))
+
+    async def _rules_for(self, user: Any, namespace: str) -> tuple[list[dict], list[dict], bool]:
+        resource_rules: list[dict] = []
+        non_resource_rules: list[dict] = []
+        incomplete = False
+        for authorizer in self.authorizers:
+            rules_for = getattr(authorizer, "rules_for", None)
+            if rules_for is None:
+                incomplete = True
+                continue
+            more, more_non, partial = await maybeDeferred(rules_for, user, namespace)
+            resource_rules.extend(more)
+            non_resource_rules.extend(more_non)
+            incomplete = incomplete or partial
+        return resource_rules, non_resource_rules, incomplete
 
 
 #: Authorization mode name -> factory of its authorizer (others may register more, e.g. RBAC).

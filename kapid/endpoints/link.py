@@ -368,6 +368,8 @@ class ResourceLink(Link):
         GET one object (or its status / scale).
         """
         self._check_verb(target, "get")
+        if hasattr(target.resource.strategy, "compute_list"):
+            return await self.handle_computed_read(request, target, query)
         store = self.store_for(target.resource)
         if target.subresource == "scale":
             from kapid.endpoints.scale import get_scale, render_scale
@@ -426,9 +428,12 @@ class ResourceLink(Link):
         """
         self._check_verb(target, "list")
         output = ser.negotiate(req.header(request, b"accept"))
-        opts = self.list_options(target, query)
-        store = self.store_for(target.resource)
-        res = await store.list(target.namespace, opts, target.version)
+        if hasattr(target.resource.strategy, "compute_list"):
+            res = {"items": await self.computed_items(request, target), "resourceVersion": ""}
+        else:
+            opts = self.list_options(target, query)
+            store = self.store_for(target.resource)
+            res = await store.list(target.namespace, opts, target.version)
         meta = self._list_meta(res)
         pretty = req.wants_pretty(request, query)
         if output.as_kind == "Table":
@@ -451,6 +456,30 @@ class ResourceLink(Link):
             "items": items,
         }
         return req.write(request, 200, output, body, pretty)
+
+    async def computed_items(self, request: IRequest, target: Target) -> list[dict]:
+        """
+        The objects of a resource computed on every read, never stored (the strategy's
+        C{compute_list()}, e.g. C{componentstatuses}); the strategy's C{read_warnings} go in
+        C{Warning} headers.
+        """
+        from twisted.internet.defer import maybeDeferred
+
+        strategy = target.resource.strategy
+        for warning in getattr(strategy, "read_warnings", ()):
+            req.add_warning(request, warning)
+        return list(await maybeDeferred(strategy.compute_list))
+
+    async def handle_computed_read(self, request: IRequest, target: Target, query: Query) -> bytes:
+        """
+        GET one object of a computed resource (see L{computed_items}); 404 for an unknown name.
+        """
+        from kapid.apimachinery.status import not_found
+
+        for obj in await self.computed_items(request, target):
+            if obj["metadata"]["name"] == target.name:
+                return self.render_object(request, query, target, obj)
+        raise not_found(target.resource.plural, target.name, target.resource.group)
 
     # ---------------------------------------------------------------------------------------------
     # watch
@@ -495,6 +524,8 @@ class ResourceLink(Link):
             raise method_not_allowed()
         if hasattr(target.resource.strategy, "compute_create"):
             return await self.handle_computed(request, target, query)
+        if target.resource.group == "" and target.resource.plural == "bindings":
+            return await self.handle_bindings(request, target, query)
         dry_run = query.dry_run()
         body = req.read_body(request)
         obj = self.decode(request, target, query, body)
@@ -567,8 +598,35 @@ class ResourceLink(Link):
             )
         else:
             obj = self.decode(request, target, query, body)
-            out = await maybeDeferred(strategy.compute_create, obj, user(request))
+            if target.resource.namespaced:
+                # namespaced reviews (localsubjectaccessreviews) judge the URL's namespace
+                out = await maybeDeferred(strategy.compute_create, obj, user(request), target.namespace)
+            else:
+                out = await maybeDeferred(strategy.compute_create, obj, user(request))
         return self.render_object(request, query, target, out, 201)
+
+    async def handle_bindings(self, request: IRequest, target: Target, query: Query) -> bytes:
+        """
+        POST C{/api/v1/namespaces/<ns>/bindings}: kube's pod binding, addressed by the Binding's name
+        (the same as C{pods/<name>/binding}).
+        """
+        import attr
+
+        pods = self.registry.lookup("", "v1", "pods")
+        if pods is None:
+            raise method_not_allowed()
+        body = req.read_body(request)
+        obj: Any = None
+        if body.strip():
+            obj, _ = req.decode_body(request, body)
+        name = ((obj or {}).get("metadata") or {}).get("name") or "" if isinstance(obj, dict) else ""
+        if not name:
+            from kapid.apimachinery.field import required
+            from kapid.apimachinery.status import invalid
+
+            raise invalid("Binding", "", [required("metadata.name", "name or generateName is required")])
+        pod_target = attr.evolve(target, resource=pods, name=name, subresource="binding")
+        return await self.handle_action(request, pod_target, query)
 
     async def handle_action(self, request: IRequest, target: Target, query: Query) -> bytes:
         """
@@ -826,8 +884,15 @@ def install_daemon_resources(service: Any, registry: ResourceRegistry, storage: 
 
     config = service.config
     install_service_allocation(registry, allocator_from_config(config, storage))
+    issuer = issuer_from_config(config, now=clock.seconds)
     if registry.lookup("", "v1", "serviceaccounts") is not None:
-        registry.add(service_accounts_with_issuer(issuer_from_config(config, now=clock.seconds)))
+        registry.add(service_accounts_with_issuer(issuer))
+    registry.add(authentication.token_reviews(issuer))
+    if registry.lookup("", "v1", "componentstatuses") is not None:
+        from kapid.registry.builtin.core import component_statuses
+        from kapid.server.healthz import storage_check
+
+        registry.add(component_statuses(storage_check(service.kv, clock).check))
     authorizer = build_authorizer(config.authorization.modes, service=service)
     for make_review in authorization.COMPUTED_RESOURCES:
         registry.add(make_review(authorizer))
@@ -846,7 +911,7 @@ def register_cache_prefixes(storage: Any, registry: ResourceRegistry, etcd_prefi
 
     def all_prefixes() -> None:
         for res in registry.all():
-            if hasattr(res.strategy, "compute_create"):
+            if hasattr(res.strategy, "compute_create") or hasattr(res.strategy, "compute_list"):
                 continue
             register(res.key_prefix(etcd_prefix))
 

@@ -1143,6 +1143,52 @@ def _leases() -> tuple[TableColumn, ...]:
     )
 
 
+def _component_statuses() -> tuple[TableColumn, ...]:
+    def healthy(o: _Obj) -> dict:
+        for c in o.get("conditions") or []:
+            if c.get("type") == "Healthy":
+                return c
+        return {}
+
+    def state(o: _Obj, now: Optional[float] = None) -> str:
+        c = healthy(o)
+        if not c:
+            return "Unknown"
+        return "Healthy" if c.get("status") == "True" else "Unhealthy"
+
+    return (
+        _col("Status", "string", state, "Status of the component conditions"),
+        _col("Message", "string", lambda o, now=None: healthy(o).get("message") or "",
+             "Message of the component conditions"),
+        _col("Error", "string", lambda o, now=None: healthy(o).get("error") or "", "Error of the component conditions"),
+    )
+
+
+def _ip_addresses() -> tuple[TableColumn, ...]:
+    def parent(o: _Obj, now: Optional[float] = None) -> str:
+        ref = _spec(o).get("parentRef")
+        if not ref:
+            return "<none>"
+        group, resource = ref.get("group") or "", ref.get("resource") or ""
+        out = (f"{resource}.{group}" if group else resource).lower()
+        if ref.get("namespace"):
+            out += "/" + ref["namespace"]
+        return out + "/" + (ref.get("name") or "")
+
+    return (
+        _col("ParentRef", "string", parent, _doc("io.k8s.api.networking.v1.IPAddressSpec", "parentRef")),
+        age_column(),
+    )
+
+
+def _service_cidrs() -> tuple[TableColumn, ...]:
+    return (
+        _col("CIDRs", "string", lambda o, now=None: ",".join(_spec(o).get("cidrs") or []),
+             _doc("io.k8s.api.networking.v1.ServiceCIDRSpec", "cidrs")),
+        age_column(),
+    )
+
+
 def _hpas() -> tuple[TableColumn, ...]:
     def reference(o: _Obj, now: Optional[float] = None) -> str:
         ref = _spec(o).get("scaleTargetRef") or {}
@@ -1398,6 +1444,9 @@ _TABLES: dict[tuple[str, str], Callable[[], tuple[TableColumn, ...]]] = {
     ("batch", "CronJob"): _cron_jobs,
     ("autoscaling", "HorizontalPodAutoscaler"): _hpas,
     ("coordination.k8s.io", "Lease"): _leases,
+    ("", "ComponentStatus"): _component_statuses,
+    ("networking.k8s.io", "IPAddress"): _ip_addresses,
+    ("networking.k8s.io", "ServiceCIDR"): _service_cidrs,
     ("discovery.k8s.io", "EndpointSlice"): _endpoint_slices,
     ("networking.k8s.io", "Ingress"): _ingresses,
     ("networking.k8s.io", "IngressClass"): _ingress_classes,

@@ -1,16 +1,20 @@
 """
 core/v1 resources owned by the API machinery: namespaces (+status, +finalize), configmaps, secrets,
-pods (+status; graceful deletion) and events (TTL one hour; C{involvedObject.*} field selectors).
+pods (+status, +ephemeralcontainers, +resize, +proxy; graceful deletion), bindings (create-only: a pod's
+binding by the Binding's name), componentstatuses (computed on every read) and events (TTL one hour;
+C{involvedObject.*} field selectors).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import copy
+from typing import Any, Callable, Optional
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
-from kapid.apimachinery.status import StatusError, forbidden
+from kapid.apimachinery import field as fielderr
+from kapid.apimachinery.status import StatusError, bad_request, forbidden, invalid
 from kapid.registry.description import Resource, Subresource, Version
 from kapid.registry.strategy import GenericStrategy
 
@@ -300,6 +304,79 @@ class PodStrategy(GenericStrategy):
     def prepare_for_create(self, obj: dict) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj.get("spec") or {})}
 
+    def _keep_old_except(self, obj: dict, old: dict) -> None:
+        """
+        Turn C{obj} into C{old} with only C{obj}'s resourceVersion and managedFields (kube's
+        C{ResetObjectMetaForStatus} and a copy of the old spec and status).
+        """
+        obj["status"] = copy.deepcopy(old.get("status"))
+        if obj["status"] is None:
+            obj.pop("status")
+        self.prepare_for_status_update(obj, old)
+        obj["spec"] = copy.deepcopy(old.get("spec") or {})
+
+    def prepare_for_ephemeralcontainers(self, obj: dict, old: dict) -> None:
+        """
+        kube's C{podEphemeralContainersStrategy}: a write to C{pods/<name>/ephemeralcontainers}
+        changes only C{spec.ephemeralContainers}, which may be added to but never changed or
+        removed.
+        """
+        wanted = copy.deepcopy((obj.get("spec") or {}).get("ephemeralContainers") or [])
+        self._keep_old_except(obj, old)
+        name = old["metadata"].get("name", "")
+        errs = []
+        before = {c.get("name"): c for c in (old.get("spec") or {}).get("ephemeralContainers") or []}
+        after = {c.get("name") for c in wanted}
+        for i, c in enumerate(wanted):
+            path = f"spec.ephemeralContainers[{i}]"
+            if not c.get("name"):
+                errs.append(fielderr.required(f"{path}.name"))
+            if not c.get("image"):
+                errs.append(fielderr.required(f"{path}.image"))
+            prior = before.get(c.get("name"))
+            if prior is not None and prior != c:
+                errs.append(fielderr.forbidden(path, f'existing ephemeral containers "{c.get("name")}" may not be changed'))
+        for gone in before:
+            if gone not in after:
+                errs.append(fielderr.forbidden("spec.ephemeralContainers",
+                                               f'existing ephemeral containers "{gone}" may not be removed\n'))
+        if errs:
+            raise invalid("Pod", name, errs)
+        if wanted:
+            obj["spec"]["ephemeralContainers"] = wanted
+        else:
+            obj["spec"].pop("ephemeralContainers", None)
+
+    def prepare_for_resize(self, obj: dict, old: dict) -> None:
+        """
+        kube 1.33's C{podResizeStrategy}: a write to C{pods/<name>/resize} changes only the
+        C{resources} and C{resizePolicy} of the pod's existing containers (and restartable init
+        containers), matched by name.
+        """
+        new_spec = obj.get("spec") or {}
+        self._keep_old_except(obj, old)
+        for key in ("containers", "initContainers"):
+            wanted = {c.get("name"): c for c in new_spec.get(key) or [] if isinstance(c, dict)}
+            for c in obj["spec"].get(key) or []:
+                if key == "initContainers" and c.get("restartPolicy") != "Always":
+                    continue
+                w = wanted.get(c.get("name"))
+                if w is None:
+                    continue
+                for part in ("resources", "resizePolicy"):
+                    if part in w:
+                        c[part] = copy.deepcopy(w[part])
+                    else:
+                        c.pop(part, None)
+
+    def prepare_for_proxy(self, obj: dict, old: dict) -> None:
+        """
+        C{pods/<name>/proxy}: kube refuses a pod without an IP (C{address not allowed}); with one,
+        the link's answer for an unreachable backend follows.
+        """
+        if not _get(old, "status", "podIP"):
+            raise bad_request("address not allowed")
+
     def check_graceful_delete(self, obj: dict, options: dict) -> Optional[int]:
         spec = obj.get("spec") or {}
         grace = options.get("gracePeriodSeconds")
@@ -325,10 +402,13 @@ PODS = Resource(
     subresources=(
         Subresource("attach", "PodAttachOptions", "", "v1", ("create", "get")),
         Subresource("binding", "Binding", "", "v1", ("create",)),
+        Subresource("ephemeralcontainers", "Pod", "", "v1"),
         Subresource("eviction", "Eviction", "policy", "v1", ("create",)),
         Subresource("exec", "PodExecOptions", "", "v1", ("create", "get")),
         Subresource("log", "Pod", "", "v1", ("get",)),
         Subresource("portforward", "PodPortForwardOptions", "", "v1", ("create", "get")),
+        Subresource("proxy", "PodProxyOptions", "", "v1", ("create", "delete", "get", "patch", "update")),
+        Subresource("resize", "Pod", "", "v1"),
         Subresource("status", "Pod", "", "v1"),
     ),
     strategy=PodStrategy(),
@@ -375,4 +455,87 @@ EVENTS = Resource(
 )
 
 
-RESOURCES = (NAMESPACES, CONFIGMAPS, SECRETS, PODS, EVENTS)
+# ---------------------------------------------------------------------------------------------------
+# bindings and componentstatuses
+
+
+BINDINGS = Resource(
+    group="",
+    kind="Binding",
+    plural="bindings",
+    singular="binding",
+    versions=(Version("v1", "io.k8s.api.core.v1.Binding", storage=True),),
+    verbs=("create",),
+    strategy=GenericStrategy("", "Binding"),
+)
+
+#: kube's probes of the components it expects next to it (the secure ports of kube-scheduler and
+#: kube-controller-manager); kapid runs neither, so they answer as a refused connection does.
+_COMPONENT_PORTS = (("scheduler", 10259), ("controller-manager", 10257))
+
+
+def _component(name: str, condition: dict) -> dict:
+    return {
+        "kind": "ComponentStatus",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "creationTimestamp": None},
+        "conditions": [dict({"type": "Healthy"}, **condition)],
+    }
+
+
+class ComponentStatusStrategy(GenericStrategy):
+    """
+    kube's deprecated C{componentstatuses}: computed on every read, never stored. C{etcd-0} is the
+    storage's health (C{check}, a callable answering or raising, possibly through a Deferred; no
+    check means healthy); the scheduler and controller manager are reported as kube-apiserver
+    reports them when nothing listens on their ports.
+    """
+
+    read_warnings = ("v1 ComponentStatus is deprecated in v1.19+",)
+
+    def __init__(self, check: Optional[Callable[[], Any]] = None) -> None:
+        super().__init__("", "ComponentStatus")
+        self.check = check
+
+    def compute_list(self) -> Deferred:
+        """
+        A Deferred firing with the C{ComponentStatus} objects.
+        """
+        return Deferred.fromCoroutine(self._list())
+
+    async def _list(self) -> list[dict]:
+        out = []
+        for name, port in _COMPONENT_PORTS:
+            url = f"https://127.0.0.1:{port}/healthz"
+            message = f'Get "{url}": dial tcp 127.0.0.1:{port}: connect: connection refused'
+            out.append(_component(name, {"status": "False", "message": message}))
+        try:
+            if self.check is not None:
+                await maybeDeferred(self.check)
+        except Exception as e:
+            out.append(_component("etcd-0", {"status": "False", "error": str(e) or type(e).__name__}))
+        else:
+            out.append(_component("etcd-0", {"status": "True", "message": "ok"}))
+        return out
+
+
+def component_statuses(check: Optional[Callable[[], Any]] = None) -> Resource:
+    """
+    The description of C{componentstatuses} reporting the storage through C{check}.
+    """
+    return Resource(
+        group="",
+        kind="ComponentStatus",
+        plural="componentstatuses",
+        singular="componentstatus",
+        versions=(Version("v1", "io.k8s.api.core.v1.ComponentStatus", storage=True),),
+        namespaced=False,
+        short_names=("cs",),
+        verbs=("get", "list"),
+        strategy=ComponentStatusStrategy(check),
+    )
+
+
+COMPONENT_STATUSES = component_statuses()
+
+RESOURCES = (NAMESPACES, CONFIGMAPS, SECRETS, PODS, EVENTS, BINDINGS, COMPONENT_STATUSES)

@@ -1,6 +1,8 @@
 """
 networking.k8s.io/v1 resources: ingresses (+status; stored under C{/registry/ingress} as kube does),
-ingressclasses and networkpolicies.
+ingressclasses, networkpolicies, and the 1.33 GA ipaddresses and servicecidrs (+status), cluster-scoped
+and plainly stored: kapid's Service allocator (L{kapid.registry.allocator}) keeps its own bitmaps and
+neither reads nor writes them.
 """
 
 from __future__ import annotations
@@ -31,4 +33,17 @@ NETWORK_POLICIES = resource(
     tracks_generation=True,
 )
 
-RESOURCES = [INGRESSES, INGRESS_CLASSES, NETWORK_POLICIES]
+IP_ADDRESSES = resource(
+    "networking.k8s.io", "IPAddress", "ipaddresses", v1("io.k8s.api.networking.v1.IPAddress"),
+    namespaced=False,
+    singular="ipaddress",
+)
+
+SERVICE_CIDRS = resource(
+    "networking.k8s.io", "ServiceCIDR", "servicecidrs", v1("io.k8s.api.networking.v1.ServiceCIDR"),
+    namespaced=False,
+    subresources=(status("ServiceCIDR", "networking.k8s.io"),),
+    reset_status={},
+)
+
+RESOURCES = [INGRESSES, INGRESS_CLASSES, NETWORK_POLICIES, IP_ADDRESSES, SERVICE_CIDRS]
