@@ -5,7 +5,7 @@ The facts (field numbers, JSON names, which Go fields are pointers and which car
 are those of k8s.io/api and k8s.io/apimachinery at v0.33 (Kubernetes 1.33), written here in kapid's
 own compact notation rather than as C{.proto} files or generated code. L{MESSAGES} covers every
 message reachable from the kinds of L{KINDS}: the objects C{kubectl create <generator>},
-C{kubectl create token}, C{kubectl auth can-i}, C{kubectl auth whoami}, C{kubectl autoscale},
+C{kubectl create token}, C{kubectl auth can-i} (and C{--list}), C{kubectl auth whoami}, C{kubectl autoscale},
 C{kubectl debug} and C{kubectl certificate approve|deny} send.
 
 A message name is qualified with its group version (C{autoscaling/v2.MetricSpec}) only where two
@@ -408,6 +408,14 @@ SelfSubjectAccessReviewSpec: 1 resourceAttributes ResourceAttributes op; 2 nonRe
     NonResourceAttributes op
 SelfSubjectReview: 1 metadata ObjectMeta o; 2 status SelfSubjectReviewStatus o
 SelfSubjectReviewStatus: 1 userInfo UserInfo o
+SelfSubjectRulesReview: 1 metadata ObjectMeta o; 2 spec SelfSubjectRulesReviewSpec; 3 status
+    SubjectRulesReviewStatus o
+SelfSubjectRulesReviewSpec: 1 namespace string o
+SubjectRulesReviewStatus: 1 resourceRules [ResourceRule]; 2 nonResourceRules [NonResourceRule]; 3
+    incomplete bool; 4 evaluationError string o
+ResourceRule: 1 verbs [string]; 2 apiGroups [string] o; 3 resources [string] o; 4 resourceNames
+    [string] o
+NonResourceRule: 1 verbs [string]; 2 nonResourceURLs [string] o
 Service: 1 metadata ObjectMeta o; 2 spec ServiceSpec o; 3 status ServiceStatus o
 ServiceAccount: 1 metadata ObjectMeta o; 2 secrets [ObjectReference] o; 3 imagePullSecrets
     [LocalObjectReference] o; 4 automountServiceAccountToken bool op
@@ -526,6 +534,8 @@ KINDS: dict[tuple[str, str, str], str] = {
     ("authentication.k8s.io", "v1beta1", "SelfSubjectReview"): "SelfSubjectReview",
     ("authentication.k8s.io", "v1alpha1", "SelfSubjectReview"): "SelfSubjectReview",
     ("authorization.k8s.io", "v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    # kubectl auth can-i --list
+    ("authorization.k8s.io", "v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
     # kubectl autoscale (1.32 sends v1, 1.33 v2)
     ("autoscaling", "v1", "HorizontalPodAutoscaler"): "autoscaling/v1.HorizontalPodAutoscaler",
     ("autoscaling", "v2", "HorizontalPodAutoscaler"): "autoscaling/v2.HorizontalPodAutoscaler",
