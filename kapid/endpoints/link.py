@@ -38,6 +38,7 @@ from kapid.endpoints import request as req
 from kapid.endpoints.request import Target
 from kapid.registry.description import Resource, ResourceRegistry
 from kapid.registry.store import IMMORTAL_NAMESPACES, RegistryStore
+from kapid.server.context import user
 from kapid.server.link import Decline, Link
 from kapid.storage.interfaces import ListOptions, SelectionPredicate
 
@@ -534,7 +535,7 @@ class ResourceLink(Link):
         self._managed_fields_create(target, obj, manager)
         for w in store.strategy.warnings_on_create(obj):
             req.add_warning(request, w)
-        out = await store.create(target.namespace, obj, target.version, dry_run=dry_run)
+        out = await store.create(target.namespace, obj, target.version, dry_run=dry_run, user=user(request))
         return self.render_object(request, query, target, out, 201)
 
     async def handle_kubelet(self, request: IRequest, target: Target, query: Query, method: str) -> bytes:
@@ -584,8 +585,6 @@ class ResourceLink(Link):
         C{compute_subresource_create(subresource, store, target, obj, user)}, e.g. a token).
         """
         from twisted.internet.defer import maybeDeferred
-
-        from kapid.server.context import user
 
         self._check_verb(target, "create")
         body = req.read_body(request)
@@ -691,7 +690,7 @@ class ResourceLink(Link):
         uid = (obj.get("metadata") or {}).get("uid") or None
         out, created = await store.update(
             target.namespace, target.name, updater, target.version, target.subresource, dry_run,
-            expect_uid=uid,
+            expect_uid=uid, user=user(request),
         )
         return self.render_object(request, query, target, out, 201 if created else 200)
 

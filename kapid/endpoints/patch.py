@@ -20,6 +20,7 @@ from kapid.apimachinery.status import StatusError, bad_request, invalid, unsuppo
 from kapid.apimachinery.strategicpatch import apply_strategic_patch, merge_patch
 from kapid.endpoints import request as req
 from kapid.endpoints.request import Target
+from kapid.server.context import user
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -219,6 +220,6 @@ async def _serve_apply(
 
     out, created = await store.update(
         target.namespace, target.name, updater, version, subresource, dry_run,
-        force_allow_create=not subresource,
+        force_allow_create=not subresource, user=user(request),
     )
     return link.render_object(request, query, target, out, 201 if created else 200)

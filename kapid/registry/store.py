@@ -290,10 +290,13 @@ class RegistryStore:
             )
         return meta
 
-    def prepare_create(self, obj: dict, namespace: str, version: str) -> dict:
+    def prepare_create(self, obj: dict, namespace: str, version: str, user: Optional[Any] = None) -> dict:
         """
         kube's C{BeforeCreate}: system fields, strategy preparation, name generation, validation.
-        Returns the object ready to store (in C{version}).
+        Returns the object ready to store (in C{version}). C{user} (the requester's
+        L{kapid.auth.interfaces.UserInfo}, or None) reaches a strategy's optional
+        C{prepare_for_create_by(obj, user)}, for kinds that record who created them (kube's
+        C{PrepareForCreate} reading the request context, e.g. CertificateSigningRequests).
         """
         meta = self.ensure_namespace(obj, namespace)
         if _nonzero_resource_version(meta.get("resourceVersion")):
@@ -305,6 +308,9 @@ class RegistryStore:
             meta.pop(k, None)
         meta.pop("generation", None)
         self.strategy.prepare_for_create(obj)
+        by_user = getattr(self.strategy, "prepare_for_create_by", None)
+        if by_user is not None:
+            by_user(obj, user)
         if meta.get("generateName") and not meta.get("name"):
             meta["name"] = metautil.generate_name(meta["generateName"], self.rng)
         errs = metautil.validate_object_meta(meta, self.resource.namespaced, self._name_fn)
@@ -322,11 +328,13 @@ class RegistryStore:
         version: str,
         dry_run: bool = False,
         admit: Optional[Callable[[dict], Any]] = None,
+        user: Optional[Any] = None,
     ) -> dict:
         """
         Create C{obj} (already decoded and defaulted) in C{namespace}; the result in C{version}.
+        C{user} is the requester (see L{prepare_create}).
         """
-        obj = self.prepare_create(obj, namespace, version)
+        obj = self.prepare_create(obj, namespace, version, user)
         name = obj["metadata"]["name"]
         await self.check_namespace_for_create(namespace, name)
         if admit is not None:
@@ -402,10 +410,12 @@ class RegistryStore:
         force_allow_create: bool = False,
         admit: Optional[Callable[[dict, Optional[dict]], Any]] = None,
         expect_uid: Optional[str] = None,
+        user: Optional[Any] = None,
     ) -> tuple[dict, bool]:
         """
         kube's C{Store.Update}: C{updater(current_in_version or None)} returns the new object (in
-        C{version}); fires with C{(object in version, created)}.
+        C{version}); fires with C{(object in version, created)}. C{user} is the requester, for a
+        create (see L{prepare_create}).
         """
         key = self.key(namespace, name)
         created = [False]
@@ -427,7 +437,7 @@ class RegistryStore:
                 meta = metautil.meta_of(new)
                 if (meta.get("name") or "") != name:
                     raise _name_mismatch(meta.get("name") or "", name)
-                new = self.prepare_create(new, namespace, version)
+                new = self.prepare_create(new, namespace, version, user)
                 await self.check_namespace_for_create(namespace, name)
                 if admit is not None:
                     await _maybe_await(admit(new, None))

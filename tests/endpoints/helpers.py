@@ -10,12 +10,30 @@ from typing import Any, Optional
 import orjson
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
+from twisted.web.resource import Resource
 
 from kapid.endpoints.link import ResourceLink
 from kapid.registry.builtin import builtin_registry
+from kapid.server.context import set_user
 from kapid.server.link import NotFoundResource
 from kapid.storage.memory import MemoryKV
 from kapid.storage.store import Store
+
+
+class AsUser(Resource):
+    """
+    A leaf wrapper that authenticates every request as C{user} (what the authentication filter does).
+    """
+
+    isLeaf = True
+
+    def __init__(self, inner: Any, user: Any) -> None:
+        super().__init__()
+        self.inner, self.user = inner, user
+
+    def render(self, request: Any) -> Any:
+        set_user(request, self.user)
+        return self.inner.render(request)
 
 
 class API:
@@ -33,6 +51,13 @@ class API:
         self.link = ResourceLink(NotFoundResource(), self.registry, self.storage, self.clock)
         self.treq = StubTreq(self.link.resource())
         self.run(self.link.ensure_system_namespaces())
+
+    def as_user(self, user: Any) -> "API":
+        """
+        Send the next requests as C{user} (a L{kapid.auth.interfaces.UserInfo}); returns self.
+        """
+        self.treq = StubTreq(AsUser(self.link.resource(), user))
+        return self
 
     def run(self, d: Any) -> Any:
         """

@@ -10,6 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
 from kapid.apimachinery.status import StatusError
+from kapid.auth.interfaces import UserInfo
 from kapid.registry.allocator import ServiceAllocator
 from kapid.registry.services import install_service_allocation
 from kapid.server.link import reason_phrase, render_status
@@ -217,6 +218,31 @@ class CSRApprovalTests(SynchronousTestCase):
                              ("Approved", "True", "KubectlApprove"))
             self.assertTrue(condition["lastUpdateTime"] and condition["lastTransitionTime"])
             self.assertEqual(obj["spec"]["usages"], ["client auth"])
+
+    def test_requestor(self) -> None:
+        """
+        The requester's name, uid, groups and extra replace the client's spec.username/uid/groups/extra.
+        """
+        api = API(self).as_user(UserInfo("alice", "uid-a", ("devs", "system:authenticated"), {"k": ("v",)}))
+        body = _csr("c")
+        body["spec"].update(username="mallory", uid="x", groups=["system:masters"])
+        code, created, _ = api.post(CSR, body)
+        self.assertEqual(code, 201, created)
+        spec = created["spec"]
+        self.assertEqual((spec["username"], spec["uid"], spec["groups"], spec["extra"]),
+                         ("alice", "uid-a", ["devs", "system:authenticated"], {"k": ["v"]}))
+        self.assertEqual(api.get(f"{CSR}/c")[1]["spec"]["username"], "alice")
+
+    def test_requestor_without_user(self) -> None:
+        """
+        Without a user on the request the requester fields are left empty.
+        """
+        api = API(self)
+        body = _csr("c")
+        body["spec"].update(username="mallory", groups=["system:masters"])
+        spec = api.post(CSR, body)[1]["spec"]
+        self.assertNotIn("username", spec)
+        self.assertNotIn("groups", spec)
 
     def test_deny(self) -> None:
         """

@@ -7,14 +7,11 @@ API on the memory store.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 from treq.testing import StubTreq
 from twisted.internet.defer import fail, succeed
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.resource import Resource
 
 from kapid.auth.authorizers import AlwaysAllow, AlwaysDeny, UnionAuthorizer, build_authorizer
 from kapid.auth.interfaces import UserInfo
@@ -22,7 +19,6 @@ from kapid.auth.tokens import TokenIssuer
 from kapid.kubeapi.discovery import DiscoveryLink
 from kapid.registry.builtin import authentication, authorization
 from kapid.registry.builtin.core import component_statuses
-from kapid.server.context import set_user
 from kapid.server.link import NotFoundResource
 from tests.endpoints.helpers import API
 
@@ -159,22 +155,6 @@ class PodSubresourceTests(SynchronousTestCase):
         self.assertEqual((code, body["reason"], body["message"]), (400, "BadRequest", "address not allowed"))
 
 
-class _AsUser(Resource):
-    """
-    A leaf wrapper that authenticates every request as C{user} (what the authentication filter does).
-    """
-
-    isLeaf = True
-
-    def __init__(self, inner: Any, user: UserInfo) -> None:
-        super().__init__()
-        self.inner, self.user = inner, user
-
-    def render(self, request: Any) -> Any:
-        set_user(request, self.user)
-        return self.inner.render(request)
-
-
 class ReviewTests(SynchronousTestCase):
     """
     The computed reviews of authentication.k8s.io and authorization.k8s.io.
@@ -186,7 +166,7 @@ class ReviewTests(SynchronousTestCase):
             api.registry.add(make(authorizer or build_authorizer(["AlwaysAllow"])))
         self.issuer = TokenIssuer(ec.generate_private_key(ec.SECP256R1()), now=api.clock.seconds)
         api.registry.add(authentication.token_reviews(self.issuer))
-        api.treq = StubTreq(_AsUser(api.link.resource(), user))
+        api.as_user(user)
         return api
 
     def test_token_review(self) -> None:

@@ -1,12 +1,13 @@
 """
 certificates.k8s.io/v1 resources: certificatesigningrequests (+status, +approval; names validated as
-path segments; C{spec.signerName} field selector).
+path segments; C{spec.signerName} field selector; the requester recorded in the spec on create).
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from typing import Any
 
 from kapid.apimachinery.meta import timestamp
 from kapid.registry.builtin._helpers import STATUS_VERBS, field, resource, status, v1
@@ -21,6 +22,25 @@ class CSRStrategy(GenericStrategy):
     kube's approval strategy on top of the generic one: a write to C{/approval} changes only
     C{status.conditions} (timestamps filled in when left out).
     """
+
+    def prepare_for_create_by(self, obj: dict, user: Any) -> None:
+        """
+        kube's C{PrepareForCreate}: the requester's name, uid, groups and extra replace whatever the
+        client put in C{spec.username}/C{uid}/C{groups}/C{extra} (left empty without a user).
+        """
+        spec = obj.setdefault("spec", {})
+        for k in ("username", "uid", "groups", "extra"):
+            spec.pop(k, None)
+        if user is None:
+            return
+        if user.name:
+            spec["username"] = user.name
+        if user.uid:
+            spec["uid"] = user.uid
+        if user.groups:
+            spec["groups"] = list(user.groups)
+        if user.extra:
+            spec["extra"] = {k: list(v) for k, v in user.extra.items()}
 
     def prepare_for_approval(self, obj: dict, old: dict) -> None:
         conditions = (obj.get("status") or {}).get("conditions")
