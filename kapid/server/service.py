@@ -21,7 +21,8 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
-from twisted.web.server import Site
+from twisted.web.server import Request, Site
+from twisted.web.server import version as twisted_web_version
 
 from kapid import _version
 from kapid.auth.authenticators import (
@@ -76,13 +77,31 @@ class Stage:
         return d
 
 
+class KapidRequest(Request):
+    """
+    A L{Request} without the C{Server} header Twisted adds to every response (kube-apiserver sends
+    none); only Twisted's own default is dropped, so a header copied from a proxied answer stays.
+    """
+
+    def setHeader(self, name: Any, value: Any) -> None:
+        """
+        Set a response header, except Twisted's default C{Server: TwistedWeb/...}.
+        """
+        key = name if isinstance(name, bytes) else name.encode("ascii")
+        if key.lower() == b"server" and value == twisted_web_version:
+            return
+        super().setHeader(name, value)
+
+
 class QuietSite(Site):
     """
     A L{Site} without Twisted's access log (kapid logs each request itself) that keeps track of its
-    open connections, so shutdown can close them after their responses are flushed.
+    open connections, so shutdown can close them after their responses are flushed. Its requests
+    are L{KapidRequest}s (no C{Server} header).
     """
 
     noisy = False
+    requestFactory = KapidRequest
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
