@@ -65,7 +65,7 @@ async def bind(store: Any, target: Target, binding: Any) -> dict:
 
     def write(current: Optional[dict]) -> dict:
         new = updater(store.to_version(current or {}, target.version))
-        return store.to_version(new, store.storage_version)
+        return store.to_storage(new)
 
     try:
         await store.storage.guaranteed_update(key, write)

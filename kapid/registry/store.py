@@ -49,8 +49,10 @@ log = Logger()
 
 try:  # H5's conversion through a hub
     from kapid.registry.conversion import convert as _convert
+    from kapid.registry.conversion import hub_version as _hub_version
 except ImportError:  # pragma: no cover - until landed
     _convert = None  # type: ignore[assignment]
+    _hub_version = None  # type: ignore[assignment]
 
 #: Namespaces that exist from the start and cannot be deleted.
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -181,6 +183,19 @@ class RegistryStore:
             obj["apiVersion"] = api_version
         # a new top-level dict (storage and caches keep theirs) with metadata in Go's order
         return metautil.order_object(obj)
+
+    def to_storage(self, obj: dict) -> dict:
+        """
+        C{obj} in the form it is stored in: the storage version, or, for a kind whose conversion
+        hub lives in another group (events.k8s.io Events, stored as core/v1 Events as kube stores
+        them), the hub form, so every group sharing the storage writes one form.
+        """
+        out = self.to_version(obj, self.storage_version)
+        hub = _hub_version(self.resource.group, self.resource.kind) if _hub_version is not None else None
+        if hub is not None and hub.rpartition("/")[0] != self.resource.group:
+            group, _, version = hub.rpartition("/")
+            out = metautil.order_object(_convert(out, group, self.resource.kind, version))
+        return out
 
     def _error(self, err: Exception, name: str, operation: str = "get") -> Exception:
         return interpret_storage_error(err, self.resource, name, operation)
@@ -357,7 +372,7 @@ class RegistryStore:
     ) -> dict:
         name = obj["metadata"]["name"]
         for attempt in range(attempts):
-            stored = self.to_version(obj, self.storage_version)
+            stored = self.to_storage(obj)
             key = self.key(namespace, name)
             if dry_run:
                 existing = await self.storage.get(key, "", True)
@@ -443,14 +458,14 @@ class RegistryStore:
                     await _maybe_await(admit(new, None))
                 created[0] = True
                 txns.append(await self._begin_create(new, dry_run))
-                return self.to_version(new, self.storage_version)
+                return self.to_storage(new)
             old = self.to_version(current, version)
             new = await _maybe_await(updater(copy.deepcopy(old)))
             new = copy.deepcopy(new)
             new = await self.prepare_update(new, old, namespace, name, version, subresource, admit)
             if not subresource:
                 txns.append(await self._begin_update(new, old, dry_run))
-            return self.to_version(new, self.storage_version)
+            return self.to_storage(new)
 
         try:
             out = await self._run_update(key, try_update, allow_create, dry_run, expect_uid)
