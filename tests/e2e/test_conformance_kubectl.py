@@ -257,6 +257,7 @@ class ConformanceKubectlMixin:
         await self.delete_and_wait()
         await self.generators_and_tables()
         await self.discovery_and_explain()
+        await self.audit_fixes_and_surface()
 
     async def crud_and_errors(self) -> None:
         ns = self.ns
@@ -659,6 +660,95 @@ class ConformanceKubectlMixin:
                            ("svc", "DESCRIPTION:")):
             self.assertIn(head + "\n", self.out("explain", path))
         self.assertEqual(self.err("explain", "cm.nosuch"), 'error: field "nosuch" does not exist\n')
+
+    async def audit_fixes_and_surface(self) -> None:
+        # subresource tables
+        scale = self.out("get", "deploy", "web", "--subresource=scale").splitlines()
+        self.assertEqual((_header(scale[0]), scale[1].split()), (["NAME", "DESIRED", "AVAILABLE"], ["web", "5", "0"]))
+        self.assertEqual(_header(self.out("get", "deploy", "web", "--subresource=status")),
+                         ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"])
+        # events.k8s.io events print the core columns; both groups read one stored event
+        self.assertEqual(_header(self.out("get", "ev.events.k8s.io")), ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"])
+        event = self.json("get", "events.v1.events.k8s.io", "e1")
+        self.assertEqual((event["apiVersion"], event["note"], event["regarding"]["name"]),
+                         ("events.k8s.io/v1", "hello", "cm1"))
+        # HPA created by kubectl (v1 from 1.32, v2 from 1.33) read in both versions
+        self.assertEqual(self.out("autoscale", "deploy", "web", "--cpu-percent=50", "--max=5"),
+                         "horizontalpodautoscaler.autoscaling/web autoscaled\n")
+        as_v1 = self.json("get", "horizontalpodautoscalers.v1.autoscaling", "web")
+        self.assertEqual((as_v1["apiVersion"], as_v1["spec"].get("targetCPUUtilizationPercentage")),
+                         ("autoscaling/v1", 50), as_v1)
+        self.assertEqual(self.json("get", "horizontalpodautoscalers.v2.autoscaling", "web")["spec"]["metrics"], [
+            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}])
+        # a changed clusterIP is refused
+        ip = self.json("get", "svc", "svc1")["spec"]["clusterIP"]
+        other = "10.0.0.250" if ip != "10.0.0.250" else "10.0.0.251"
+        self.assertEqual(
+            self.err("patch", "svc", "svc1", "-p", json.dumps({"spec": {"clusterIP": other}})),
+            f'The Service "svc1" is invalid: spec.clusterIPs[0]: Invalid value: []string{{"{other}"}}: '
+            "may not change once set\n",
+        )
+        # the controllers' zero counters
+        self.assertEqual(self.json("get", "sts", "db")["status"], {"replicas": 0, "availableReplicas": 0})
+        # CSRs: the requester recorded, approve and deny set their conditions
+        request = _csr_pem()
+        names = {}
+        for verb, done in (("approve", "approved"), ("deny", "denied")):
+            name = f"csr-{verb}-{self.ns}"
+            names[verb] = name
+            self.out("create", "-f", self.write(f"{name}.yaml", CSR % (name, request)))
+            csr = self.json("get", "csr", name)
+            self.assertTrue(csr["spec"].get("username"), csr["spec"])
+            self.assertEqual(self.out("certificate", verb, name),
+                             f"certificatesigningrequest.certificates.k8s.io/{name} {done}\n")
+        self.assertEqual([c["type"] for c in self.json("get", "csr", names["approve"])["status"]["conditions"]],
+                         ["Approved"])
+        self.assertEqual([c["type"] for c in self.json("get", "csr", names["deny"])["status"]["conditions"]],
+                         ["Denied"])
+        # kube 1.33's remaining resources
+        rules = self.out("auth", "can-i", "--list").splitlines()
+        self.assertEqual(rules[0].split(), ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"])
+        self.assertIn(["*.*", "[]", "[]", "[*]"], [line.split() for line in rules[1:]])
+        statuses = self.k("get", "componentstatuses")
+        self.assertEqual(statuses.returncode, 0, statuses.stderr)
+        self.assertIn("Warning: v1 ComponentStatus is deprecated in v1.19+", statuses.stderr)
+        lines = statuses.stdout.splitlines()
+        self.assertEqual(_header(lines[0]), ["NAME", "STATUS", "MESSAGE", "ERROR"])
+        self.assertIn(["etcd-0", "Healthy", "ok"], [line.split() for line in lines[1:]])
+        resources = self.out("api-resources", "-o", "name").split()
+        for name in ("bindings", "componentstatuses", "tokenreviews.authentication.k8s.io",
+                     "subjectaccessreviews.authorization.k8s.io", "localsubjectaccessreviews.authorization.k8s.io",
+                     "selfsubjectrulesreviews.authorization.k8s.io", "ipaddresses.networking.k8s.io",
+                     "servicecidrs.networking.k8s.io"):
+            self.assertIn(name, resources)
+
+
+def _csr_pem() -> str:
+    """
+    A base64 PEM certificate request (for C{kubectl certificate approve/deny}).
+    """
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "conformance")])
+    ).sign(key, hashes.SHA256())
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+CSR = """apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: %s}
+spec:
+  request: %s
+  signerName: example.com/signer
+  usages: [client auth]
+"""
 
 
 class Kubectl132ConformanceTests(ConformanceKubectlMixin, TestCase):

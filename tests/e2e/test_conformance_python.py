@@ -135,6 +135,18 @@ def _session(url: str) -> dict[str, Any]:
     out["deleted_deploy"] = apps.delete_namespaced_deployment("pd", ns)
     out["dry_run"] = v1.create_namespaced_config_map(ns, {"metadata": {"name": "dry"}}, dry_run="All").metadata.name
     out["dry_run_stored"] = error(lambda: v1.read_namespaced_config_map("dry", ns))[0]
+
+    # no Server header (kube-apiserver sends none)
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/version") as response:
+        out["server_header"] = response.headers.get("Server")
+
+    # tokenreviews: a service account token authenticates as its account
+    v1.create_namespaced_service_account(ns, {"metadata": {"name": "tr"}})
+    token = v1.create_namespaced_service_account_token("tr", ns, {"spec": {"audiences": []}}).status.token
+    review = client.AuthenticationV1Api(api).create_token_review({"spec": {"token": token}})
+    out["token_review"] = (review.status.authenticated, review.status.user.username, review.status.user.groups)
     out["ns"] = ns
     return out
 
@@ -194,7 +206,7 @@ class PythonConformanceTests(TestCase):
         self.assertEqual(out["missing_deploy"][2], _status_body(
             '"deployments.apps \\"nope\\" not found"', "NotFound",
             '{"name":"nope","group":"apps","kind":"deployments"}', 404))
-        self.assertEqual(out["invalid"][0], 422)
+        self.assertEqual(out["invalid"][:2], (422, "Unprocessable Entity"))
         self.assertIn('"reason":"Invalid","details":{"name":"Bad_Name","kind":"ConfigMap","causes":'
                       '[{"reason":"FieldValueInvalid","message":"Invalid value: \\"Bad_Name\\": a lowercase RFC 1123 '
                       'subdomain', out["invalid"][2])
@@ -223,3 +235,7 @@ class PythonConformanceTests(TestCase):
         self.assertEqual((deleted["status"], deleted["details"]["group"], deleted["details"]["kind"]),
                          ("Success", "apps", "deployments"))
         self.assertEqual((out["dry_run"], out["dry_run_stored"]), ("dry", 404))
+        self.assertIsNone(out["server_header"])
+        self.assertEqual(out["token_review"], (True, f"system:serviceaccount:{ns}:tr",
+                                               ["system:serviceaccounts", f"system:serviceaccounts:{ns}",
+                                                "system:authenticated"]))
