@@ -53,7 +53,14 @@ class GenericStrategy:
         attempt's before a conflict retry, and never commits a dry run (e.g. Service allocation,
         L{kapid.registry.services});
       - C{await after_delete(store, obj)} (kube's C{AfterDelete}) once an object is really gone;
-      - C{compute_create(obj, user)}: the resource is computed, never stored (reviews);
+      - C{compute_create(obj, user)}: the resource is computed, never stored (reviews); a
+        namespaced one gets the URL's namespace too, C{compute_create(obj, user, namespace)};
+      - C{compute_list()} (and an optional C{read_warnings} tuple): the resource's objects are
+        computed on every get/list, never stored (C{componentstatuses});
+      - C{prepare_for_create_by(obj, user)}: after C{prepare_for_create}, with the requester's
+        L{kapid.auth.interfaces.UserInfo} or None (kinds that record their creator: CSRs);
+      - C{prepare_for_<subresource>(obj, old)}: a write to that subresource (C{approval},
+        C{ephemeralcontainers}, C{resize}) instead of C{prepare_for_update};
       - C{compute_subresource_create(subresource, store, target, obj, user)}: a POST to a
         subresource is computed (C{serviceaccounts/token});
       - C{prepare_for_proxy(obj, old)}: the answer to C{<resource>/<name>/proxy}.
