@@ -618,7 +618,8 @@ class ResourceLink(Link):
         obj: Any = None
         if body.strip():
             obj, _ = req.decode_body(request, body)
-        name = ((obj or {}).get("metadata") or {}).get("name") or "" if isinstance(obj, dict) else ""
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        name = (meta.get("name") if isinstance(meta, dict) else None) or ""
         if not name:
             from kapid.apimachinery.field import required
             from kapid.apimachinery.status import invalid
