@@ -397,8 +397,8 @@ class Bench:
 
         s = self.settings
         watchers = 1000 if s.mode == "full" else 100 if s.mode == "quick" else 10
-        events = 1000 if s.mode == "full" else 100 if s.mode == "quick" else 10
-        size = 1000 if s.mode == "full" else 500 if s.mode == "quick" else 100
+        events = 1000 if s.mode == "full" else 50 if s.mode == "quick" else 10
+        size = 1000 if s.mode == "full" else 200 if s.mode == "quick" else 100
         for kv in ("etcd", "embedded"):
             if kv not in self.backends:
                 continue
@@ -406,7 +406,9 @@ class Bench:
                 specs = []
                 for op in STORAGE_OPS:
                     name = {"list": f"storage/{kv}/{layer}/list{size}",
-                            "watch_fanout": f"storage/{kv}/{layer}/watch_fanout/w{watchers}"}.get(
+                            # the plain store opens one etcd watch per watcher: at most 100 there
+                            "watch_fanout": f"storage/{kv}/{layer}/watch_fanout/"
+                                            f"w{watchers if layer == 'cacher' else min(watchers, 100)}"}.get(
                                 op, f"storage/{kv}/{layer}/{op}/c16")
                     if self.wanted(name):
                         specs.append({"key": name, "op": "storage", "kv": kv, "layer": layer, "storage_op": op,
