@@ -11,7 +11,6 @@ import importlib.util
 import time
 from typing import Any, Optional
 
-from twisted.internet.defer import Deferred
 
 from bench.client import closed_loop, metric_value, make_http, _lat_stats
 from bench.common import pod
