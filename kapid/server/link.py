@@ -5,19 +5,25 @@ A link subclasses L{Link} and declares its own C{app = Klein()} with routes. A r
 no route (or whose handler raises L{Decline}) is handed to the link's delegate resource with its path
 restored to what it was when it entered this link. A L{StatusError} raised by a handler is rendered
 as a Kubernetes C{Status}; any other exception becomes a 500 C{InternalError} C{Status}.
+
+Before entering Klein, a link asks L{Link.claims} whether any of its routes could match the request's
+path (by default a regular expression derived from the app's rules, a superset of what werkzeug
+matches); a request it cannot claim goes straight to the delegate, without the cost of werkzeug's
+C{NotFound} and Klein's error path.
 """
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
-from typing import Any, Optional
+from typing import Any, Optional, Pattern
 
 from klein import Klein
 from klein.resource import KleinResource
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource, Resource
+from twisted.web.resource import IResource, Resource, getChildForRequest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from zope.interface import implementer
 
@@ -67,18 +73,81 @@ def _restore_path(request: Any) -> None:
     request.postpath[:0] = moved
 
 
+#: A werkzeug rule's variable part: C{<name>}, C{<converter:name>}, C{<converter(args):name>}.
+_VARIABLE = re.compile(r"<(?:([a-zA-Z_][a-zA-Z0-9_]*)(?:\((.*?)\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+
+#: Converters whose values never hold a C{/} (werkzeug's built-ins but C{path}).
+_ONE_SEGMENT = frozenset({None, "default", "string", "int", "float", "uuid", "any"})
+
+
+def _rule_pattern(rule: str) -> str:
+    """
+    A regular expression matching at least every path werkzeug matches (or redirects) for C{rule}:
+    variables match any text (within one segment for converters without slashes), and a trailing
+    slash is optional (werkzeug redirects to it, or matches without it when slashes are not strict).
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _VARIABLE.finditer(rule):
+        out.append(re.escape(rule[pos:m.start()]))
+        out.append("[^/]*" if m.group(1) in _ONE_SEGMENT else ".*")
+        pos = m.end()
+    tail = rule[pos:]
+    if tail.endswith("/"):
+        tail = tail[:-1]
+    out.append(re.escape(tail))
+    out.append("/?")
+    return "".join(out)
+
+
+def rules_pattern(app: Klein) -> Optional[Pattern[str]]:
+    """
+    One regular expression (for C{fullmatch}) matching at least every path some rule of C{app}
+    matches, or None when C{app} has no rules.
+    """
+    patterns = sorted({_rule_pattern(rule.rule) for rule in app.url_map.iter_rules()})
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+def path_info(request: IRequest) -> Optional[str]:
+    """
+    The path Klein matches (the unconsumed segments, as Klein joins them), or None when it is not
+    plain enough to reason about cheaply (not UTF-8, empty, or with empty segments werkzeug would
+    merge or redirect).
+    """
+    postpath = request.postpath  # type: ignore[attr-defined]
+    if not postpath:
+        return None
+    joined = b"/".join(postpath)
+    if not joined.startswith(b"/"):
+        joined = b"/" + joined
+    if b"//" in joined:
+        return None
+    try:
+        return joined.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 class _LinkResource(Resource):
     """
-    The resource of one link: records the path depth at entry, then renders the Klein app.
+    The resource of one link: hands a request the link cannot claim straight to the delegate;
+    otherwise records the path depth at entry, then renders the Klein app.
     """
 
     isLeaf = True
 
-    def __init__(self, app: Klein) -> None:
+    def __init__(self, app: Klein, link: Optional["Link"] = None) -> None:
         super().__init__()
         self._klein = KleinResource(app)
+        self._link = link
 
     def render(self, request: IRequest) -> Any:
+        link = self._link
+        if link is not None and not link.claims(request):
+            return getChildForRequest(link.delegate, request).render(request)
         setattr(request, _DEPTH, len(request.prepath))  # type: ignore[attr-defined]
         return self._klein.render(request)
 
@@ -93,6 +162,9 @@ class Link:
     """
 
     app: Klein
+
+    #: the paths this link's routes could match (see L{claims}); built by L{resource}
+    _claimed: Optional[Pattern[str]] = None
 
     def __init__(self, delegate: IResource) -> None:
         self.delegate = delegate
@@ -114,7 +186,22 @@ class Link:
         """
         if not any(True for _ in self.app.url_map.iter_rules()):
             return self.delegate
-        return _LinkResource(self.app)
+        self._claimed = rules_pattern(self.app)
+        return _LinkResource(self.app, self)
+
+    def claims(self, request: IRequest) -> bool:
+        """
+        Whether a route of this link could match C{request} (a cheap pre-check from the path alone;
+        it may say yes to a request no route matches, never no to one a route matches). A request
+        not claimed goes to the delegate without entering Klein. By default: the path matches the
+        expression derived from the app's rules (L{rules_pattern}), or is not plain enough to tell.
+        Links may override this with a narrower check; it must stay a superset of their routes.
+        """
+        claimed = self._claimed
+        if claimed is None:
+            return True
+        path = path_info(request)
+        return path is None or claimed.fullmatch(path) is not None
 
     # Contributions to the served set; links override.
     def health_checks(self) -> list[Any]:
