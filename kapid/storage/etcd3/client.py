@@ -3,7 +3,10 @@ L{EtcdKV}: the L{IKV} over etcd v3's JSON gateway with treq.
 
 * One injected C{treq} client (by default an C{HTTPClient} over an C{Agent} with its own persistent
   C{HTTPConnectionPool}, 64 connections per host, and the TLS policy built from L{EtcdTLS}); the
-  clock/reactor is injected too. URLs are parsed once per endpoint and path.
+  clock/reactor is injected too. URLs are parsed once per endpoint and path. When the client is
+  one L{make_http_client} built, unary calls skip treq's per-request work (a cookie and a
+  content-decoding agent per request, URL re-encoding) and go to its C{Agent} directly with the
+  URL pre-encoded as bytes; the watch stream and injected test clients (C{StubTreq}) use treq.
 * Every call is a C{POST /v3/...} with base64 keys and values (see C{reference/etcd-gateway.md});
   transactions take kube's shapes (create: compare C{mod_revision == 0} then put; update: compare
   C{mod_revision == rev} then put, else range; delete: compare then delete with C{prev_kv}, else
@@ -33,8 +36,10 @@ from twisted.web.client import (
     RequestTransmissionFailed,
     ResponseFailed,
     ResponseNeverReceived,
+    readBody,
 )
-from twisted.web.iweb import IPolicyForHTTPS
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IBodyProducer, IPolicyForHTTPS
 from zope.interface import implementer
 
 from kapid.storage.etcd3.codec import b64, gateway_error, header_revision, parse_kv
@@ -56,6 +61,33 @@ log = Logger()
 _NEVER_SENT = (ierror.ConnectError, ierror.DNSLookupError, RequestTransmissionFailed)
 _MAYBE_SENT = (ResponseNeverReceived, ResponseFailed, ierror.ConnectionLost, ierror.ConnectionDone)
 _HEADERS = {b"Content-Type": [b"application/json"]}
+# shared by every direct Agent request: the Agent copies it before adding Host, never changes it
+_AGENT_HEADERS = Headers({b"Content-Type": [b"application/json"]})
+
+
+@implementer(IBodyProducer)
+class _BytesProducer:
+    """
+    A request body already in memory, written at once (no cooperator round, unlike
+    C{FileBodyProducer}).
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.length = len(data)
+
+    def startProducing(self, consumer: Any) -> Deferred[None]:
+        consumer.write(self._data)
+        return succeed(None)
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
 
 
 def _cancelled(e: BaseException) -> bool:
@@ -152,6 +184,8 @@ def make_http_client(reactor: Any, tls: Optional[EtcdTLS], max_per_host: int = 6
         agent = Agent(reactor, pool=pool)
     client = HTTPClient(agent)
     client._kapid_pool = pool  # type: ignore[attr-defined]
+    # the bare Agent under the client: EtcdKV sends its unary calls through it directly
+    client._kapid_agent = agent  # type: ignore[attr-defined]
     return client
 
 
@@ -178,6 +212,9 @@ class EtcdKV:
         self._client = http_client if http_client is not None else make_http_client(reactor, tls)
         self._active = 0
         self._urls: list[dict[str, EncodedURL]] = [{} for _ in self._endpoints]
+        # the Agent of a client built by make_http_client (None: an injected client, e.g. StubTreq)
+        self._agent: Any = getattr(self._client, "_kapid_agent", None)
+        self._byte_urls: list[dict[str, bytes]] = [{} for _ in self._endpoints]
         self._watches: set[EtcdWatch] = set()
         self._closed = False
 
@@ -213,9 +250,22 @@ class EtcdKV:
                 good=self._endpoints[self._active],
             )
 
-    async def _attempt(self, url: EncodedURL, data: bytes) -> tuple[int, bytes]:
+    def _byte_url(self, i: int, path: str) -> bytes:
+        urls = self._byte_urls[i]
+        url = urls.get(path)
+        if url is None:
+            url = urls[path] = self._url(i, path).to_uri().to_text().encode("ascii")
+        return url
+
+    async def _attempt(self, i: int, path: str, data: bytes) -> tuple[int, bytes]:
+        if self._agent is not None:
+            response = await self._agent.request(
+                b"POST", self._byte_url(i, path), _AGENT_HEADERS, _BytesProducer(data)
+            )
+            return response.code, await readBody(response)
         response = await self._client.request(
-            "POST", url, data=data, headers=_HEADERS, allow_redirects=False, unbuffered=True
+            "POST", self._url(i, path), data=data, headers=_HEADERS, allow_redirects=False,
+            unbuffered=True,
         )
         body = await response.content()
         return response.code, body
@@ -235,7 +285,7 @@ class EtcdKV:
         problems: list[str] = []
         for attempt in range(n):
             i = (first + attempt) % n
-            request = Deferred.fromCoroutine(self._attempt(self._url(i, path), data))
+            request = Deferred.fromCoroutine(self._attempt(i, path, data))
             request.addTimeout(self._timeout, self._reactor, onTimeoutCancel=_timed_out)
             # d is what this call waits on: cancelling it (the caller giving up) is told apart
             # from the request's own timeout
