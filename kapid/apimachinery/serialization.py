@@ -91,9 +91,40 @@ def encode_json(obj: Any, pretty: bool = False) -> bytes:
     """
     Compact (or 2-space indented) JSON with a trailing newline, as Go's encoder writes it.
     """
+    if isinstance(obj, EncodedList):
+        if not pretty:
+            return obj.to_json()
+        obj = obj.to_object()
     if pretty:
         return orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n"
     return orjson.dumps(obj) + b"\n"
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class EncodedList:
+    """
+    A list body whose items are already JSON: C{head} holds the other top-level fields (C{kind},
+    C{apiVersion}, C{metadata}, in order) and C{items} each item's compact JSON. Encoded as JSON it
+    is the same bytes as the list object would be (the items joined, not re-encoded); other forms
+    decode the items first.
+    """
+
+    head: dict
+    items: list
+
+    def to_object(self) -> dict:
+        """
+        The list as a plain object (items decoded).
+        """
+        return {**self.head, "items": [orjson.loads(b) for b in self.items]}
+
+    def to_json(self) -> bytes:
+        """
+        Compact JSON with a trailing newline, as L{encode_json} writes the plain object.
+        """
+        head = orjson.dumps(self.head)[:-1]
+        sep = b"," if len(head) > 1 else b""
+        return b"".join((head, sep, b'"items":[', b",".join(self.items), b"]}\n"))
 
 
 class _Dumper(yaml.SafeDumper):
@@ -146,7 +177,7 @@ class Output:
         Encode an object in this media type.
         """
         if self.media == YAML:
-            return encode_yaml(obj)
+            return encode_yaml(obj.to_object() if isinstance(obj, EncodedList) else obj)
         return encode_json(obj, pretty)
 
 

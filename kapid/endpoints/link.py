@@ -434,7 +434,19 @@ class ResourceLink(Link):
         else:
             opts = self.list_options(target, query)
             store = self.store_for(target.resource)
-            res = await store.list(target.namespace, opts, target.version)
+            if not output.as_kind and output.media == ser.JSON and not req.wants_pretty(request, query):
+                # compact JSON: items a watch cache serves come as their (kept) encoded bytes
+                untyped = not req.is_custom(target.resource)
+                res = await store.list_encoded(target.namespace, opts, target.version, untyped)
+                if "encoded" in res:
+                    head = {
+                        "kind": target.resource.list_kind,
+                        "apiVersion": target.resource.api_version(target.version),
+                        "metadata": self._list_meta(res),
+                    }
+                    return req.write(request, 200, output, ser.EncodedList(head, res["encoded"]), False)
+            else:
+                res = await store.list(target.namespace, opts, target.version)
         meta = self._list_meta(res)
         pretty = req.wants_pretty(request, query)
         if output.as_kind == "Table":

@@ -26,6 +26,11 @@ What is served from the cache and what passes through (kube's rules, simplified)
   gives one ERROR event with kube's C{too old resource version} 410. C{send_initial_events} works
   as in the store (the initial state from the cache, then kube's initial-events-end BOOKMARK).
 
+L{CachingStorage.get_list_encoded} serves the same lists as C{get_list}, but as the JSON bytes of
+each item in the caller's form (its C{encode} of the cached object, which must not change it); the
+cacher keeps each object's bytes per form until the object changes, so repeated lists at C{"0"}
+join stored bytes instead of copying, converting and encoding every item again.
+
 Watch event objects and the items of lists served from the cache are light copies of the cached
 ones: a consumer may set top-level fields (such as C{kind}) and, in list items, C{metadata} fields,
 but must not change deeper values. Objects from C{get} are independent copies. Watchers: C{on_event} may return a Deferred (backpressure, e.g. a paused transport); until it fires
@@ -268,6 +273,8 @@ class Cacher:
         self._backoff = owner.retry_delay
         self._rv_waiters: list[tuple[int, Deferred[bool]]] = []
         self._closed = False
+        #: per encoding form (a caller's tag): key -> (the cached object, its encoded bytes)
+        self.encoded: dict[Any, dict[str, tuple[dict, bytes]]] = {}
 
     @property
     def closed(self) -> bool:
@@ -297,6 +304,7 @@ class Cacher:
                 return
             list_rv = int(res["resourceVersion"])
             self.store = {self.key_of(o): o for o in res["items"]}
+            self.encoded = {}
             self.ring.clear()
             self.rv = self.complete_from = list_rv
             self.stats.upstream_watches += 1
@@ -407,6 +415,8 @@ class Cacher:
             return
         key = self.key_of(ev.object)
         prev = self.store.get(key)
+        for forms in self.encoded.values():
+            forms.pop(key, None)
         if ev.type == DELETED:
             self.store.pop(key, None)
             ce = CacheEvent(rv, key, None, prev, ev.object)
@@ -468,10 +478,41 @@ class Cacher:
         """
         The objects of C{state} under C{key} (or at it) that match C{pred}, sorted by key.
         """
+        return [state[k] for k in self.select_keys(state, key, recursive, pred)]
+
+    def select_keys(
+        self, state: dict[str, dict], key: str, recursive: bool, pred: SelectionPredicate
+    ) -> list[str]:
+        """
+        The keys of the objects L{select} returns, in the same order.
+        """
         if not recursive:
             o = state.get(key)
-            return [o] if o is not None and pred.matches(o) else []
-        return [state[k] for k in sorted(state) if k.startswith(key) and pred.matches(state[k])]
+            return [key] if o is not None and pred.matches(o) else []
+        return [k for k in sorted(state) if k.startswith(key) and pred.matches(state[k])]
+
+    def encoded_items(
+        self, keys: list[str], form: Any, encode: Callable[[dict], bytes]
+    ) -> list[bytes]:
+        """
+        The bytes of the current objects at C{keys} in the form C{form}: stored ones while the
+        object is unchanged, else C{encode(obj)} (which must not change C{obj}), then stored.
+        """
+        forms = self.encoded.get(form)
+        if forms is None:
+            forms = self.encoded[form] = {}
+        store = self.store
+        out = []
+        for k in keys:
+            o = store[k]
+            hit = forms.get(k)
+            if hit is not None and hit[0] is o:
+                out.append(hit[1])
+                continue
+            b = encode(o)
+            forms[k] = (o, b)
+            out.append(b)
+        return out
 
 
 def _light_copy(obj: dict) -> dict:
@@ -713,7 +754,20 @@ class CachingStorage:
         """
         return Deferred.fromCoroutine(self._get_list(key, opts))
 
-    async def _get_list(self, key: str, opts: ListOptions) -> dict:
+    def get_list_encoded(
+        self, key: str, opts: ListOptions, form: Any, encode: Callable[[dict], bytes]
+    ) -> Deferred[dict]:
+        """
+        L{get_list}, but a list served from the cache comes as C{"encoded"}: the JSON bytes of each
+        item, C{encode(obj)} of the cached object (C{encode} must not change it), kept per C{form}
+        (a hashable naming the caller's encoding) while the object is unchanged, instead of
+        C{"items"}. A list that passes through comes as from C{get_list} (with C{"items"}).
+        """
+        return Deferred.fromCoroutine(self._get_list(key, opts, (form, encode)))
+
+    async def _get_list(
+        self, key: str, opts: ListOptions, encoder: Optional[tuple[Any, Callable[[dict], bytes]]] = None
+    ) -> dict:
         v = opts.resource_version
         exact = opts.resource_version_match == "Exact"
         delegate = (
@@ -730,6 +784,10 @@ class CachingStorage:
             # Exact reads go to the store (it knows what was compacted), once it has the revision
             return await self.underlying.get_list(key, opts)
         lkey = list_prefix(key, opts.recursive)
+        if encoder is not None:
+            keys = c.select_keys(c.store, lkey, opts.recursive, opts.predicate)
+            encoded = c.encoded_items(keys, encoder[0], encoder[1])
+            return {"encoded": encoded, "resourceVersion": str(c.rv), "continue": "", "remainingItemCount": None}
         items = [_light_copy(o) for o in c.select(c.store, lkey, opts.recursive, opts.predicate)]
         return {"items": items, "resourceVersion": str(c.rv), "continue": "", "remainingItemCount": None}
 

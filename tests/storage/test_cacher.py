@@ -295,6 +295,57 @@ class CacherTests(TestCase):
         self.successResultOf(self.cs.get_list(RES, ListOptions()))
         self.assertEqual(self.kv.lists, before + 1)
 
+    def test_list_encoded_keeps_bytes_until_change(self) -> None:
+        """
+        Encoded lists at resourceVersion 0 encode each cached object once per form, re-encode only
+        what changed or is new, drop deleted objects, never change the cached objects, and pass
+        lists the cache does not serve through as plain items.
+        """
+        import copy
+
+        import orjson
+
+        for n in ("b", "a"):
+            self.successResultOf(self.cs.create(RES + f"ns/{n}", cm(n)))
+        calls: list[str] = []
+
+        def encode(o: dict) -> bytes:
+            calls.append(o["metadata"]["name"])
+            return orjson.dumps(o)
+
+        zero = ListOptions(resource_version="0")
+        res = self.successResultOf(self.cs.get_list_encoded(RES, zero, "f", encode))
+        plain = self.successResultOf(self.cs.get_list(RES, zero))
+        self.assertEqual([orjson.loads(b) for b in res["encoded"]], plain["items"])
+        self.assertEqual(res["resourceVersion"], plain["resourceVersion"])
+        self.assertEqual(calls, ["a", "b"])
+        cacher = self.cs.cachers[RES]
+        before = copy.deepcopy(cacher.store)
+        self.successResultOf(self.cs.get_list_encoded(RES, zero, "f", encode))
+        self.assertEqual(calls, ["a", "b"])
+        self.successResultOf(self.cs.get_list_encoded(RES, zero, "g", encode))
+        self.assertEqual(calls, ["a", "b", "a", "b"])
+        self.assertEqual(cacher.store, before)
+
+        def relabel(o: Any) -> Any:
+            o = copy.deepcopy(o)
+            o["metadata"]["labels"] = {"x": "y"}
+            return o
+
+        self.successResultOf(self.cs.guaranteed_update(RES + "ns/a", relabel))
+        self.successResultOf(self.cs.create(RES + "ns/c", cm("c")))
+        self.successResultOf(self.cs.delete(RES + "ns/b"))
+        del calls[:]
+        res = self.successResultOf(self.cs.get_list_encoded(RES, zero, "f", encode))
+        self.assertEqual(calls, ["a", "c"])
+        items = [orjson.loads(b) for b in res["encoded"]]
+        self.assertEqual([i["metadata"]["name"] for i in items], ["a", "c"])
+        self.assertEqual(items[0]["metadata"]["labels"], {"x": "y"})
+        self.assertEqual(sorted(cacher.encoded["f"]), [RES + "ns/a", RES + "ns/c"])
+        through = self.successResultOf(self.cs.get_list_encoded(RES, ListOptions(), "f", encode))
+        self.assertEqual([i["metadata"]["name"] for i in through["items"]], ["a", "c"])
+        self.assertNotIn("encoded", through)
+
     def test_wait_for_future_resource_version(self) -> None:
         """
         A read at a resourceVersion the store has not reached waits until the cache has it.
