@@ -129,6 +129,29 @@ class EmbeddedKVTests(TestCase):
         self.assertEqual(n.revision, rev + 1)
         w.cancel()
 
+    async def test_point_reads_in_reactor_thread(self) -> None:
+        """
+        A get with nothing pending answers at once (in the reactor thread) and sees every
+        acknowledged write, also at an old revision; a get issued while a write is pending waits
+        for it and sees it, as reads on the SQLite thread do.
+        """
+        kv = await EmbeddedKV.open(self.mktemp(), reactor, clock=Clock())
+        self.addCleanup(kv.close)
+        first = await kv.optimistic_put(b"/r/a", b"1", 0)
+        second = await kv.optimistic_put(b"/r/a", b"2", first.revision)
+        d = kv.get(b"/r/a")
+        self.assertTrue(d.called)
+        got, rev = await d
+        self.assertEqual((got.value, got.mod_revision, rev), (b"2", second.revision, second.revision))
+        old = kv.get(b"/r/a", first.revision)
+        self.assertTrue(old.called)
+        self.assertEqual((await old)[0].value, b"1")
+        put = kv.optimistic_put(b"/r/a", b"3", second.revision)
+        queued = kv.get(b"/r/a")
+        self.assertEqual((await queued)[0].value, b"3")
+        self.assertTrue((await put).succeeded)
+        self.assertEqual((await kv.get(b"/r/b"))[0], None)
+
     async def test_lease_survives_restart(self) -> None:
         """
         A lease granted before a restart still expires on schedule afterwards, deleting its key.

@@ -16,8 +16,15 @@ transaction committed; in WAL mode a committed transaction survives the I{proces
 (C{kill -9}); only an OS crash or power loss can drop the last commits (C{synchronous=FULL} would
 close that window at about a third of the write rate).
 
-Threading: all SQLite work runs on one dedicated thread (a C{ThreadPool} of size 1) that owns the
-connection; the reactor thread never touches SQLite. Jobs queue up while the thread is busy and the
+Threading: all SQLite writes run on one dedicated thread (a C{ThreadPool} of size 1) that owns the
+writing connection. Point reads (L{EmbeddedKV.get}) issued while no job is queued or
+running on the SQLite thread run in the reactor thread on a second, read-only connection: every
+job submitted before has committed (results are handed back after the commit), and a WAL reader
+sees every committed transaction without waiting for the writer, so the read answers exactly what
+it would have answered on the SQLite thread (the revision it reports comes from the same snapshot,
+table C{meta}). While jobs are pending, reads queue behind them on the SQLite thread as before. That connection
+never waits for a lock (busy timeout 0): when SQLite cannot answer at once, the read goes to the
+SQLite thread as before. Everything else runs on the SQLite thread. Jobs queue up while the thread is busy and the
 next round runs all queued jobs in one transaction (one commit for a batch of writes under load,
 each write in its own savepoint so one failing write does not affect the others). Results, and the
 watch events of committed writes, go back to the reactor thread in commit order with
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pathlib
 import sqlite3
 import threading
 from typing import Any, Callable, Iterable, Optional, List
@@ -138,6 +146,10 @@ class EmbeddedKV:
         self._queue: list[_Job] = []
         self._scheduled = False
         self._conn: Optional[sqlite3.Connection] = None
+        # owned by the reactor thread: the read-only connection for point reads
+        self._reader: Optional[sqlite3.Connection] = None
+        # jobs submitted and not yet delivered (reactor thread)
+        self._pending = 0
         # owned by the SQLite thread
         self._w_rev = 1
         self._w_compact = 0
@@ -230,6 +242,7 @@ class EmbeddedKV:
         if self._closed:
             return succeed(None)
         self._closed = True
+        self._close_reader()
         self._hub.close()
         for call in self._lease_calls.values():
             if call.active():
@@ -255,6 +268,7 @@ class EmbeddedKV:
         if self._closed and not close:
             return fail(UnavailableError("embedded store closed"))
         d: Deferred[Any] = Deferred()
+        self._pending += 1
         with self._lock:
             self._queue.append(_Job(fn, d, close))
             start = not self._scheduled
@@ -332,6 +346,7 @@ class EmbeddedKV:
         return results
 
     def _deliver(self, results: list[tuple]) -> None:
+        self._pending -= len(results)
         for d, ok, value, rev, events in results:
             if events:
                 self._published = rev
@@ -406,8 +421,18 @@ class EmbeddedKV:
 
     def get(self, key: bytes, revision: int = 0) -> Deferred[Any]:
         """
-        See L{IKV.get}.
+        See L{IKV.get}: answered in the reactor thread from the read-only connection when no job
+        is pending (see the module docstring), else (or when that connection cannot answer at
+        once) on the SQLite thread.
         """
+        if self._pending == 0 and not self._closed:
+            try:
+                return succeed(self._read_now(key, revision))
+            except StorageError:
+                return fail()
+            except sqlite3.Error as e:
+                log.debug("embedded store: point read on the SQLite thread ({e})", e=e)
+                self._close_reader()
 
         def job(c: sqlite3.Connection) -> tuple[Optional[KeyValue], int]:
             rev = self._read_rev(revision)
@@ -415,6 +440,41 @@ class EmbeddedKV:
             return (_kv_of(row) if row else None), self._w_rev
 
         return self._submit(job)
+
+    def _read_now(self, key: bytes, revision: int) -> tuple[Optional[KeyValue], int]:
+        """
+        A point read in the reactor thread, in one read transaction (one snapshot for the row and
+        the revisions in C{meta}). Raises C{sqlite3.Error} when SQLite cannot answer at once.
+        """
+        c = self._reader
+        if c is None:
+            uri = pathlib.Path(os.path.abspath(os.path.join(self.path, "kapid.db"))).as_uri()
+            c = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None, timeout=0)
+            self._reader = c
+        c.execute("BEGIN")
+        try:
+            meta = dict(c.execute("SELECT k, v FROM meta").fetchall())
+            current, compact = meta["revision"], meta["compact_revision"]
+            if revision <= 0:
+                rev = current
+            elif revision > current:
+                raise FutureRevisionError(revision, current)
+            elif revision < compact:
+                raise CompactedError(revision, compact)
+            else:
+                rev = revision
+            row = self._latest_row(c, key, rev)
+        finally:
+            c.execute("COMMIT")
+        return (_kv_of(row) if row else None), current
+
+    def _close_reader(self) -> None:
+        c, self._reader = self._reader, None
+        if c is not None:
+            try:
+                c.close()
+            except sqlite3.Error:
+                pass
 
     def list(
         self, prefix: bytes, revision: int = 0, limit: int = 0, start_key: Optional[bytes] = None
