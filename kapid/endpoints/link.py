@@ -39,12 +39,13 @@ from kapid.endpoints.request import Target
 from kapid.registry.description import Resource, ResourceRegistry
 from kapid.registry.store import IMMORTAL_NAMESPACES, RegistryStore
 from kapid.server.context import user
-from kapid.server.link import Decline, Link
+from kapid.server.link import Decline, Link, path_info
 from kapid.storage.interfaces import ListOptions, SelectionPredicate
 
 log = Logger()
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+_METHOD_BYTES = frozenset(m.encode("ascii") for m in _METHODS)
 
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
@@ -231,6 +232,24 @@ class ResourceLink(Link):
     @app.route("/apis/<group>/<version>/<path:rest>", methods=_METHODS, strict_slashes=False)
     def grouped(self, request: IRequest, group: str, version: str, rest: str) -> Any:
         return self._serve(request, group, version, rest)
+
+    def direct_route(self, request: IRequest) -> Optional[tuple[str, dict[str, Any]]]:
+        """
+        The two routes above matched from the path without werkzeug, for plain paths (no trailing
+        or doubled slash, UTF-8) and the routes' methods; anything else goes through Klein.
+        """
+        if request.method not in _METHOD_BYTES:
+            return None
+        path = path_info(request)
+        if path is None or path.endswith("/"):
+            return None
+        if path.startswith("/api/v1/"):
+            return "core", {"rest": path[8:]}
+        if path.startswith("/apis/"):
+            parts = path[6:].split("/", 2)
+            if len(parts) == 3 and parts[0] and parts[1]:
+                return "grouped", {"group": parts[0], "version": parts[1], "rest": parts[2]}
+        return None
 
     def resolve(self, group: str, version: str, rest: str) -> Target:
         """

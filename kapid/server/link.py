@@ -20,9 +20,12 @@ from typing import Any, Optional, Pattern
 
 from klein import Klein
 from klein.resource import KleinResource
+from twisted.internet.defer import CancelledError, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.iweb import IRequest
+from twisted.web.iweb import IRenderable, IRequest
+from twisted.web.server import NOT_DONE_YET
+from twisted.web.template import renderElement
 from twisted.web.resource import IResource, Resource, getChildForRequest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from zope.interface import implementer
@@ -131,25 +134,104 @@ def path_info(request: IRequest) -> Optional[str]:
         return None
 
 
+def _segments_in_rule(rule: str) -> int:
+    """
+    The path segments Klein moves to C{prepath} when a route of C{rule} matches (as Klein counts).
+    """
+    count = rule.count("/")
+    if rule.endswith("/"):
+        count -= 1
+    return count
+
+
 class _LinkResource(Resource):
     """
     The resource of one link: hands a request the link cannot claim straight to the delegate;
-    otherwise records the path depth at entry, then renders the Klein app.
+    serves a request the link routes itself (L{Link.direct_route}) as Klein would, without
+    werkzeug; otherwise records the path depth at entry, then renders the Klein app.
     """
 
     isLeaf = True
 
     def __init__(self, app: Klein, link: Optional["Link"] = None) -> None:
         super().__init__()
+        self._app = app
         self._klein = KleinResource(app)
         self._link = link
+        self._segments = {rule.endpoint: _segments_in_rule(rule.rule) for rule in app.url_map.iter_rules()}
 
     def render(self, request: IRequest) -> Any:
         link = self._link
-        if link is not None and not link.claims(request):
-            return getChildForRequest(link.delegate, request).render(request)
+        if link is not None:
+            if not link.claims(request):
+                return getChildForRequest(link.delegate, request).render(request)
+            route = link.direct_route(request)
+            if route is not None and route[0] in self._segments:
+                return self._render_route(request, route[0], route[1])
         setattr(request, _DEPTH, len(request.prepath))  # type: ignore[attr-defined]
         return self._klein.render(request)
+
+    def _render_route(self, request: Any, endpoint: str, kwargs: dict[str, Any]) -> Any:
+        """
+        Run C{endpoint} with C{kwargs} as C{KleinResource.render} runs a matched route: path
+        segments moved, the handler's Deferred cancelled when the connection goes, its result
+        (or its failure, through the app's error handlers) written, the request finished.
+        """
+        app = self._app
+        setattr(request, _DEPTH, len(request.prepath))
+        count = self._segments[endpoint]
+        request.prepath.extend(request.postpath[:count])
+        request.postpath = request.postpath[count:]
+        finished = [False]
+
+        def _finish(_: Any) -> None:
+            finished[0] = True
+
+        request.notifyFinish().addBoth(_finish)
+        d = maybeDeferred(app.execute_endpoint, endpoint, request, **kwargs)
+        request.notifyFinish().addErrback(lambda _: d.cancel())
+
+        def process(r: Any) -> Any:
+            if IResource.providedBy(r):
+                request.render(getChildForRequest(r, request))
+                return _STAND_IN
+            if IRenderable.providedBy(r):
+                renderElement(request, r)
+                return _STAND_IN
+            return r
+
+        def failed(failure: Failure, handlers: list[Any]) -> Any:
+            if finished[0]:
+                if not failure.check(CancelledError):
+                    log.failure("Unhandled Error Processing Request.", failure)
+                return None
+            for i, (exceptions, handler) in enumerate(handlers):
+                if failure.check(*exceptions):
+                    d2 = maybeDeferred(app.execute_error_handler, handler, request, failure)
+                    d2.addCallback(process)
+                    return d2.addErrback(failed, handlers[i + 1:])
+            request.processingFailed(failure)
+            return None
+
+        def write(r: Any) -> None:
+            if r is _STAND_IN:
+                return
+            if isinstance(r, str):
+                r = r.encode("utf-8")
+            if isinstance(r, bytes):
+                request.write(r)
+            if not finished[0]:
+                request.finish()
+
+        d.addCallback(process)
+        d.addErrback(failed, list(app._error_handlers))
+        d.addCallback(write)
+        d.addErrback(lambda f: log.failure("Unhandled Error writing response", f))
+        return NOT_DONE_YET
+
+
+#: What L{_LinkResource._render_route}'s processing returns when the response is already rendered.
+_STAND_IN = object()
 
 
 class Link:
@@ -202,6 +284,15 @@ class Link:
             return True
         path = path_info(request)
         return path is None or claimed.fullmatch(path) is not None
+
+    def direct_route(self, request: IRequest) -> Optional[tuple[str, dict[str, Any]]]:
+        """
+        C{(endpoint, arguments)} exactly as werkzeug would match C{request} (path and method), for
+        a link that routes its everyday requests itself; None lets Klein match (the default, and
+        the answer for anything not plainly one of the link's routes). The route then runs as
+        under Klein: same arguments, error handlers, fall-through and cancellation.
+        """
+        return None
 
     # Contributions to the served set; links override.
     def health_checks(self) -> list[Any]:

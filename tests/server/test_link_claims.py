@@ -206,3 +206,162 @@ class DispatchTests(SynchronousTestCase):
         server = self.server()
         self.assertEqual(orjson.loads(fetch(server, "/version")[2])["major"], "1")
         self.assertEqual(fetch(server, "/no/such")[0], 404)
+
+
+class DirectRouteTests(SynchronousTestCase):
+    """
+    The resource link's own matching of its two routes (no werkzeug on the everyday path).
+    """
+
+    def test_same_as_werkzeug(self) -> None:
+        """
+        Wherever the resource link routes a request itself, werkzeug matches the same endpoint
+        with the same arguments.
+        """
+        link = ResourceLink.__new__(ResourceLink)
+        adapter = ResourceLink.app.url_map.bind("kapid.test", "")
+        paths = PATHS + [
+            "/api/v1/namespaces/d%C3%A9j%C3%A0/pods", "/apis/g/v/a b", "/apis/g/v/x%2Fy",
+            "/api/v1/x", "/apis/g/v1beta1/namespaces/ns/things/t/status", "/apis/g/v",
+        ]
+        from urllib.parse import quote
+
+        routed = 0
+        for path in paths:
+            for method in (b"GET", b"POST", b"PATCH", b"DELETE", b"TRACE", b"get"):
+                request = request_for(quote(path, safe="/%").encode("ascii"))
+                request.method = method
+                route = link.direct_route(request)
+                if route is None:
+                    continue
+                routed += 1
+                info = path_info(request)
+                rule, args = adapter.match(info, method.decode("ascii"), return_rule=True)
+                self.assertEqual((rule.endpoint, dict(args)), route, (path, method))
+        self.assertGreater(routed, 20)
+
+    def test_not_routed(self) -> None:
+        """
+        Paths with a trailing slash, other methods and paths outside the two routes go to Klein.
+        """
+        link = ResourceLink.__new__(ResourceLink)
+        for path, method in [
+            (b"/api/v1/pods/", b"GET"), (b"/api/v1/", b"GET"), (b"/apis/g/v", b"GET"),
+            (b"/apis/g/v/", b"GET"), (b"/api/v1/pods", b"TRACE"), (b"/api/v1/pods", b"get"),
+            (b"/version", b"GET"), (b"/api/v1/caf%ff", b"GET"),
+        ]:
+            request = request_for(path)
+            request.method = method
+            self.assertIsNone(link.direct_route(request), (path, method))
+
+
+class DirectDispatchTests(SynchronousTestCase):
+    """
+    A link routing requests itself behaves as under Klein.
+    """
+
+    def server(self) -> InMemoryServer:
+        return InMemoryServer(resource_link_factory=DirectEcho)
+
+    def test_served(self) -> None:
+        """
+        A directly routed request is served with Klein's arguments and path bookkeeping.
+        """
+
+        class KleinOnly(DirectEcho):
+            def direct_route(self, request: Any) -> Any:
+                return None
+
+        for path in ("/apis/g/v1/things", "/apis/g/v1/namespaces/n/things/a/status"):
+            direct = fetch(self.server(), path)[2]
+            self.assertEqual(direct, fetch(InMemoryServer(resource_link_factory=KleinOnly), path)[2])
+        self.assertEqual(fetch(self.server(), "/apis/g/v1/things")[2], b"g v1 things apis|g|v1|things ")
+
+    def test_decline_falls_through(self) -> None:
+        """
+        A directly routed request whose handler declines reaches not-found (a 404 Status).
+        """
+        code, _, body = fetch(self.server(), "/apis/declined/v1/things")
+        self.assertEqual((code, orjson.loads(body)["reason"]), (404, "NotFound"))
+
+    def test_status_error(self) -> None:
+        """
+        A StatusError from a directly routed handler is rendered as its Status.
+        """
+        code, _, body = fetch(self.server(), "/apis/conflict/v1/things")
+        self.assertEqual((code, orjson.loads(body)["reason"]), (409, "Conflict"))
+
+    def test_internal_error(self) -> None:
+        """
+        Any other exception is a 500 InternalError Status.
+        """
+        code, _, body = fetch(self.server(), "/apis/boom/v1/things")
+        self.assertEqual((code, orjson.loads(body)["reason"]), (500, "InternalError"))
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_deferred_result(self) -> None:
+        """
+        A handler's Deferred result is written when it fires.
+        """
+        server = self.server()
+        self.assertEqual(fetch(server, "/apis/later/v1/things")[2], b"later")
+
+    def test_disconnect_cancels(self) -> None:
+        """
+        When the client goes away, the handler's pending Deferred is cancelled.
+        """
+        from twisted.web.test.requesthelper import DummyChannel
+        from twisted.web.server import Request
+
+        link = DirectEcho(None)  # type: ignore[arg-type]
+        resource = link.resource()
+        request = Request(DummyChannel())
+        request.method = b"GET"
+        request.prepath = []
+        request.postpath = [b"apis", b"hang", b"v1", b"things"]
+        resource.render(request)
+        self.assertEqual(len(link.pending), 1)
+        request.connectionLost(Exception("gone"))
+        self.assertTrue(link.cancelled)
+
+
+class DirectEcho(Link):
+    """
+    A link with one route it also matches itself (as the resource link does).
+    """
+
+    app = Klein()
+
+    def __init__(self, delegate: Any) -> None:
+        super().__init__(delegate)
+        self.pending: list[Any] = []
+        self.cancelled = False
+
+    @app.route("/apis/<group>/<version>/<path:rest>")
+    def grouped(self, request: Any, group: str, version: str, rest: str) -> Any:
+        from twisted.internet.defer import Deferred, succeed
+
+        from kapid.apimachinery.status import StatusError
+
+        if group == "declined":
+            raise Decline()
+        if group == "conflict":
+            raise StatusError(409, "Conflict", "conflict", {})
+        if group == "boom":
+            raise ZeroDivisionError("boom")
+        if group == "later":
+            return succeed(b"later")
+        if group == "hang":
+            d: Deferred = Deferred(lambda _: setattr(self, "cancelled", True))
+            self.pending.append(d)
+            return d
+        return b" ".join([group.encode(), version.encode(), rest.encode(), b"|".join(request.prepath), b"|".join(request.postpath)])
+
+    def direct_route(self, request: Any) -> Any:
+        path = path_info(request)
+        if path is None or not path.startswith("/apis/"):
+            return None
+        parts = path[6:].split("/", 2)
+        if len(parts) == 3 and all(parts):
+            return "grouped", {"group": parts[0], "version": parts[1], "rest": parts[2]}
+        return None
