@@ -6,10 +6,8 @@ next stage: the resource API (C{/api}, C{/apis}, C{/openapi}) when wired in, els
 
 from __future__ import annotations
 
-import cProfile
 import io
 import platform
-import pstats
 import sys
 from typing import Any, Callable, Optional
 
@@ -183,6 +181,9 @@ class KubeAPILink(Link):
         if _profiling[0]:
             request.setResponseCode(500)
             return b"Could not enable CPU profiling: cpu profiling already in use\n"
+        import cProfile  # here, not at start-up: profiling is rare
+        import pstats
+
         profile = cProfile.Profile()
         _profiling[0] = True
         log.info("Profiling the reactor thread for {seconds}s", seconds=seconds)
