@@ -144,6 +144,25 @@ def _segments_in_rule(rule: str) -> int:
     return count
 
 
+def _klein_decodes(request: Any) -> bool:
+    """
+    Whether Klein would decode the request's host name and C{prepath} as UTF-8 (when not, Klein
+    answers 400 itself, so the request must enter Klein as before).
+    """
+    host = request.getHeader(b"host")
+    if host is not None and not host.isascii():
+        try:
+            host.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    if request.prepath:
+        try:
+            b"/".join(request.prepath).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
 class _LinkResource(Resource):
     """
     The resource of one link: hands a request the link cannot claim straight to the delegate;
@@ -162,7 +181,7 @@ class _LinkResource(Resource):
 
     def render(self, request: IRequest) -> Any:
         link = self._link
-        if link is not None:
+        if link is not None and _klein_decodes(request):
             if not link.claims(request):
                 return getChildForRequest(link.delegate, request).render(request)
             route = link.direct_route(request)

@@ -365,3 +365,19 @@ class DirectEcho(Link):
         if len(parts) == 3 and all(parts):
             return "grouped", {"group": parts[0], "version": parts[1], "rest": parts[2]}
         return None
+
+
+class UndecodableTests(SynchronousTestCase):
+    """
+    Requests Klein itself refuses still reach Klein.
+    """
+
+    def test_non_utf8_host_enters_klein(self) -> None:
+        """
+        A Host header that is not UTF-8 gets Klein's 400, on a claimed and on an unclaimed path.
+        """
+        server = InMemoryServer(resource_link_factory=DirectEcho)
+        for path in ("/apis/g/v1/things", "/no/such"):
+            code, _, body = fetch(server, path, headers={b"Host": [b"caf\xe9.test"]})
+            self.assertEqual((code, body), (400, b"Non-UTF-8 encoding in URL."), path)
+        self.assertEqual(len(self.flushLoggedErrors(UnicodeDecodeError)), 2)
