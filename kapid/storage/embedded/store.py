@@ -96,6 +96,17 @@ _COLS = "revision, name, created, deleted, create_revision, prev_revision, versi
 _KCOLS = ", ".join("k." + c.strip() for c in _COLS.split(","))
 
 
+_NO_BOUND = 1 << 62
+
+# a point read with the current and compact revisions, in one statement (one read snapshot)
+_POINT_READ = (
+    f"SELECT r.v, c.v, {_KCOLS} FROM meta r JOIN meta c ON c.k = 'compact_revision'"
+    " LEFT JOIN kv k ON k.id ="
+    " (SELECT id FROM kv WHERE name = ? AND revision <= ? ORDER BY revision DESC LIMIT 1)"
+    " WHERE r.k = 'revision'"
+)
+
+
 def _kv_of(row: tuple) -> Optional[KeyValue]:
     """
     The key-value a row leaves behind (None for a deletion).
@@ -443,30 +454,24 @@ class EmbeddedKV:
 
     def _read_now(self, key: bytes, revision: int) -> tuple[Optional[KeyValue], int]:
         """
-        A point read in the reactor thread, in one read transaction (one snapshot for the row and
-        the revisions in C{meta}). Raises C{sqlite3.Error} when SQLite cannot answer at once.
+        A point read in the reactor thread: one statement, so one snapshot for the row and the
+        revisions in C{meta}. Raises C{sqlite3.Error} when SQLite cannot answer at once.
         """
         c = self._reader
         if c is None:
             uri = pathlib.Path(os.path.abspath(os.path.join(self.path, "kapid.db"))).as_uri()
             c = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None, timeout=0)
             self._reader = c
-        c.execute("BEGIN")
-        try:
-            meta = dict(c.execute("SELECT k, v FROM meta").fetchall())
-            current, compact = meta["revision"], meta["compact_revision"]
-            if revision <= 0:
-                rev = current
-            elif revision > current:
-                raise FutureRevisionError(revision, current)
-            elif revision < compact:
-                raise CompactedError(revision, compact)
-            else:
-                rev = revision
-            row = self._latest_row(c, key, rev)
-        finally:
-            c.execute("COMMIT")
-        return (_kv_of(row) if row else None), current
+        # every committed row is at or before meta's revision (both change in one transaction),
+        # so "the latest row" needs no bound when no revision is asked for
+        row = c.execute(_POINT_READ, (key, revision if revision > 0 else _NO_BOUND)).fetchone()
+        current, compact = row[0], row[1]
+        if revision > current:
+            raise FutureRevisionError(revision, current)
+        if 0 < revision < compact:
+            raise CompactedError(revision, compact)
+        kv_row = row[2:]
+        return (_kv_of(kv_row) if kv_row[0] is not None else None), current
 
     def _close_reader(self) -> None:
         c, self._reader = self._reader, None
