@@ -13,8 +13,7 @@ import uuid
 from twisted.trial.unittest import TestCase
 
 from kapid.testing.etcd import shared_etcd
-from tests.e2e.helpers import _kubectl_cmd, _kubectl_env, _sleep, run_kubectl
-from tests.e2e.test_api_wiring import start_api_kapid
+from tests.e2e.helpers import _kubectl_cmd, _kubectl_env, _sleep, run_kubectl, start_kapid
 
 KUBECTL = "1.32"
 
@@ -96,21 +95,11 @@ class KubectlScenarioMixin:
         self.home = self.mktemp()
         os.makedirs(self.home)
         await self.start()
-        # kubectl validates on the server once /openapi/v3 declares fieldValidation; before that,
-        # validation has to be off (it would need protobuf /openapi/v2)
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(self.kapid.insecure_url + "/openapi/v3", timeout=10) as r:
-                served = r.status == 200
-        except Exception:
-            served = False
-        novalidate = "--validate=true" if served else novalidate
         ns = "demo"
         self.assertIn("namespace/demo created", self.k("create", "namespace", ns).stdout)
 
         # create from a file, get in several forms, selectors
-        self.k("create", "-n", ns, novalidate, "-f", self.write("c1.yaml", CM.format(name="c1", app="x")))
+        self.k("create", "-n", ns, "-f", self.write("c1.yaml", CM.format(name="c1", app="x")))
         out = self.k("get", "cm", "-n", ns).stdout
         self.assertIn("NAME", out)
         self.assertIn("DATA", out)
@@ -125,7 +114,7 @@ class KubectlScenarioMixin:
         self.assertEqual(self.k("get", "cm", "c1", "-n", ns, "-o", "jsonpath={.data.a}").stdout, "1")
         missing = self.k("get", "cm", "nope", "-n", ns, ok=False)
         self.assertIn('Error from server (NotFound): configmaps "nope" not found', missing.stderr)
-        dup = self.k("create", "-n", ns, novalidate, "-f", os.path.join(self.home, "c1.yaml"), ok=False)
+        dup = self.k("create", "-n", ns, "-f", os.path.join(self.home, "c1.yaml"), ok=False)
         self.assertIn('configmaps "c1" already exists', dup.stderr)
 
         # label, annotate, three patch types
@@ -143,14 +132,14 @@ class KubectlScenarioMixin:
         stale = dict(obj)
         stale["data"] = {"z": "9"}
         self.k("label", "cm", "c1", "-n", ns, "again=1")
-        result = self.k("replace", novalidate, "-f", self.write("stale.json", json.dumps(stale)), ok=False)
+        result = self.k("replace", "-f", self.write("stale.json", json.dumps(stale)), ok=False)
         self.assertIn('Operation cannot be fulfilled on configmaps "c1": the object has been modified', result.stderr)
 
         # client-side apply: create, then a three-way strategic patch
         self.assertIn("deployment.apps/web created", self.k(
-            "apply", "-n", ns, novalidate, "-f", self.write("d1.yaml", DEPLOY.format(replicas=1, image="nginx:1"))).stdout)
+            "apply", "-n", ns, "-f", self.write("d1.yaml", DEPLOY.format(replicas=1, image="nginx:1"))).stdout)
         self.assertIn("deployment.apps/web configured", self.k(
-            "apply", "-n", ns, novalidate, "-f", self.write("d2.yaml", DEPLOY.format(replicas=2, image="nginx:2"))).stdout)
+            "apply", "-n", ns, "-f", self.write("d2.yaml", DEPLOY.format(replicas=2, image="nginx:2"))).stdout)
         dep = json.loads(self.k("get", "deploy", "web", "-n", ns, "-o", "json").stdout)
         self.assertEqual(dep["spec"]["replicas"], 2)
         self.assertEqual(dep["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:2")
@@ -169,26 +158,26 @@ class KubectlScenarioMixin:
 
         # server-side apply, conflicts, force
         ssa = self.write("ssa.yaml", CM.format(name="s1", app="ssa"))
-        self.assertIn("serverside-applied", self.k("apply", "--server-side", "-n", ns, novalidate, "-f", ssa).stdout)
+        self.assertIn("serverside-applied", self.k("apply", "--server-side", "-n", ns, "-f", ssa).stdout)
         other = self.write("ssa2.yaml", CM.format(name="s1", app="other"))
-        conflict = self.k("apply", "--server-side", "--field-manager=other", "-n", ns, novalidate, "-f", other, ok=False)
+        conflict = self.k("apply", "--server-side", "--field-manager=other", "-n", ns, "-f", other, ok=False)
         self.assertIn("conflict", conflict.stderr)
-        self.k("apply", "--server-side", "--field-manager=other", "--force-conflicts", "-n", ns, novalidate, "-f", other)
+        self.k("apply", "--server-side", "--field-manager=other", "--force-conflicts", "-n", ns, "-f", other)
         self.assertEqual(self.k("get", "cm", "s1", "-n", ns, "-o", "jsonpath={.metadata.labels.app}").stdout, "other")
 
         # server dry-run
-        self.k("create", "--dry-run=server", "-n", ns, novalidate, "-f", self.write("c9.yaml", CM.format(name="c9", app="d")))
+        self.k("create", "--dry-run=server", "-n", ns, "-f", self.write("c9.yaml", CM.format(name="c9", app="d")))
         self.assertIn("NotFound", self.k("get", "cm", "c9", "-n", ns, ok=False).stderr)
 
         # get -w sees changes
         watcher = self.popen("get", "cm", "-n", ns, "-w", "--request-timeout=6s")
         await _sleep(1.5)
-        self.k("create", "-n", ns, novalidate, "-f", self.write("w1.yaml", CM.format(name="w1", app="w")))
+        self.k("create", "-n", ns, "-f", self.write("w1.yaml", CM.format(name="w1", app="w")))
         await self.wait_exit(watcher)
         self.assertIn("w1", watcher.stdout.read())
 
         # wait --for=delete on an object held by a finalizer, then delete --wait
-        self.k("create", "-n", ns, novalidate, "-f", self.write(
+        self.k("create", "-n", ns, "-f", self.write(
             "f1.json", json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f1", "finalizers": ["example.com/hold"]}})))
         self.k("delete", "cm", "f1", "-n", ns, "--wait=false")
         waiter = self.popen("wait", "--for=delete", "cm/f1", "-n", ns, "--timeout=30s")
@@ -206,7 +195,7 @@ class EmbeddedKubectlTests(KubectlScenarioMixin, TestCase):
     """
 
     async def start(self) -> None:
-        self.kapid = await start_api_kapid(self)
+        self.kapid = await start_kapid(self)
 
 
 class EtcdKubectlTests(KubectlScenarioMixin, TestCase):
@@ -217,7 +206,7 @@ class EtcdKubectlTests(KubectlScenarioMixin, TestCase):
     async def start(self) -> None:
         etcd = await shared_etcd(__name__)
         prefix = "/kapid-" + uuid.uuid4().hex[:8]
-        self.kapid = await start_api_kapid(self, f"--etcd-servers={etcd.client_url}", f"--etcd-prefix={prefix}")
+        self.kapid = await start_kapid(self, f"--etcd-servers={etcd.client_url}", f"--etcd-prefix={prefix}")
 
 
 class EmbeddedKubectl133Tests(KubectlScenarioMixin, TestCase):
@@ -228,4 +217,4 @@ class EmbeddedKubectl133Tests(KubectlScenarioMixin, TestCase):
     kubectl = "1.33"
 
     async def start(self) -> None:
-        self.kapid = await start_api_kapid(self)
+        self.kapid = await start_kapid(self)

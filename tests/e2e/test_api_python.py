@@ -13,7 +13,7 @@ from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
 from kapid.testing.etcd import shared_etcd
-from tests.e2e.test_api_wiring import start_api_kapid
+from tests.e2e.helpers import start_kapid
 
 
 def _session(url: str) -> dict:
@@ -139,7 +139,7 @@ class EmbeddedPythonTests(PythonClientMixin, TestCase):
     """
 
     async def start(self):  # type: ignore[no-untyped-def]
-        return await start_api_kapid(self)
+        return await start_kapid(self)
 
 
 class EtcdPythonTests(PythonClientMixin, TestCase):
@@ -150,4 +150,4 @@ class EtcdPythonTests(PythonClientMixin, TestCase):
     async def start(self):  # type: ignore[no-untyped-def]
         etcd = await shared_etcd(__name__)
         prefix = "/kapid-" + uuid.uuid4().hex[:8]
-        return await start_api_kapid(self, f"--etcd-servers={etcd.client_url}", f"--etcd-prefix={prefix}")
+        return await start_kapid(self, f"--etcd-servers={etcd.client_url}", f"--etcd-prefix={prefix}")

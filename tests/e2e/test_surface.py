@@ -2,99 +2,17 @@
 End-to-end: the built-in API surface as kubectl 1.32 and 1.33 see it from a real C{twistd kapid}:
 discovery (C{api-resources -o wide}, C{api-versions}), OpenAPI (C{explain}, server-side field
 validation of a typo'd manifest), defaults and tables.
-
-Until C{kapid.tap} puts the discovery and OpenAPI links in front of the resource API itself, the
-child process does it (the same wrapping trick as L{tests.e2e.test_api_wiring}); once the daemon
-serves them, the wrapper steps aside.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any
 
 from twisted.trial.unittest import TestCase
 
-from tests.e2e.helpers import TWISTD, KapidProcess, run_kubectl
-
-_SCRIPT = r"""
-import sys
-import kapid.tap as tap
-
-_orig = tap.makeService
-
-
-class _Stage:
-    def __init__(self, front, link):
-        self.front, self.link = front, link
-
-    def resource(self):
-        return self.front.resource()
-
-    def post_start_hooks(self):
-        return self.link.post_start_hooks()
-
-    def pre_shutdown_hooks(self):
-        return self.link.pre_shutdown_hooks()
-
-    def health_checks(self):
-        return self.link.health_checks()
-
-    def listed_paths(self):
-        return self.front.listed_paths() + self.link.listed_paths()
-
-
-def makeService(options):
-    s = _orig(options)
-    inner = getattr(s, "resource_link_factory", None)
-    if inner is None:
-        from kapid.endpoints.link import daemon_resource_link_factory
-
-        inner = daemon_resource_link_factory(s)
-
-    def make(delegate):
-        from kapid.endpoints.link import ResourceLink
-        from kapid.kubeapi.discovery import DiscoveryLink
-        from kapid.kubeapi.openapi import OpenAPILink
-
-        stage = inner(delegate)
-        if not isinstance(stage, ResourceLink) or getattr(s, "stage_factories", None):
-            return stage
-        openapi = OpenAPILink(stage.resource(), stage.registry)
-        discovery = DiscoveryLink(openapi.resource(), stage.registry)
-
-        class Front:
-            def resource(self):
-                return discovery.resource()
-
-            def listed_paths(self):
-                return discovery.listed_paths() + openapi.listed_paths()
-
-        return _Stage(Front(), stage)
-
-    s.resource_link_factory = make
-    return s
-
-
-tap.makeService = makeService
-from twisted.scripts.twistd import run
-sys.argv[0] = "twistd"
-run()
-"""
-
-
-class SurfaceKapidProcess(KapidProcess):
-    """
-    A kapid daemon with discovery and OpenAPI in front of the resource API.
-    """
-
-    def command(self) -> list[str]:
-        cmd = super().command()
-        assert cmd[: len(TWISTD)] == TWISTD
-        return [sys.executable, "-c", _SCRIPT] + cmd[len(TWISTD):]
-
+from tests.e2e.helpers import KapidProcess, run_kubectl
 
 TYPO = """apiVersion: apps/v1
 kind: Deployment
@@ -140,7 +58,7 @@ class SurfaceTests(TestCase):
 
     async def start(self) -> Any:
         """Start kapid on the memory store; killed at cleanup."""
-        process = SurfaceKapidProcess(self.mktemp(), ["--storage-backend=memory"])
+        process = KapidProcess(self.mktemp(), ["--storage-backend=memory"])
         self.addCleanup(process.kill)
         await process.start()
         return process
