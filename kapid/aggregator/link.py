@@ -6,7 +6,6 @@ its delegate.
 
 from __future__ import annotations
 
-from typing import Any
 
 from klein import Klein
 

@@ -6,7 +6,7 @@ resource declares no columns) and C{PartialObjectMetadata}/C{PartialObjectMetada
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Sequence
 
 from kapid.apimachinery import meta as metautil
 from kapid.registry.description import TableColumn

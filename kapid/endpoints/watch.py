@@ -26,7 +26,7 @@ from kapid.apimachinery.query import Query
 from kapid.apimachinery.status import StatusError, expired
 from kapid.endpoints import request as req
 from kapid.endpoints.request import Target
-from kapid.storage.interfaces import BOOKMARK, DELETED, ERROR, Event, ExpiredError
+from kapid.storage.interfaces import BOOKMARK, ERROR, Event, ExpiredError
 
 log = Logger()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import platform
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import orjson
 from klein import Klein

@@ -28,7 +28,6 @@ from kapid.apimachinery.status import (
     conflict,
     expired,
     forbidden,
-    internal_error,
     invalid,
     not_found,
     timeout,

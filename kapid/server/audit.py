@@ -10,8 +10,7 @@ from __future__ import annotations
 import datetime
 import sys
 import uuid
-from fnmatch import fnmatchcase
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import attr
 import orjson

@@ -447,7 +447,7 @@ class KapidService(Service):
         """
         Flags that were set and are accepted for compatibility but have no effect yet.
         """
-        a, m = self.config.authentication, self.config.misc
+        a = self.config.authentication
         unused = {
             "--service-account-key-file": a.service_account_key_files,
             "--requestheader-client-ca-file": a.requestheader_client_ca_file,

@@ -15,7 +15,7 @@ import treq
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from tests.e2e.helpers import REPO_ROOT, TWISTD, KapidProcess, _sleep, child_env, run_kubectl, start_kapid
+from tests.e2e.helpers import REPO_ROOT, TWISTD, _sleep, child_env, run_kubectl, start_kapid
 
 
 def twistd(*args: str, cwd: str) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ delete with kube's Status errors, in memory.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.endpoints.helpers import API, cm, deployment
+from tests.endpoints.helpers import API, cm
 
 CMS = "/api/v1/namespaces/default/configmaps"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"

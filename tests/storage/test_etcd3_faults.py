@@ -6,7 +6,6 @@ with CompactedError when their revision is gone by then).
 
 from __future__ import annotations
 
-from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.protocol import Factory, Protocol
