@@ -103,17 +103,28 @@ def add_api_stages(service: Any) -> None:
     Give C{service} the kube API stages of the chain over one live registry of built-in resources:
     discovery (C{/api}, C{/apis}, ...), OpenAPI (C{/openapi/...}) and the resource API itself (the REST
     layer over the storage, built when the storage is open; see
-    L{kapid.endpoints.link.daemon_resource_link_factory}).
+    L{kapid.endpoints.link.daemon_resource_link_factory}); and the apiextensions link, serving CRDs
+    and their custom resources from the same registry and storage.
     """
     from kapid.endpoints.link import daemon_resource_link_factory
     from kapid.kubeapi.discovery import discovery_stage
     from kapid.kubeapi.openapi import openapi_stage
     from kapid.registry.builtin import builtin_registry
 
+    from kapid.apiextensions.link import apiextensions_link_factory, serves_builtin
+
     registry = builtin_registry()
     service.registry = registry
     service.stage_factories.extend([discovery_stage(registry), openapi_stage(registry)])
-    service.resource_link_factory = daemon_resource_link_factory(service, registry)
+    service.resource_link_factory = daemon_resource_link_factory(service, registry, serves=serves_builtin)
+    try:  # TEMP while the CRD modules land
+        import kapid.apiextensions.crd  # noqa: F401
+        import kapid.apiextensions.schema  # noqa: F401
+        import kapid.apiextensions.validation  # noqa: F401
+    except ImportError:
+        service.resource_link_factory = daemon_resource_link_factory(service, registry)
+        return add_controllers(service)
+    service.apiextensions_factory = apiextensions_link_factory(service, registry)
     add_controllers(service)
 
 

@@ -77,6 +77,8 @@ class ResourceLink(Link):
     @param min_request_timeout: watches without C{timeoutSeconds} last between this and twice this.
     @param namespaces: the namespaces' L{RegistryStore} for namespace checks when C{registry} does
         not describe namespaces itself (a link for custom resources).
+    @param serves: C{serves(resource)}: whether this link serves a resource of C{registry} (None:
+        all of them); paths of the others go to C{delegate}.
     """
 
     app = Klein()
@@ -91,8 +93,12 @@ class ResourceLink(Link):
         min_request_timeout: float = 1800.0,
         bookmark_interval: float = 60.0,
         namespaces: Optional[RegistryStore] = None,
+        serves: Optional[Callable[[Resource], bool]] = None,
     ) -> None:
         super().__init__(delegate)
+        #: which resources of the (shared) registry this link serves; the others are declined to
+        #: the next link (the built-in link leaves CRDs and custom resources to apiextensions)
+        self.serves = serves
         #: the namespaces' store when this link's registry has none (a link serving custom
         #: resources checks namespaces through the built-in link's store)
         self.namespaces = namespaces
@@ -277,7 +283,7 @@ class ResourceLink(Link):
         if len(parts) > 3 and sub != "proxy":
             raise Decline()
         resource = self.registry.lookup(group, version, plural)
-        if resource is None:
+        if resource is None or (self.serves is not None and not self.serves(resource)):
             raise Decline()
         if namespace and not resource.namespaced:
             raise Decline()
@@ -859,38 +865,54 @@ def resource_link_factory(
     return make
 
 
-def daemon_resource_link_factory(service: Any, registry: Optional[ResourceRegistry] = None) -> Callable[[IResource], ResourceLink]:
+def api_storage(service: Any, registry: ResourceRegistry) -> Any:
+    """
+    The L{IStorage} the daemon's resource links serve from, built once per service when the storage
+    is open: C{service.kv} wrapped in the L{kapid.storage.store.Store} (and the watch cache, per
+    C{--watch-cache}, C{--default-watch-cache-size} and C{--watch-cache-sizes}, told the key prefix
+    of every resource of C{registry}, now and as it changes).
+    """
+    storage = getattr(service, "api_storage", None)
+    if storage is not None:
+        return storage
+    from kapid.storage.cacher import storage_for
+
+    etcd = service.config.etcd
+    storage = storage_for(
+        service.kv, service.reactor, etcd.etcd_prefix,
+        watch_cache=bool(getattr(etcd, "watch_cache", False)),
+        cache_size=int(getattr(etcd, "default_watch_cache_size", 0) or 0),
+        cache_sizes=cache_sizes_by_prefix(registry, getattr(etcd, "watch_cache_sizes", None) or {}, etcd.etcd_prefix),
+    )
+    register_cache_prefixes(storage, registry, etcd.etcd_prefix)
+    service.api_storage = storage
+    return storage
+
+
+def daemon_resource_link_factory(
+    service: Any, registry: Optional[ResourceRegistry] = None, serves: Optional[Callable[[Resource], bool]] = None
+) -> Callable[[IResource], ResourceLink]:
     """
     The factory a L{kapid.server.service.KapidService} takes as C{resource_link_factory}: when the
-    chain is built (storage open), it wraps C{service.kv} in the L{kapid.storage.store.Store} (and the
-    watch cache, per C{--watch-cache}, C{--default-watch-cache-size} and C{--watch-cache-sizes},
-    told every resource's key prefix) and serves C{registry} (default: every built-in resource)
-    plus the daemon's resources (L{install_daemon_resources}). The link is kept as
-    C{service.resource_link}.
+    chain is built (storage open), it serves C{registry} (default: every built-in resource) plus the
+    daemon's resources (L{install_daemon_resources}) over L{api_storage}; C{serves} as
+    L{ResourceLink} takes it. The link is kept as C{service.resource_link}.
     """
 
     def make(delegate: IResource) -> ResourceLink:
-        from kapid.storage.cacher import storage_for
-
         config = service.config
-        etcd = config.etcd
         clock = service.reactor
         reg = registry
         if reg is None:
             from kapid.registry.builtin import builtin_registry
 
             reg = builtin_registry()
-        storage: Any = storage_for(
-            service.kv, clock, etcd.etcd_prefix,
-            watch_cache=bool(getattr(etcd, "watch_cache", False)),
-            cache_size=int(getattr(etcd, "default_watch_cache_size", 0) or 0),
-            cache_sizes=cache_sizes_by_prefix(reg, getattr(etcd, "watch_cache_sizes", None) or {}, etcd.etcd_prefix),
-        )
+        storage = api_storage(service, reg)
         install_daemon_resources(service, reg, storage, clock)
-        register_cache_prefixes(storage, reg, etcd.etcd_prefix)
         link = ResourceLink(
-            delegate, reg, storage, clock, etcd.etcd_prefix,
+            delegate, reg, storage, clock, config.etcd.etcd_prefix,
             min_request_timeout=float(config.generic.min_request_timeout or 1800),
+            serves=serves,
         )
         service.resource_link = link
         return link

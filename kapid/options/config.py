@@ -12,6 +12,7 @@ import attr
 from kapid.options import (
     admission,
     api_enablement,
+    apiextensions,
     audit,
     authentication,
     authorization,
@@ -33,6 +34,7 @@ SECTIONS = (
     admission,
     audit,
     api_enablement,
+    apiextensions,
     misc,
 )
 
@@ -52,6 +54,7 @@ class KapidConfig:
     admission: admission.AdmissionConfig
     audit: audit.AuditConfig
     api_enablement: api_enablement.APIEnablementConfig
+    apiextensions: apiextensions.APIExtensionsConfig
     misc: misc.MiscConfig
 
 

@@ -99,6 +99,8 @@ class Resource:
     @ivar return_deleted_object: whether DELETE answers with the object (kube's
         C{ReturnDeletedObject}) rather than a C{Success} Status.
     @ivar ttl: seconds objects live (Events: 3600), 0 for ever.
+    @ivar list_kind: the kind of its lists (C{DeploymentList}: the kind and C{List} unless a CRD
+        names another).
     """
 
     group: str
@@ -117,13 +119,7 @@ class Resource:
     storage_path: Optional[str] = None
     return_deleted_object: bool = False
     ttl: int = 0
-
-    @property
-    def list_kind(self) -> str:
-        """
-        C{DeploymentList}.
-        """
-        return self.kind + "List"
+    list_kind: str = attr.ib(default=attr.Factory(lambda self: self.kind + "List", takes_self=True))
 
     @property
     def storage_version(self) -> Version:

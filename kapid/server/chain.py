@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
+from klein import Klein
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
 from kapid.aggregator.link import AggregatorLink
-from kapid.apiextensions.link import APIExtensionsLink
 from kapid.kubeapi.link import KubeAPILink
 from kapid.server.healthz import (
     READYZ,
@@ -25,8 +25,16 @@ from kapid.server.healthz import (
     storage_check,
     storage_readiness_check,
 )
-from kapid.server.link import NotFoundResource
+from kapid.server.link import Link, NotFoundResource
 from kapid.server.metrics import ServerMetrics
+
+class _EmptyLink(Link):
+    """
+    The apiextensions link's place when no factory builds one: it serves nothing.
+    """
+
+    app = Klein()
+
 
 #: C{factory(delegate)} -> the resource API link (a L{kapid.server.link.Link}) or an L{IResource}.
 ResourceLinkFactory = Callable[[IResource], Any]
@@ -99,6 +107,7 @@ def build_chain(
     metrics: Optional[ServerMetrics] = None,
     extra_post_start_hooks: list[tuple[str, Any]] = [],
     stage_factories: Sequence[ResourceLinkFactory] = (),
+    apiextensions_factory: Optional[ResourceLinkFactory] = None,
 ) -> ServerChain:
     """
     Assemble the chain for C{config} over the storage C{kv}.
@@ -106,11 +115,15 @@ def build_chain(
     The kube API part is the non-resource L{KubeAPILink}, then one stage per factory of
     C{stage_factories} in order, then the stage of C{resource_link_factory}; each factory is called
     with its delegate's resource (innermost first) and returns a link (or a bare L{IResource}).
-    Without any, C{/api} and C{/apis} fall through to the not-found link.
+    Without any, C{/api} and C{/apis} fall through to the not-found link. The apiextensions link is
+    C{apiextensions_factory(not-found)} when given (the daemon's serves CRDs), else an empty one.
     """
     metrics = metrics or ServerMetrics()
     health = HealthRegistry()
-    apiext = APIExtensionsLink(NotFoundResource())
+    apiext = (
+        apiextensions_factory(NotFoundResource()) if apiextensions_factory is not None
+        else _EmptyLink(NotFoundResource())
+    )
     links: list[Any] = []
     delegate = apiext.resource()
     factories = list(stage_factories)

@@ -252,6 +252,8 @@ class KapidService(Service):
         shutdown stages (DESIGN.md §5).
     @ivar resource_link_factory: C{factory(delegate)} building the resource API stage of the chain;
         may be set before C{startService} (it can reach the storage as C{service.kv}).
+    @ivar apiextensions_factory: C{factory(delegate)} building the apiextensions link (CRDs and
+        custom resources), or None for an empty one.
     @ivar stage_factories: more C{factory(delegate)}s whose stages go between the non-resource
         kube API link and the resource stage, outermost first (e.g. discovery, OpenAPI).
     """
@@ -272,6 +274,7 @@ class KapidService(Service):
         self._clock = clock
         self.resource_link_factory = resource_link_factory
         self.stage_factories: list[ResourceLinkFactory] = []
+        self.apiextensions_factory: Optional[ResourceLinkFactory] = None
         self.install_signal_handlers = install_signal_handlers
         self.exit_on_failure = exit_on_failure
         self.post_start_hooks: list[tuple[str, Callable[[Any], Any]]] = []
@@ -356,7 +359,7 @@ class KapidService(Service):
         self.chain = build_chain(
             config, self.kv, reactor, resource_link_factory=self.resource_link_factory,
             metrics=self.metrics, extra_post_start_hooks=self.post_start_hooks,
-            stage_factories=self.stage_factories,
+            stage_factories=self.stage_factories, apiextensions_factory=self.apiextensions_factory,
         )
         hooks = self.chain.post_start_hooks() + self.post_start_hooks
         audit = None

@@ -1,0 +1,641 @@
+"""
+The CRD controller: what kube's apiextensions-apiserver runs behind its CRD informer, in one place.
+
+  - B{naming} (kube's C{NamingConditionController}): a CRD's names are checked against the accepted
+    names of the other CRDs of its group; C{status.acceptedNames} and the C{NamesAccepted} condition
+    say which were taken;
+  - B{establishing}: once its names are accepted, the kind is put into the shared
+    L{kapid.registry.description.ResourceRegistry} (routes, discovery, OpenAPI and the watch cache
+    follow) and C{Established} becomes true — in that order, so a client that waited for
+    C{condition=established} is served at once;
+  - B{serving changes}: a CRD whose spec changes is described again for new requests; every kapid
+    process on one storage runs this controller over a watch, so all of them serve the same kinds;
+  - B{finalizing} (kube's C{CRDFinalizer}): a CRD being deleted keeps its
+    C{customresourcecleanup.apiextensions.k8s.io} finalizer until every custom object of it is gone
+    (deleted through the registry, so their own finalizers hold), with kube's C{Terminating}
+    conditions; then the finalizer goes, and with it the CRD and its API.
+
+Writes are read-modify-write on the stored CRD with the desired state computed inside, so several
+processes converge on one answer.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from kapid.apimachinery import meta as metautil
+from kapid.apimachinery.status import StatusError
+from kapid.storage.interfaces import ADDED, DELETED, ERROR, MODIFIED, Event, ListOptions
+
+log = Logger()
+
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+#: How often a CRD being deleted checks again for remaining custom objects (kube polls every 5 s).
+CLEANUP_POLL = 5.0
+#: How long it waits before reporting that objects remain (kube: one minute).
+CLEANUP_PATIENCE = 60.0
+
+
+def find_condition(crd: dict, kind: str) -> Optional[dict]:
+    """
+    The condition of type C{kind} in C{crd}'s status, or None.
+    """
+    for c in (crd.get("status") or {}).get("conditions") or []:
+        if isinstance(c, dict) and c.get("type") == kind:
+            return c
+    return None
+
+
+def condition_true(crd: dict, kind: str) -> bool:
+    """
+    Whether C{crd} has condition C{kind} with status C{True}.
+    """
+    c = find_condition(crd, kind)
+    return c is not None and c.get("status") == "True"
+
+
+def set_condition(crd: dict, cond: dict, now: str) -> None:
+    """
+    kube's C{SetCRDCondition}: replace the condition of its type, keeping the old
+    C{lastTransitionTime} when the status did not change.
+    """
+    status = crd.setdefault("status", {})
+    conds = status.setdefault("conditions", []) or []
+    status["conditions"] = conds
+    new = dict(cond)
+    for i, old in enumerate(conds):
+        if old.get("type") == cond["type"]:
+            if old.get("status") == cond["status"] and old.get("lastTransitionTime"):
+                new["lastTransitionTime"] = old["lastTransitionTime"]
+            else:
+                new["lastTransitionTime"] = now
+            conds[i] = _ordered_condition(new)
+            return
+    new["lastTransitionTime"] = now
+    conds.append(_ordered_condition(new))
+
+
+def _ordered_condition(c: dict) -> dict:
+    order = ("type", "status", "lastTransitionTime", "reason", "message")
+    return {k: c[k] for k in order if k in c}
+
+
+def _equivalent(a: Optional[dict], b: Optional[dict]) -> bool:
+    if a is None or b is None:
+        return a is b
+    return all(a.get(k) == b.get(k) for k in ("type", "status", "reason", "message"))
+
+
+def _requested_names(crd: dict) -> dict:
+    names = (crd.get("spec") or {}).get("names") or {}
+    kind = names.get("kind") or ""
+    return {
+        "plural": names.get("plural") or "",
+        "singular": names.get("singular") or kind.lower(),
+        "shortNames": list(names.get("shortNames") or []),
+        "kind": kind,
+        "listKind": names.get("listKind") or (kind + "List" if kind else ""),
+        "categories": list(names.get("categories") or []),
+    }
+
+
+def _accepted_names(crd: dict) -> dict:
+    a = (crd.get("status") or {}).get("acceptedNames") or {}
+    return {
+        "plural": a.get("plural") or "",
+        "singular": a.get("singular") or "",
+        "shortNames": list(a.get("shortNames") or []),
+        "kind": a.get("kind") or "",
+        "listKind": a.get("listKind") or "",
+        "categories": list(a.get("categories") or []),
+    }
+
+
+def names_and_conditions(crd: dict, others: list[dict]) -> tuple[dict, dict, dict]:
+    """
+    kube's naming decision for C{crd} among the C{others} of its group: C{(accepted names,
+    NamesAccepted condition, Established condition)} (conditions without timestamps).
+    """
+    group = (crd.get("spec") or {}).get("group")
+    resources: set[str] = set()
+    kinds: set[str] = set()
+    for other in others:
+        if (other.get("spec") or {}).get("group") != group:
+            continue
+        a = _accepted_names(other)
+        resources.update([a["plural"], a["singular"], *a["shortNames"]])
+        kinds.update([a["kind"], a["listKind"]])
+    resources.discard("")
+    kinds.discard("")
+    requested = _requested_names(crd)
+    accepted = _accepted_names(crd)
+    new = dict(accepted)
+    cond: dict[str, str] = {"type": "NamesAccepted", "status": "Unknown"}
+
+    def fresh(req: str, acc: str, used: set[str]) -> Optional[str]:
+        if req == acc or req not in used:
+            return None
+        return f'"{req}" is already in use'
+
+    for key, reason, used in (("plural", "PluralConflict", resources), ("singular", "SingularConflict", resources)):
+        err = fresh(requested[key], accepted[key], used)
+        if err:
+            cond.update(status="False", reason=reason, message=err)
+        else:
+            new[key] = requested[key]
+    if requested["shortNames"] != accepted["shortNames"]:
+        errs = []
+        for short in requested["shortNames"]:
+            if short in accepted["shortNames"] or short in (accepted["plural"], accepted["singular"]):
+                continue
+            err = fresh(short, "", resources)
+            if err:
+                errs.append(err)
+        if errs:
+            msg = errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]"
+            cond.update(status="False", reason="ShortNamesConflict", message=msg)
+        else:
+            new["shortNames"] = requested["shortNames"]
+    for key, reason in (("kind", "KindConflict"), ("listKind", "ListKindConflict")):
+        err = fresh(requested[key], accepted[key], kinds)
+        if err:
+            cond.update(status="False", reason=reason, message=err)
+        else:
+            new[key] = requested[key]
+    new["categories"] = requested["categories"]
+    if cond["status"] == "Unknown":
+        cond.update(status="True", reason="NoConflicts", message="no conflicts found")
+    established = find_condition(crd, "Established")
+    est = (
+        {k: established[k] for k in ("type", "status", "reason", "message") if k in established}
+        if established is not None
+        else {"type": "Established", "status": "False", "reason": "NotAccepted", "message": "not all names are accepted"}
+    )
+    if est.get("status") != "True" and cond["status"] == "True":
+        est = {
+            "type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+            "message": "the initial names have been accepted",
+        }
+    return new, cond, est
+
+
+def _status_names(names: dict) -> dict:
+    """
+    C{acceptedNames} as kube writes it (empty lists left out).
+    """
+    out: dict[str, Any] = {"plural": names["plural"]}
+    if names.get("singular"):
+        out["singular"] = names["singular"]
+    if names.get("shortNames"):
+        out["shortNames"] = list(names["shortNames"])
+    out["kind"] = names["kind"]
+    if names.get("listKind"):
+        out["listKind"] = names["listKind"]
+    if names.get("categories"):
+        out["categories"] = list(names["categories"])
+    return out
+
+
+class CRDController:
+    """
+    Keeps the registry's custom resources and the CRDs' status in step with the stored CRDs.
+
+    @param link: the L{kapid.apiextensions.link.APIExtensionsLink} (its registry, storage and
+        stores).
+    @param crds: the CRDs' L{kapid.registry.store.RegistryStore}.
+    @param clock: for timestamps, cleanup polls and watch restarts.
+    @param build: C{build(crd) -> Resource} (L{kapid.apiextensions.customresource.resource_for_crd}).
+    """
+
+    def __init__(self, link: Any, crds: Any, clock: Any, build: Callable[[dict], Any], retry_delay: float = 1.0) -> None:
+        self.link = link
+        self.registry = link.registry
+        self.storage = link.storage
+        self.crds = crds
+        self.clock = clock
+        self.build = build
+        self.retry_delay = retry_delay
+        self.stopped = False
+        #: name -> the newest stored CRD seen
+        self.known: dict[str, dict] = {}
+        #: name -> ((group, plural), description key) of what is served
+        self.installed: dict[str, tuple[tuple[str, str], Any]] = {}
+        self._queue: list[str] = []
+        self._working: Optional[Deferred] = None
+        self._idle: list[Deferred] = []
+        self._watcher: Any = None
+        self._restart: Any = None
+        self._cleanup_started: dict[str, float] = {}
+        self._cleanup_timers: dict[str, Any] = {}
+        self._established_waiters: dict[str, list[Deferred]] = {}
+
+    # -- start / stop -------------------------------------------------------------------------
+
+    def start(self) -> Deferred:
+        """
+        List the CRDs, serve the established ones, then follow changes; fires once the first
+        pass is done (every stored CRD served or refused).
+        """
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        res = await self.storage.get_list(self.crds.list_key(""), ListOptions())
+        self.known = {o["metadata"]["name"]: o for o in res["items"]}
+        for name in sorted(self.known):
+            self._enqueue(name)
+        await self.idle()
+        if self.stopped:
+            return
+        self._watcher = await self.storage.watch(
+            self.crds.list_key(""), ListOptions(resource_version=res["resourceVersion"]), self._on_event
+        )
+        if self.stopped:
+            self._watcher.stop()
+            return
+        self._watcher.done.addBoth(self._watch_ended)
+
+    def stop(self) -> None:
+        """
+        Stop watching; nothing more is written.
+        """
+        self.stopped = True
+        if self._watcher is not None:
+            self._watcher.stop()
+        for t in [self._restart, *self._cleanup_timers.values()]:
+            if t is not None and t.active():
+                t.cancel()
+
+    def _watch_ended(self, result: Any) -> None:
+        self._watcher = None
+        if self.stopped or self._restart is not None:
+            return None
+
+        def again() -> None:
+            self._restart = None
+            if not self.stopped:
+                self.start().addErrback(lambda f: (log.failure("CRD controller restart failed", f), self._watch_ended(None)))
+
+        self._restart = self.clock.callLater(self.retry_delay, again)
+        return None
+
+    def _on_event(self, event: Event) -> None:
+        if event.type == ERROR:
+            if self._watcher is not None:
+                self._watcher.stop()
+            return
+        obj = event.object
+        if obj is None:
+            return
+        name = (obj.get("metadata") or {}).get("name") or ""
+        if event.type in (ADDED, MODIFIED):
+            self.known[name] = obj
+        elif event.type == DELETED:
+            self.known.pop(name, None)
+        else:
+            return
+        self._enqueue(name)
+        # a change of names may free or take names the group's other CRDs wait for
+        group = (obj.get("spec") or {}).get("group")
+        for other, crd in sorted(self.known.items()):
+            if other != name and (crd.get("spec") or {}).get("group") == group and not condition_true(crd, "NamesAccepted"):
+                self._enqueue(other)
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    def _enqueue(self, name: str) -> None:
+        if name in self._queue:
+            return
+        self._queue.append(name)
+        if self._working is None:
+            d = Deferred.fromCoroutine(self._drain())
+            if not d.called:
+                self._working = d
+
+    async def _drain(self) -> None:
+        while self._queue and not self.stopped:
+            name = self._queue.pop(0)
+            try:
+                await self.sync(name)
+            except Exception:
+                log.failure("CRD controller: syncing {name} failed", name=name)
+            self._tell_established(name)
+        self._working = None
+        idle, self._idle = self._idle, []
+        for d in idle:
+            d.callback(None)
+
+    def idle(self) -> Deferred:
+        """
+        Fires when nothing is queued (at once when idle).
+        """
+        if self._working is None and not self._queue:
+            return Deferred.fromCoroutine(_nothing())
+        d: Deferred = Deferred()
+        self._idle.append(d)
+        return d
+
+    def established(self, name: str) -> Deferred:
+        """
+        Fires once the CRD called C{name} is established and served by this process.
+        """
+        if name in self.installed and condition_true(self.known.get(name) or {}, "Established"):
+            return Deferred.fromCoroutine(_nothing())
+        d: Deferred = Deferred()
+        self._established_waiters.setdefault(name, []).append(d)
+        return d
+
+    def _tell_established(self, name: str) -> None:
+        if name in self.installed and condition_true(self.known.get(name) or {}, "Established"):
+            for d in self._established_waiters.pop(name, []):
+                d.callback(None)
+
+    # -- one CRD ------------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return metautil.timestamp(self.clock.seconds())
+
+    async def sync(self, name: str) -> None:
+        """
+        Bring one CRD's served API and status to what its stored object says.
+        """
+        crd = self.known.get(name)
+        if crd is None:
+            self._uninstall(name)
+            return
+        meta = crd.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            if CLEANUP_FINALIZER in (meta.get("finalizers") or []):
+                await self._finalize(crd)
+            return
+        others = [c for n, c in self.known.items() if n != name]
+        names, accepted, established = names_and_conditions(crd, others)
+        if established.get("status") == "True":
+            served = copy.deepcopy(crd)
+            served.setdefault("status", {})["acceptedNames"] = _status_names(names)
+            self._install(name, served)
+        status_names = _status_names(names)
+        current = crd.get("status") or {}
+        if (
+            current.get("acceptedNames") == status_names
+            and _equivalent(find_condition(crd, "NamesAccepted"), accepted)
+            and _equivalent(find_condition(crd, "Established"), established)
+        ):
+            return
+        now = self._now()
+
+        def write(cur: Optional[dict]) -> dict:
+            if cur is None or (cur.get("metadata") or {}).get("uid") != meta.get("uid"):
+                raise _Gone()
+            new = copy.deepcopy(cur)
+            new.setdefault("status", {})["acceptedNames"] = status_names
+            set_condition(new, accepted, now)
+            set_condition(new, established, now)
+            return new
+
+        try:
+            out = await self.storage.guaranteed_update(self.crds.key("", name), write)
+        except _Gone:
+            return
+        except Exception as e:
+            if _is_not_found(e):
+                return
+            raise
+        if (self.known.get(name) or {}).get("metadata", {}).get("uid") == meta.get("uid"):
+            self.known[name] = out
+
+    def _install(self, name: str, crd: dict) -> None:
+        """
+        Serve C{crd}'s kind (again, when its description changed).
+        """
+        spec = crd.get("spec") or {}
+        key = (spec.get("group") or "", (crd["status"]["acceptedNames"] or {}).get("plural") or "")
+        version_key = (
+            (crd.get("metadata") or {}).get("uid"),
+            (crd.get("metadata") or {}).get("generation"),
+            repr(crd["status"]["acceptedNames"]),
+        )
+        have = self.installed.get(name)
+        if have is not None and have == (key, version_key):
+            return
+        existing = self.registry._by_key.get(key)
+        if existing is not None and not _is_ours(existing) and (have is None or have[0] != key):
+            log.warn(
+                "CRD {name}: {group}/{plural} is served by a built-in resource; not serving it",
+                name=name, group=key[0], plural=key[1],
+            )
+            return
+        try:
+            resource = self.build(crd)
+        except Exception:
+            log.failure("CRD {name}: cannot serve its kind", name=name)
+            return
+        if have is not None and have[0] != key:
+            self.registry.remove(*have[0])
+        self.installed[name] = (key, version_key)
+        self.registry.add(resource)
+
+    def _uninstall(self, name: str) -> None:
+        have = self.installed.pop(name, None)
+        timer = self._cleanup_timers.pop(name, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        self._cleanup_started.pop(name, None)
+        if have is None:
+            return
+        existing = self.registry._by_key.get(have[0])
+        if existing is not None and _is_ours(existing):
+            self.registry.remove(*have[0])
+
+    # -- deletion -----------------------------------------------------------------------------
+
+    async def _finalize(self, crd: dict) -> None:
+        """
+        kube's C{CRDFinalizer}: delete every custom object, wait until none is left, then remove
+        the cleanup finalizer (the CRD then goes).
+        """
+        name = crd["metadata"]["name"]
+        uid = crd["metadata"].get("uid")
+        started = self._cleanup_started.setdefault(name, self.clock.seconds())
+        await self._write_condition(name, uid, {
+            "type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress",
+            "message": "CustomResource deletion is in progress",
+        })
+        have = self.installed.get(name)
+        resource = self.registry._by_key.get(have[0]) if have is not None else None
+        remaining = 0
+        if resource is not None and _is_ours(resource):
+            store = self.link.store_for(resource)
+            try:
+                res = await self.storage.get_list(store.list_key(""), ListOptions())
+            except Exception as e:
+                await self._write_condition(name, uid, {
+                    "type": "Terminating", "status": "True", "reason": "InstanceDeletionFailed",
+                    "message": f"could not list instances: {e}",
+                })
+                self._poll_cleanup(name)
+                return
+            errors = []
+            for obj in res["items"]:
+                m = obj.get("metadata") or {}
+                if m.get("deletionTimestamp"):
+                    continue
+                try:
+                    await store.delete(m.get("namespace") or "", m.get("name") or "", {}, store.storage_version)
+                except StatusError as e:
+                    if e.code != 404:
+                        errors.append(e.message)
+            if errors:
+                await self._write_condition(name, uid, {
+                    "type": "Terminating", "status": "True", "reason": "InstanceDeletionFailed",
+                    "message": f"could not issue all deletes: {errors[0]}" if len(errors) == 1
+                    else "could not issue all deletes: [" + ", ".join(errors) + "]",
+                })
+                self._poll_cleanup(name)
+                return
+            remaining = int(await self.storage.count(store.list_key("")))
+        if remaining:
+            if self.clock.seconds() - started >= CLEANUP_PATIENCE:
+                await self._write_condition(name, uid, {
+                    "type": "Terminating", "status": "True", "reason": "InstanceDeletionCheck",
+                    "message": "could not confirm zero CustomResources remaining: timed out waiting for the condition",
+                })
+            self._poll_cleanup(name)
+            return
+        self._uninstall(name)
+        now = self._now()
+
+        def release(cur: Optional[dict]) -> dict:
+            if cur is None or (cur.get("metadata") or {}).get("uid") != uid:
+                raise _Gone()
+            new = copy.deepcopy(cur)
+            set_condition(new, {
+                "type": "Terminating", "status": "False", "reason": "InstanceDeletionCompleted",
+                "message": "removed all instances",
+            }, now)
+            fins = [f for f in new["metadata"].get("finalizers") or [] if f != CLEANUP_FINALIZER]
+            if fins:
+                new["metadata"]["finalizers"] = fins
+            else:
+                new["metadata"].pop("finalizers", None)
+            return new
+
+        key = self.crds.key("", name)
+        try:
+            out = await self.storage.guaranteed_update(key, release)
+        except _Gone:
+            return
+        except Exception as e:
+            if _is_not_found(e):
+                return
+            raise
+        meta = out.get("metadata") or {}
+        if not meta.get("finalizers"):
+            from kapid.storage.interfaces import Preconditions
+
+            try:
+                await self.storage.delete(key, Preconditions(uid=uid))
+            except Exception as e:
+                if not _is_not_found(e):
+                    raise
+
+    def _poll_cleanup(self, name: str) -> None:
+        if self.stopped:
+            return
+        t = self._cleanup_timers.get(name)
+        if t is not None and t.active():
+            return
+        self._cleanup_timers[name] = self.clock.callLater(CLEANUP_POLL, self._enqueue, name)
+
+    async def _write_condition(self, name: str, uid: Any, cond: dict) -> None:
+        if _equivalent(find_condition(self.known.get(name) or {}, cond["type"]), cond):
+            return
+        now = self._now()
+
+        def write(cur: Optional[dict]) -> dict:
+            if cur is None or (cur.get("metadata") or {}).get("uid") != uid:
+                raise _Gone()
+            new = copy.deepcopy(cur)
+            set_condition(new, cond, now)
+            return new
+
+        try:
+            out = await self.storage.guaranteed_update(self.crds.key("", name), write)
+        except _Gone:
+            return
+        except Exception as e:
+            if _is_not_found(e):
+                return
+            raise
+        self.known[name] = out
+
+
+class _Gone(Exception):
+    """
+    The CRD was deleted (or replaced) while being written.
+    """
+
+
+def _is_not_found(e: Exception) -> bool:
+    from kapid.storage.interfaces import KeyNotFoundError
+
+    return isinstance(e, KeyNotFoundError)
+
+
+def _is_ours(resource: Any) -> bool:
+    from kapid.apiextensions.customresource import is_custom_resource
+
+    return is_custom_resource(resource)
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def delete_crd(store: Any, current: dict, options: dict, version: str, dry_run: bool) -> Optional[tuple[dict, bool]]:
+    """
+    kube's CRD C{Delete}: a CRD is never removed at once; it gets a deletionTimestamp, the cleanup
+    finalizer and the C{Terminating} condition (C{InstanceDeletionPending}), and the controller
+    removes it after its objects. A CRD already being deleted answers as it is. Used as the CRD
+    strategy's C{delete} hook of L{kapid.registry.store.RegistryStore.delete}.
+    """
+    meta = current.get("metadata") or {}
+    pre = options.get("preconditions") or {}
+    if meta.get("deletionTimestamp"):
+        return store.to_version(current, version), False
+    now = metautil.timestamp(store.clock.seconds())
+
+    def mark(cur: Optional[dict]) -> dict:
+        assert cur is not None
+        new = copy.deepcopy(cur)
+        m = new["metadata"]
+        if not m.get("deletionTimestamp"):
+            m["deletionTimestamp"] = now
+            m["deletionGracePeriodSeconds"] = 0
+        fins = list(m.get("finalizers") or [])
+        if CLEANUP_FINALIZER not in fins:
+            fins.append(CLEANUP_FINALIZER)
+        m["finalizers"] = fins
+        new["metadata"] = metautil.order_meta(m)
+        set_condition(new, {
+            "type": "Terminating", "status": "True", "reason": "InstanceDeletionPending",
+            "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+        }, now)
+        return new
+
+    if dry_run:
+        return store.to_version(mark(current), version), False
+    from kapid.storage.interfaces import Preconditions
+
+    preconditions = None
+    if pre.get("uid") is not None or pre.get("resourceVersion") is not None:
+        preconditions = Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion"))
+    try:
+        out = await store.storage.guaranteed_update(store.key("", meta.get("name", "")), mark, preconditions)
+    except Exception as e:
+        raise store._error(e, meta.get("name", ""), "delete")
+    return store.to_version(out, version), False
