@@ -369,6 +369,9 @@ class CRDController:
             return
         meta = crd.get("metadata") or {}
         if meta.get("deletionTimestamp"):
+            served = self._served(name)
+            if served is not None:
+                served.strategy.terminating = True  # creates are refused from now on
             if CLEANUP_FINALIZER in (meta.get("finalizers") or []):
                 await self._finalize(crd)
             return
@@ -408,6 +411,14 @@ class CRDController:
         if (self.known.get(name) or {}).get("metadata", {}).get("uid") == meta.get("uid"):
             self.known[name] = out
 
+    def _served(self, name: str) -> Any:
+        """
+        The description this controller serves for CRD C{name}, or None.
+        """
+        have = self.installed.get(name)
+        resource = self.registry.get(*have[0]) if have is not None else None
+        return resource if resource is not None and _is_ours(resource) else None
+
     def _install(self, name: str, crd: dict) -> None:
         """
         Serve C{crd}'s kind (again, when its description changed).
@@ -422,7 +433,7 @@ class CRDController:
         have = self.installed.get(name)
         if have is not None and have == (key, version_key):
             return
-        existing = self.registry._by_key.get(key)
+        existing = self.registry.get(*key)
         if existing is not None and not _is_ours(existing) and (have is None or have[0] != key):
             log.warn(
                 "CRD {name}: {group}/{plural} is served by a built-in resource; not serving it",
@@ -447,7 +458,7 @@ class CRDController:
         self._cleanup_started.pop(name, None)
         if have is None:
             return
-        existing = self.registry._by_key.get(have[0])
+        existing = self.registry.get(*have[0])
         if existing is not None and _is_ours(existing):
             self.registry.remove(*have[0])
 
@@ -465,10 +476,9 @@ class CRDController:
             "type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress",
             "message": "CustomResource deletion is in progress",
         })
-        have = self.installed.get(name)
-        resource = self.registry._by_key.get(have[0]) if have is not None else None
+        resource = self._served(name)
         remaining = 0
-        if resource is not None and _is_ours(resource):
+        if resource is not None:
             store = self.link.store_for(resource)
             try:
                 res = await self.storage.get_list(store.list_key(""), ListOptions())

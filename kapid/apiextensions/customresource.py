@@ -210,6 +210,8 @@ class CustomResourceStrategy(GenericStrategy):
         self.scale = scale
         self.converter = converter
         self.deprecations = dict(deprecations or {})
+        #: set while the CRD is being deleted: creates are refused (kube's 405)
+        self.terminating = False
 
     def _version_of(self, obj: dict) -> str:
         return str(obj.get("apiVersion") or "").rpartition("/")[2]

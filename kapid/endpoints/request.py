@@ -201,6 +201,9 @@ def apply_field_validation(
     Unknown and duplicate fields per the directive (400 for Strict, warnings for Warn), then prune
     unknown fields (kube drops them while decoding).
     """
+    custom_unknown = getattr(resource.strategy, "unknown_fields", None)
+    if custom_unknown is not None:
+        return _custom_field_validation(request, resource, version, obj, body, directive, media)
     schema = schema_for(resource, version)
     if schema is None or _structural is None:
         return
@@ -225,6 +228,32 @@ def apply_field_validation(
         err = _structural.decode_error(schema, obj) if hasattr(_structural, "decode_error") else None
         if err:
             raise bad_request(_structural.cannot_handle_message(resource.kind, version, err))
+
+
+def _custom_field_validation(
+    request: IRequest, resource: Resource, version: str, obj: dict, body: Optional[bytes], directive: str, media: str,
+) -> None:
+    """
+    L{apply_field_validation} for a custom resource: its CRD version's compiled schema says which
+    fields are unknown (the strategy's C{unknown_fields}/C{prune}); they are pruned whatever the
+    directive, as kube's decoder prunes them.
+    """
+    strategy = resource.strategy
+    if directive == "Ignore":
+        strategy.prune(version, obj)
+        return
+    unknown = strategy.prune(version, obj)
+    dups: list[str] = []
+    if body is not None and media == ser.JSON and may_have_duplicates(body, obj) and _structural is not None:
+        dups = _structural.duplicate_fields(body)
+    if not unknown and not dups:
+        return
+    if directive == "Strict":
+        raise bad_request(
+            _structural.cannot_handle_message(resource.kind, version, _structural.strict_decoding_message(unknown, dups))
+        )
+    for w in _structural.unknown_field_warnings(unknown, dups):
+        add_warning(request, w)
 
 
 _KEY_TOKEN = re.compile(rb'"\s*:')

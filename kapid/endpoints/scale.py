@@ -54,12 +54,28 @@ def to_scale(obj: dict) -> dict:
     return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": smeta, "spec": spec, "status": status}
 
 
+def _paths(store: Any) -> Any:
+    """
+    The custom resource's scale paths (a L{kapid.apiextensions.customresource.ScalePaths}), or None
+    for a built-in workload.
+    """
+    return getattr(store.strategy, "scale", None)
+
+
+def scale_of(store: Any, obj: dict) -> dict:
+    """
+    The C{Scale} of an object of C{store}'s resource.
+    """
+    paths = _paths(store)
+    return paths.to_scale(obj) if paths is not None else to_scale(obj)
+
+
 async def get_scale(store: Any, target: Target) -> dict:
     """
     GET .../scale.
     """
     obj = await store.get(target.namespace, target.name, target.version)
-    return to_scale(obj)
+    return scale_of(store, obj)
 
 
 async def update_scale(
@@ -97,18 +113,22 @@ async def update_scale(
         import copy
 
         new = copy.deepcopy(current)
-        new.setdefault("spec", {})["replicas"] = replicas
+        paths = _paths(store)
+        if paths is not None:
+            paths.set_replicas(new, replicas)
+        else:
+            new.setdefault("spec", {})["replicas"] = replicas
         if rv:
             new["metadata"]["resourceVersion"] = rv
         ssa.record_update(
             current, new, manager, store.resource.api_version(target.version), clock.seconds(),
-            schema_for(store.resource, target.version), "scale", False,
+            schema_for(store.resource, target.version), "scale", _paths(store) is not None,
             store.resource.subresource("status") is not None,
         )
         return new
 
     out, _ = await store.update(target.namespace, target.name, updater, target.version, "", dry_run)
-    return to_scale(out)
+    return scale_of(store, out)
 
 
 def _replicas_doc(definition: str) -> str:

@@ -260,10 +260,25 @@ def _custom_schemas(resources: Iterable[Resource], version: str) -> dict[str, di
     for r in resources:
         v = r.version(version)
         if v is not None and isinstance(v.schema, dict):
-            node = dict(v.schema)
-            node["x-kubernetes-group-version-kind"] = [{"group": r.group, "kind": r.kind, "version": version}]
-            out[custom_schema_name(r.group, version, r.kind)] = node
+            out[custom_schema_name(r.group, version, r.kind)] = _custom_definition(r, version, v.schema)
     return out
+
+
+def _custom_definition(r: Resource, version: str, schema: dict) -> dict:
+    """
+    A CRD version's schema as kube publishes it: C{apiVersion}, C{kind} and C{metadata} (a
+    reference to ObjectMeta) as every kind has them, and the kind's GVK.
+    """
+    typed = load_definitions()["io.k8s.api.core.v1.ConfigMap"]["properties"]
+    node = dict(schema)
+    props = dict(node.get("properties") or {})
+    props["apiVersion"] = dict(typed["apiVersion"])
+    props["kind"] = dict(typed["kind"])
+    props["metadata"] = dict(typed["metadata"])
+    node["properties"] = dict(sorted(props.items()))
+    node.setdefault("type", "object")
+    node["x-kubernetes-group-version-kind"] = [{"group": r.group, "kind": r.kind, "version": version}]
+    return node
 
 
 class _Ops:

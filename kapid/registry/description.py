@@ -199,6 +199,12 @@ class ResourceRegistry:
         self._by_key.pop((group, plural), None)
         self._changed()
 
+    def get(self, group: str, plural: str) -> Optional[Resource]:
+        """
+        The description of C{group}/C{plural} whatever versions it serves, or None.
+        """
+        return self._by_key.get((group, plural))
+
     def lookup(self, group: str, version: str, plural: str) -> Optional[Resource]:
         """
         The resource served at C{group/version/plural}, or None.
