@@ -19,10 +19,13 @@ from kapid.apimachinery import field
 from kapid.apimachinery.field import FieldError
 from kapid.apimachinery.jsonpath import compile_path, go_text
 from kapid.apimachinery.status import invalid
-from kapid.registry.description import ALL_VERBS, Resource, Subresource, TableColumn, Version
+from kapid.registry.description import Resource, Subresource, TableColumn, Version
 from kapid.registry.strategy import GenericStrategy
 
 _MAX_INT32 = 2**31 - 1
+
+#: The verbs of a custom resource, in the order kube's discovery lists them.
+VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
 
 #: The C{Age} column kube prints when a version declares no printer columns.
 DEFAULT_COLUMNS = ({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},)
@@ -434,7 +437,7 @@ def resource_for_crd(crd: dict, compile_schema: Optional[Callable[[dict], Any]] 
         namespaced=(spec.get("scope") or "Namespaced") == "Namespaced",
         short_names=tuple(names["shortNames"] or ()),
         categories=tuple(names["categories"] or ()),
-        verbs=ALL_VERBS,
+        verbs=VERBS,
         subresources=tuple(subresources),
         strategy=strategy,
         table_columns=_columns(crd, storage_v),

@@ -65,14 +65,15 @@ class EstablishTests(TestCase):
     def test_name_conflict(self) -> None:
         """
         A second CRD of the group asking for a kind already accepted is not established:
-        NamesAccepted False with kube's KindConflict message.
+        NamesAccepted False with kube's message for the last conflicting name checked (the list
+        kind, after the kind).
         """
         api = CRDAPI(self)
         api.create_crd(widget_crd())
         other = widget_crd(plural="gadgets", kind="Widget")
         crd = api.create_crd(other)
         cond = condition(crd, "NamesAccepted")
-        self.assertEqual((cond["status"], cond["reason"], cond["message"]), ("False", "KindConflict", '"Widget" is already in use'))
+        self.assertEqual((cond["status"], cond["reason"], cond["message"]), ("False", "ListKindConflict", '"WidgetList" is already in use'))
         self.assertEqual(condition(crd, "Established").get("status"), "False")
         code, _, _ = api.get("/apis/stable.example.com/v1/namespaces/default/gadgets")
         self.assertEqual(code, 404)
