@@ -132,29 +132,37 @@ class APIExtensionsLink(ResourceLink):
         """
         Create (or update) every CRD of C{--crd-dir}, then wait until each is established.
         """
-        store = self.store_for(self.crd_resource)
-        names = []
-        for path, crd in self.crd_files:
-            import copy
+        import copy
 
+        store = self.store_for(self.crd_resource)
+        default = getattr(store.strategy, "default", None)
+        names = []
+
+        def fresh(crd: dict) -> dict:
             obj = copy.deepcopy(crd)
-            name = obj["metadata"]["name"]
-            names.append(name)
-            default = getattr(store.strategy, "default", None)
             if default is not None:
                 default("v1", obj)
+            return obj
+
+        for path, crd in self.crd_files:
+            name = crd["metadata"]["name"]
+            names.append(name)
             try:
-                await store.create("", obj, "v1")
+                await store.create("", fresh(crd), "v1")
+                continue
             except StatusError as e:
                 if e.code != 409:
                     raise RuntimeError(f"{path}: {e.message}")
 
-                def replace(current: Optional[dict], obj: dict = obj) -> dict:
-                    new = copy.deepcopy(obj)
-                    new["metadata"]["resourceVersion"] = (current or {}).get("metadata", {}).get("resourceVersion")
-                    return new
+            def replace(current: Optional[dict], crd: dict = crd) -> dict:
+                new = fresh(crd)
+                new["metadata"]["resourceVersion"] = (current or {}).get("metadata", {}).get("resourceVersion")
+                return new
 
+            try:
                 await store.update("", name, replace, "v1")
+            except StatusError as e:
+                raise RuntimeError(f"{path}: {e.message}")
         for name in names:
             await self.controller.established(name)
 

@@ -444,3 +444,54 @@ class VersionTests(TestCase):
         api.settle()
         code, body, _ = api.post(W, widget("big", size=5))
         self.assertEqual(code, 422, body)
+
+
+class SharedStorageTests(TestCase):
+    """
+    Two servers on one storage (two kapid processes on one etcd): each runs the CRD controller.
+    """
+
+    def test_crd_through_one_served_by_other(self) -> None:
+        """
+        A CRD created through one server is established and served by the other; objects written
+        through one are read through the other; deleting it through the other removes it from both.
+        """
+        from kapid.storage.store import Store
+
+        one = CRDAPI(self)
+        two = CRDAPI(self, storage=Store(one.kv, one.clock), kv=one.kv, clock=one.clock)
+        one.create_crd(widget_crd())
+        two.settle()
+        code, body, _ = two.post(W, widget("via-two", size=2))
+        self.assertEqual(code, 201, body)
+        code, body, _ = one.get(f"{W}/via-two")
+        self.assertEqual((code, body["spec"]["size"]), (200, 2))
+        two.delete(f"{CRDS}/widgets.stable.example.com")
+        for _ in range(3):
+            one.settle()
+            two.settle()
+        self.assertEqual(one.get(W)[0], 404)
+        self.assertEqual(two.get(W)[0], 404)
+
+
+class CRDFilesTests(TestCase):
+    """
+    The CRDs of C{--crd-dir} are installed and established by the link's post-start hook.
+    """
+
+    def test_install_files(self) -> None:
+        """
+        The hook creates each CRD (updating one that exists) and fires once all are established.
+        """
+        api = CRDAPI(self)
+        api.create_crd(widget_crd())
+        changed = widget_crd()
+        changed["spec"]["names"]["shortNames"] = ["wdg"]
+        api.apiext.crd_files = [("a.yaml", changed), ("b.yaml", widget_crd(group="other.example.com"))]
+        hooks = dict(api.apiext.post_start_hooks())
+        d = hooks["kapid-crd-directory"](None)
+        api.settle()
+        self.successResultOf(d)
+        code, crd, _ = api.get(f"{CRDS}/widgets.stable.example.com")
+        self.assertEqual(crd["status"]["acceptedNames"]["shortNames"], ["wdg"])
+        self.assertEqual(api.get("/apis/other.example.com/v1/namespaces/default/widgets")[0], 200)
