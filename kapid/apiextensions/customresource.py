@@ -186,6 +186,19 @@ def _replicas_errors(obj: dict, path: str) -> list[FieldError]:
     return []
 
 
+def _has_defaults(node: Any) -> bool:
+    """
+    Whether a schema node or any node under it declares a C{default}.
+    """
+    if not isinstance(node, dict):
+        return False
+    if "default" in node:
+        return True
+    subs: list[Any] = list((node.get("properties") or {}).values())
+    subs += [node.get("items"), node.get("additionalProperties")]
+    return any(_has_defaults(n) for n in subs)
+
+
 class CustomResourceStrategy(GenericStrategy):
     """
     kube's custom resource strategy for one CRD: schema defaulting, pruning and validation per
@@ -207,9 +220,16 @@ class CustomResourceStrategy(GenericStrategy):
         scale: Optional[ScalePaths] = None,
         converter: Any = None,
         deprecations: Optional[dict[str, str]] = None,
+        raw_schemas: Optional[dict[str, dict]] = None,
+        storage_version: str = "",
     ) -> None:
         super().__init__(group, kind, has_status=has_status, tracks_generation=True)
         self.schemas = schemas
+        #: version name -> the schema as the CRD gives it
+        self.raw_schemas = dict(raw_schemas or {})
+        self.storage_version = storage_version
+        if self.defaults_on_read():
+            self.default_on_read = self._default_on_read
         self.scale = scale
         self.converter = converter
         self.deprecations = dict(deprecations or {})
@@ -218,6 +238,20 @@ class CustomResourceStrategy(GenericStrategy):
 
     def _version_of(self, obj: dict) -> str:
         return str(obj.get("apiVersion") or "").rpartition("/")[2]
+
+    def _default_on_read(self, obj: dict) -> dict:
+        """
+        C{obj} as read from storage with the storage version's defaults filled (a copy when any
+        default applies; storage and caches keep theirs).
+        """
+        import copy
+
+        s = self.schemas.get(self.storage_version)
+        if s is None:
+            return obj
+        out = copy.deepcopy(obj)
+        s.default(out)
+        return out if out != obj else obj
 
     def schema(self, version: str) -> Any:
         """
@@ -234,6 +268,13 @@ class CustomResourceStrategy(GenericStrategy):
         s = self.schema(version)
         if s is not None:
             s.default(obj)
+
+    def defaults_on_read(self) -> bool:
+        """
+        Whether the storage version's schema declares defaults (then objects read from storage are
+        defaulted, as kube defaults them on decoding from etcd).
+        """
+        return _has_defaults(self.raw_schemas.get(self.storage_version))
 
     def unknown_fields(self, version: str, obj: dict) -> list[str]:
         """
@@ -426,7 +467,8 @@ def resource_for_crd(crd: dict, compile_schema: Optional[Callable[[dict], Any]] 
         )
         subresources.append(Subresource("scale", "Scale", "autoscaling", "v1"))
     strategy = CustomResourceStrategy(
-        group, names["kind"], schemas, has_status, scale, converter, deprecations
+        group, names["kind"], schemas, has_status, scale, converter, deprecations,
+        raw_schemas={v.name: v.schema for v in versions}, storage_version=storage_v.get("name") or "",
     )
     return Resource(
         group=group,

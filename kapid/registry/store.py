@@ -149,6 +149,9 @@ class RegistryStore:
 
             self.strategy = GenericStrategy(resource.group, resource.kind)
         self.rng = rng or random.Random()
+        #: a strategy's C{default_on_read(obj)} (a CRD whose schema has defaults: kube defaults
+        #: objects read from storage), or None
+        self._default_on_read = getattr(self.strategy, "default_on_read", None)
         self._name_fn = metautil.name_validator(getattr(self.strategy, "name_validation", "subdomain"))
         #: hooks run after an object is really deleted: f(store, obj)
         self.on_deleted: list[Callable[["RegistryStore", dict], Any]] = []
@@ -191,6 +194,8 @@ class RegistryStore:
             obj["kind"] = kind
             obj["apiVersion"] = api_version
         # a new top-level dict (storage and caches keep theirs) with metadata in Go's order
+        if self._default_on_read is not None:
+            return metautil.order_object(self._default_on_read(obj))
         return metautil.order_object(obj)
 
     def to_storage(self, obj: dict) -> dict:

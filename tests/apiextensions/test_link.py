@@ -495,3 +495,28 @@ class CRDFilesTests(TestCase):
         code, crd, _ = api.get(f"{CRDS}/widgets.stable.example.com")
         self.assertEqual(crd["status"]["acceptedNames"]["shortNames"], ["wdg"])
         self.assertEqual(api.get("/apis/other.example.com/v1/namespaces/default/widgets")[0], 200)
+
+
+class ReadDefaultingTests(TestCase):
+    """
+    Objects read from storage get the defaults of the storage version's schema.
+    """
+
+    def test_default_added_later(self) -> None:
+        """
+        An object stored before a default was added to the schema reads with it (storage keeps
+        the object as written).
+        """
+        api = CRDAPI(self)
+        crd = widget_crd()
+        del crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"]["default"]
+        crd = api.create_crd(crd)
+        api.post(W, widget("old"))
+        self.assertEqual(api.get(f"{W}/old")[1]["spec"], {})
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"]["default"] = 4
+        self.assertEqual(api.put(f"{CRDS}/widgets.stable.example.com", crd)[0], 200)
+        api.settle()
+        self.assertEqual(api.get(f"{W}/old")[1]["spec"], {"size": 4})
+        self.assertEqual([i["spec"] for i in api.get(W)[1]["items"]], [{"size": 4}])
+        stored = self.successResultOf(api.storage.get("/registry/stable.example.com/widgets/default/old"))
+        self.assertEqual(stored["spec"], {})
