@@ -168,15 +168,17 @@ class APIExtensionsLink(ResourceLink):
 
     # -- requests ---------------------------------------------------------------------------------
 
-    def _serve(self, request: IRequest, group: str, version: str, rest: str) -> Any:
-        target = self.resolve(group, version, rest)
+    def before_serve(self, request: IRequest, target: Any) -> None:
+        """
+        A request for a deprecated version gets the version's C{Warning}; a create while the CRD is
+        being deleted is kube's 405.
+        """
         strategy = target.resource.strategy
-        warning = getattr(strategy, "deprecations", {}).get(version)
+        warning = getattr(strategy, "deprecations", {}).get(target.version)
         if warning:
             req.add_warning(request, warning)
         if getattr(strategy, "terminating", False) and request.method == b"POST" and not target.subresource:
             raise terminating(target.resource)
-        return super()._serve(request, group, version, rest)
 
 
 def apiextensions_link_factory(service: Any, registry: ResourceRegistry) -> Any:

@@ -257,6 +257,30 @@ class ResourceLink(Link):
                 return "grouped", {"group": parts[0], "version": parts[1], "rest": parts[2]}
         return None
 
+    def claims(self, request: IRequest) -> bool:
+        """
+        The routes' pre-check, and, for a link serving a share of the registry, whether the
+        resource a plain path names is one it serves (the others go straight to the delegate).
+        """
+        if not super().claims(request):
+            return False
+        if self.serves is None:
+            return True
+        route = self.direct_route(request)
+        if route is None:
+            return True
+        kw = route[1]
+        group, version = ("", "v1") if route[0] == "core" else (kw["group"], kw["version"])
+        parts = [p for p in kw["rest"].split("/") if p]
+        if parts and parts[0] == "watch":
+            parts = parts[1:]
+        if len(parts) > 2 and parts[0] == "namespaces" and parts[2] not in _NAMESPACE_SUBRESOURCES:
+            parts = parts[2:]
+        if not parts:
+            return True
+        resource = self.registry.lookup(group, version, parts[0])
+        return resource is not None and self.serves(resource)
+
     def resolve(self, group: str, version: str, rest: str) -> Target:
         """
         Parse the path after the group version as kube's RequestInfo does; Decline what is not a
@@ -293,8 +317,15 @@ class ResourceLink(Link):
             raise Decline()
         return Target(resource, version, namespace, name, sub, watch_path)
 
+    def before_serve(self, request: IRequest, target: Target) -> None:
+        """
+        Called with every resolved request before its handler (a subclass may add headers or
+        refuse it); nothing here.
+        """
+
     def _serve(self, request: IRequest, group: str, version: str, rest: str) -> Any:
         target = self.resolve(group, version, rest)
+        self.before_serve(request, target)
         method = request.method.decode("ascii", "replace").upper()
         query = _query_of(request)
         if target.subresource in _KUBELET_SUBRESOURCES:
