@@ -614,6 +614,8 @@ class RegistryStore:
         errs += metautil.validate_object_meta_update(meta, old_meta)
         if not subresource:
             errs += self.strategy.validate_update(new, old)
+        elif subresource == "status" and hasattr(self.strategy, "validate_status_update"):
+            errs += self.strategy.validate_status_update(new, old)
         if errs:
             raise self._invalid(name, errs)
         self.strategy.canonicalize(new)
