@@ -461,6 +461,9 @@ class CRDController:
         existing = self.registry.get(*have[0])
         if existing is not None and _is_ours(existing):
             self.registry.remove(*have[0])
+            # kube tears down a deleted CRD's storage: its watches end (after the events already
+            # on their way, the objects' deletions among them)
+            self.clock.callLater(0, self.link.watches.close_for, *have[0])
 
     # -- deletion -----------------------------------------------------------------------------
 

@@ -54,6 +54,15 @@ class WatchSet:
     def __len__(self) -> int:
         return len(self._streams)
 
+    def close_for(self, group: str, plural: str) -> None:
+        """
+        End the streams watching C{group}/C{plural} (its kind is no longer served).
+        """
+        for s in list(self._streams):
+            r = s.target.resource
+            if r.group == group and r.plural == plural:
+                s.end()
+
     def close_all(self) -> Deferred:
         """
         End every stream; fires when done.

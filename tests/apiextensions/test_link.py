@@ -520,3 +520,31 @@ class ReadDefaultingTests(TestCase):
         self.assertEqual([i["spec"] for i in api.get(W)[1]["items"]], [{"size": 4}])
         stored = self.successResultOf(api.storage.get("/registry/stable.example.com/widgets/default/old"))
         self.assertEqual(stored["spec"], {})
+
+
+class WatchTests(TestCase):
+    """
+    Watches of custom resources.
+    """
+
+    def test_watch_then_crd_deleted(self) -> None:
+        """
+        A watch sees the kind's changes in its version; when the CRD goes, the stream ends after
+        the objects' DELETED events.
+        """
+        from tests.endpoints.test_watch import Stream
+
+        api = CRDAPI(self)
+        api.create_crd(widget_crd())
+        s = Stream(api, f"{W}?watch=true")
+        api.post(W, widget("a", size=2))
+        api.patch(f"{W}/a", {"spec": {"size": 3}}, "application/merge-patch+json")
+        evs = s.events()
+        self.assertEqual([(e["type"], e["object"]["spec"]["size"]) for e in evs], [("ADDED", 2), ("MODIFIED", 3)])
+        self.assertEqual(evs[0]["object"]["kind"], "Widget")
+        self.assertFalse(s.done)
+        api.delete(f"{CRDS}/widgets.stable.example.com")
+        api.settle()
+        evs = s.events()
+        self.assertEqual(evs[-1]["type"], "DELETED")
+        self.assertTrue(s.done)
