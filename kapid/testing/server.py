@@ -43,6 +43,8 @@ class InMemoryServer:
         **flags: Any,
     ) -> None:
         flags.setdefault("storage_backend", "memory")
+        # these servers have no RBAC objects: they authorize as kapid did before RBAC became the default
+        flags.setdefault("authorization_mode", "AlwaysAllow")
         self.config = config_from_args(**flags)
         self.clock = Clock()
         self.kv = kv if kv is not None else MemoryKV(self.clock)
