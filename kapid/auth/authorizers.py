@@ -105,7 +105,7 @@ class UnionAuthorizer:
                 return decision
             if decision.reason:
                 reasons.append(decision.reason)
-        return Decision(NO_OPINION, ", ".join(reasons))
+        return Decision(NO_OPINION, "\n".join(reasons))
 
     async def _rest(self, attributes: Attributes, pending: Deferred, index: int, reasons: list[str]) -> Decision:
         decision = await pending
@@ -116,35 +116,51 @@ class UnionAuthorizer:
                 return decision
             if decision.reason:
                 reasons.append(decision.reason)
-        return Decision(NO_OPINION, ", ".join(reasons))
+        return Decision(NO_OPINION, "\n".join(reasons))
 
     def rules_for(self, user: Any, namespace: str) -> Deferred:
         """
         A Deferred firing with the rules of every authorizer in order (kube's union rule
-        resolver); incomplete when one is, or has no C{rules_for}.
+        resolver); incomplete when one is, or has no C{rules_for}; and the rule resolvers' errors
+        (a rule resolver may answer a fourth item, its error message).
         """
         return Deferred.fromCoroutine(self._rules_for(user, namespace))
 
-    async def _rules_for(self, user: Any, namespace: str) -> tuple[list[dict], list[dict], bool]:
+    async def _rules_for(self, user: Any, namespace: str) -> tuple[list[dict], list[dict], bool, str]:
         resource_rules: list[dict] = []
         non_resource_rules: list[dict] = []
         incomplete = False
+        errors: list[str] = []
         for authorizer in self.authorizers:
             rules_for = getattr(authorizer, "rules_for", None)
             if rules_for is None:
                 incomplete = True
                 continue
-            more, more_non, partial = await maybeDeferred(rules_for, user, namespace)
+            answer = await maybeDeferred(rules_for, user, namespace)
+            more, more_non, partial = answer[:3]
+            if len(answer) > 3 and answer[3]:
+                errors.append(answer[3])
             resource_rules.extend(more)
             non_resource_rules.extend(more_non)
             incomplete = incomplete or partial
-        return resource_rules, non_resource_rules, incomplete
+        error = errors[0] if len(errors) == 1 else ("[" + ", ".join(errors) + "]" if errors else "")
+        return resource_rules, non_resource_rules, incomplete, error
 
 
-#: Authorization mode name -> factory of its authorizer (others may register more, e.g. RBAC).
+def _rbac(service: Any = None, **context: Any) -> Any:
+    from kapid.auth.rbac import RBACIndex, RBACAuthorizer, rbac_for_service
+
+    if service is None:
+        index = context.get("rbac_index")
+        return RBACAuthorizer(index if index is not None else RBACIndex())
+    return rbac_for_service(service)
+
+
+#: Authorization mode name -> factory of its authorizer (others may register more).
 MODES: dict[str, Callable[..., Any]] = {
     "AlwaysAllow": lambda **kw: AlwaysAllow(),
     "AlwaysDeny": lambda **kw: AlwaysDeny(),
+    "RBAC": _rbac,
 }
 
 

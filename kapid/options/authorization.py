@@ -14,13 +14,16 @@ from kapid.options import Checker, Flag, Section, split_list
 KNOWN_MODES = ("AlwaysAllow", "AlwaysDeny", "ABAC", "Webhook", "RBAC", "Node")
 
 #: The modes kapid implements (see L{kapid.auth.authorizers}); others are refused at start-up.
-IMPLEMENTED_MODES = ["AlwaysAllow", "AlwaysDeny"]
+IMPLEMENTED_MODES = ["AlwaysAllow", "AlwaysDeny", "RBAC"]
 
 SECTION = Section(
     "Authorization flags",
     (
-        Flag("authorization-mode", "AlwaysAllow", "Ordered list of plug-ins to do authorization on "
-             "secure port. Comma-delimited list of: " + ",".join(KNOWN_MODES) + "."),
+        Flag("authorization-mode", "RBAC", "Ordered list of plug-ins to do authorization on "
+             "secure port. Comma-delimited list of: " + ",".join(KNOWN_MODES) + ". Default: RBAC "
+             "(kube-apiserver's own default is AlwaysAllow; kube's installers pass Node,RBAC). "
+             "Members of system:masters (the admin kubeconfig, the insecure port) may do anything "
+             "whatever the modes."),
         Flag("authorization-policy-file", "", "File with authorization policy in json line by line "
              "format, used with --authorization-mode=ABAC, on the secure port."),
         Flag("authorization-webhook-config-file", "", "File with webhook configuration in "

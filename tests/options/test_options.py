@@ -50,7 +50,7 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(config.generic.max_mutating_requests_inflight, 200)
         self.assertEqual(config.generic.request_timeout, 60.0)
         self.assertEqual(config.generic.min_request_timeout, 1800)
-        self.assertEqual(config.authorization.modes, ("AlwaysAllow",))
+        self.assertEqual(config.authorization.modes, ("RBAC",))
         self.assertTrue(config.authentication.anonymous_auth)
         self.assertIn("NamespaceLifecycle", config.admission.plugins)
 
@@ -205,9 +205,9 @@ class ValidationTests(SynchronousTestCase):
         """
         A kube authorization mode kapid does not implement yet is refused by name.
         """
-        _, errors = build_config({"authorization-mode": "RBAC"})
+        _, errors = build_config({"authorization-mode": "Node"})
         self.assertEqual(len(errors), 1)
-        self.assertIn("'RBAC' is not implemented by kapid yet", errors[0])
+        self.assertIn("'Node' is not implemented by kapid yet", errors[0])
 
     def test_systemd_endpoint_accepted(self) -> None:
         """

@@ -221,7 +221,7 @@ def _resource_rule(rule: dict) -> dict:
 class SelfSubjectRulesReviewREST:
     """
     Computes C{SelfSubjectRulesReview}s: the rules the authorizer's C{rules_for(user, namespace)}
-    answers (C{(resource rules, non-resource rules, incomplete)}, see
+    answers (C{(resource rules, non-resource rules, incomplete[, error])}, see
     L{kapid.auth.authorizers.UnionAuthorizer.rules_for}); an authorizer without it lists nothing
     and marks the answer incomplete.
     """
@@ -248,10 +248,11 @@ class SelfSubjectRulesReviewREST:
             status = {"resourceRules": [], "nonResourceRules": [], "incomplete": True}
         else:
             try:
-                resource_rules, non_resource_rules, incomplete = await maybeDeferred(rules_for, user, namespace)
+                answer = await maybeDeferred(rules_for, user, namespace)
             except Exception as e:
                 status = {"resourceRules": [], "nonResourceRules": [], "incomplete": True, "evaluationError": str(e)}
             else:
+                resource_rules, non_resource_rules, incomplete = answer[:3]
                 status = {
                     "resourceRules": [_resource_rule(r) for r in resource_rules],
                     "nonResourceRules": [
@@ -260,6 +261,8 @@ class SelfSubjectRulesReviewREST:
                     ],
                     "incomplete": bool(incomplete),
                 }
+                if len(answer) > 3 and answer[3]:
+                    status["evaluationError"] = answer[3]
         out = copy.deepcopy(obj)
         out["kind"] = "SelfSubjectRulesReview"
         out["apiVersion"] = f"{GROUP}/v1"
