@@ -146,19 +146,30 @@ class QuietSite(Site):
         d: Deferred = Deferred()
         self._all_closed.append(d)
         for channel in list(self.open_channels):
-            transport = getattr(channel, "transport", None)
+            transport = _channel_transport(channel)
             if transport is not None:
                 transport.loseConnection()
 
         def abort() -> None:
             for channel in list(self.open_channels):
-                transport = getattr(channel, "transport", None)
+                transport = _channel_transport(channel)
                 if transport is not None and hasattr(transport, "abortConnection"):
                     transport.abortConnection()
 
         call = clock.callLater(timeout, abort)
         d.addBoth(lambda r: (call.cancel() if call.active() else None, r)[1])
         return d
+
+
+def _channel_transport(channel: Any) -> Any:
+    """
+    The transport of a site's protocol: L{Site.buildProtocol} returns Twisted's generic HTTP channel
+    wrapper, whose own C{transport} is unset; the HTTP channel inside it has the connection.
+    """
+    transport = getattr(channel, "transport", None)
+    if transport is None:
+        transport = getattr(getattr(channel, "_channel", None), "transport", None)
+    return transport
 
 
 def _notify(state: str) -> None:

@@ -1,0 +1,69 @@
+"""
+Tests for L{kapid.server.service.QuietSite.close_connections}: shutdown closes idle keep-alive
+connections (the site's protocols are Twisted's generic HTTP channel wrappers).
+"""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
+
+from kapid.server.service import QuietSite
+
+
+class _Hello(Resource):
+    isLeaf = True
+
+    def render_GET(self, request):  # type: ignore[no-untyped-def]
+        return b"hello"
+
+
+class _AbortableTransport(StringTransport):
+    aborted = False
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+
+
+class CloseConnectionsTests(SynchronousTestCase):
+    """
+    L{QuietSite.close_connections} on a connection kept alive after its response.
+    """
+
+    def idle_connection(self) -> tuple[QuietSite, object, _AbortableTransport]:
+        site = QuietSite(_Hello())
+        transport = _AbortableTransport()
+        channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 8080))
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET /x HTTP/1.1\r\nHost: kapid\r\n\r\n")
+        self.assertIn(b"hello", transport.value())
+        self.assertFalse(transport.disconnecting)
+        return site, channel, transport
+
+    def test_idle_keep_alive_closed(self) -> None:
+        """
+        An idle keep-alive connection is closed at once; the Deferred fires when it is lost.
+        """
+        site, channel, transport = self.idle_connection()
+        d = site.close_connections(Clock(), 5.0)
+        self.assertTrue(transport.disconnecting)
+        self.assertNoResult(d)
+        channel.connectionLost(None)
+        self.successResultOf(d)
+
+    def test_aborted_after_timeout(self) -> None:
+        """
+        A connection still open after the timeout is aborted.
+        """
+        site, channel, transport = self.idle_connection()
+        clock = Clock()
+        d = site.close_connections(clock, 5.0)
+        clock.advance(4.9)
+        self.assertFalse(transport.aborted)
+        clock.advance(0.1)
+        self.assertTrue(transport.aborted)
+        channel.connectionLost(None)
+        self.successResultOf(d)
