@@ -138,3 +138,6 @@ def add_controllers(service: Any) -> None:
 
     service.add_post_start_hook("bootstrap-controller", kubernetes_service.post_start_hook)
     service.add_post_start_hook("serviceaccounts-controller", serviceaccounts.post_start_hook)
+    from kapid.auth import rbac_bootstrap
+
+    service.add_post_start_hook("rbac/bootstrap-roles", rbac_bootstrap.post_start_hook)
