@@ -579,3 +579,126 @@ def rbac_for_service(service: Any) -> RBACAuthorizer:
         stage.when_reached().addCallback(lambda _: informer.stop())
     informer.start().addErrback(lambda f: log.failure("RBAC informer failed to start", f))
     return authorizer
+
+
+# -------------------------------------------------------------------------------------------------
+# comparing rules (kube's policy comparator, for escalation checks and reconciliation)
+
+
+def breakdown_rule(rule: dict) -> list[dict]:
+    """
+    kube's C{BreakdownRule}: one rule per (API group, resource, verb[, resource name]) and per
+    (non-resource URL, verb).
+    """
+    out: list[dict] = []
+    names = list(rule.get("resourceNames") or ())
+    for group in rule.get("apiGroups") or ():
+        for resource in rule.get("resources") or ():
+            for verb in rule.get("verbs") or ():
+                base = {"verbs": [verb], "apiGroups": [group], "resources": [resource]}
+                if names:
+                    out.extend(dict(base, resourceNames=[n]) for n in names)
+                else:
+                    out.append(base)
+    for url in rule.get("nonResourceURLs") or ():
+        for verb in rule.get("verbs") or ():
+            out.append({"verbs": [verb], "nonResourceURLs": [url]})
+    return out
+
+
+def _has_all(owned: Any, wanted: Any) -> bool:
+    owned = set(owned or ())
+    return all(w in owned for w in wanted or ())
+
+
+def _resources_cover(owned: list[str], wanted: list[str]) -> bool:
+    if "*" in owned or _has_all(owned, wanted):
+        return True
+    for path in wanted:
+        if path in owned:
+            continue
+        if "/" not in path:
+            return False
+        if "*/" + path.split("/", 1)[1] not in owned:
+            return False
+    return True
+
+
+def _url_covers(owner: str, path: str) -> bool:
+    return owner == path or (owner.endswith("*") and path.startswith(owner.rstrip("*")))
+
+
+def rule_covers(owner: dict, sub: dict) -> bool:
+    """
+    kube's C{ruleCovers}: whether C{owner} grants everything C{sub} does.
+    """
+    verbs = owner.get("verbs") or ()
+    groups = owner.get("apiGroups") or ()
+    if not ("*" in verbs or _has_all(verbs, sub.get("verbs"))):
+        return False
+    if not ("*" in groups or _has_all(groups, sub.get("apiGroups"))):
+        return False
+    if not _resources_cover(list(owner.get("resources") or ()), list(sub.get("resources") or ())):
+        return False
+    for path in sub.get("nonResourceURLs") or ():
+        if not any(_url_covers(o, path) for o in owner.get("nonResourceURLs") or ()):
+            return False
+    owner_names = owner.get("resourceNames") or ()
+    if sub.get("resourceNames"):
+        return not owner_names or _has_all(owner_names, sub["resourceNames"])
+    return not owner_names
+
+
+def covers(owned: list[dict], wanted: list[dict]) -> tuple[bool, list[dict]]:
+    """
+    kube's C{Covers}: whether C{owned} grants everything in C{wanted}, and the broken-down
+    rules it does not.
+    """
+    missing = []
+    for rule in wanted:
+        for sub in breakdown_rule(rule):
+            if not any(rule_covers(o, sub) for o in owned):
+                missing.append(sub)
+    return not missing, missing
+
+
+def compact_rules(rules: list[dict]) -> list[dict]:
+    """
+    kube's C{CompactRules}: rules of one API group and one resource without names merged into one
+    rule with every verb; others kept.
+    """
+    out: list[dict] = []
+    simple: dict[tuple[str, str], dict] = {}
+    for rule in rules:
+        groups = rule.get("apiGroups") or ()
+        resources = rule.get("resources") or ()
+        if len(groups) == 1 and len(resources) == 1 and not rule.get("resourceNames") and not rule.get("nonResourceURLs"):
+            key = (groups[0], resources[0])
+            existing = simple.get(key)
+            if existing is None:
+                existing = {"verbs": [], "apiGroups": [groups[0]], "resources": [resources[0]]}
+                simple[key] = existing
+                out.append(existing)
+            for verb in rule.get("verbs") or ():
+                if verb not in existing["verbs"]:
+                    existing["verbs"].append(verb)
+        else:
+            out.append(rule)
+    return out
+
+
+def _go_strings(items: Any) -> str:
+    return "[" + " ".join(_go_quote(i) for i in items) + "]"
+
+
+def compact_string(rule: dict) -> str:
+    """
+    kube's C{CompactString} of a policy rule: C{{APIGroups:["apps"], Resources:["deployments"],
+    Verbs:["get"]}}.
+    """
+    parts = []
+    for field, key in (("APIGroups", "apiGroups"), ("Resources", "resources"), ("NonResourceURLs", "nonResourceURLs"),
+                       ("ResourceNames", "resourceNames"), ("Verbs", "verbs")):
+        if rule.get(key):
+            parts.append(f"{field}:{_go_strings(rule[key])}")
+    return "{" + ", ".join(parts) + "}"
