@@ -54,7 +54,8 @@ def server_options(pair: KeyPair, client_ca: Any = None) -> Any:
     Twisted server TLS options presenting C{pair} (and requiring client certificates signed by
     C{client_ca}, a L{KeyPair}, when given).
     """
-    from twisted.internet.ssl import Certificate, CertificateOptions, KeyPair as TwistedKeyPair
+    from OpenSSL.crypto import X509, PKey
+    from twisted.internet.ssl import Certificate, CertificateOptions
 
     kwargs: dict[str, Any] = {}
     if client_ca is not None:
@@ -62,7 +63,7 @@ def server_options(pair: KeyPair, client_ca: Any = None) -> Any:
         kwargs["caCerts"] = [Certificate.loadPEM(client_ca.cert_pem()).original]
         kwargs["requireCertificate"] = True
     return CertificateOptions(
-        privateKey=TwistedKeyPair.load(pair.key_pem()).original,
-        certificate=Certificate.loadPEM(pair.cert_pem()).original,
+        privateKey=PKey.from_cryptography_key(pair.key),
+        certificate=X509.from_cryptography(pair.cert),
         **kwargs,
     )

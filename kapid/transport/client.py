@@ -19,6 +19,7 @@ import attr
 from cryptography import x509
 from hyperlink import URL
 from OpenSSL import SSL
+from OpenSSL.crypto import FILETYPE_PEM
 from service_identity import VerificationError
 from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
 from service_identity.pyopenssl import extract_patterns
@@ -321,7 +322,7 @@ class WebhookClient:
         kwargs: dict[str, Any] = {}
         if cert is not None:
             kwargs["certificate"] = Certificate.loadPEM(cert[0]).original
-            kwargs["privateKey"] = KeyPair.load(cert[1]).original
+            kwargs["privateKey"] = KeyPair.load(cert[1], FILETYPE_PEM).original
         trust = _pem_certificates(config.ca_bundle) if config.ca_bundle else []
         options = CertificateOptions(
             trustRoot=trustRootFromCertificates(trust) if trust else platformTrust(), **kwargs
