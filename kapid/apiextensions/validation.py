@@ -153,10 +153,9 @@ def _go_strings(values: Any) -> GoValue:
     """
     A C{[]string} as C{%#v} prints it (C{[]string(nil)} when empty).
     """
-    vs = [v for v in _l(values)]
-    if values is None or (isinstance(values, list) and not values):
-        return GoValue("[]string(nil)") if not isinstance(values, list) else GoValue("[]string{}")
-    return GoValue("[]string{" + ", ".join(_go_str(str(v)) for v in vs) + "}")
+    if not isinstance(values, list):
+        return GoValue("[]string(nil)")
+    return GoValue("[]string{" + ", ".join(_go_str(str(v)) for v in values) + "}")
 
 
 def _value(v: Any) -> Any:
@@ -164,7 +163,9 @@ def _value(v: Any) -> Any:
     A bad value for a L{FieldError}: strings, numbers and booleans as they are; other JSON values
     in Go's C{%#v} form.
     """
-    if v is None or isinstance(v, (dict, list)):
+    if v is None:
+        return "null"  # kube prints a nil value as the string "null"
+    if isinstance(v, (dict, list)):
         return GoValue(go_repr(v))
     return v
 
@@ -172,7 +173,7 @@ def _value(v: Any) -> Any:
 _PTR = "0xc000000000"
 
 
-def _versions_value(versions: list[dict]) -> GoValue:
+def _versions_value(versions: list[dict], is_list: bool = True) -> GoValue:
     """
     The internal C{[]CustomResourceDefinitionVersion} as C{%#v} prints it (pointers print as
     addresses in Go; one fixed address stands for them here).
@@ -215,7 +216,8 @@ def _versions_value(versions: list[dict]) -> GoValue:
             f"SelectableFields:{sels(v.get('selectableFields'))}}}"
         )
     if not versions:
-        return GoValue("[]apiextensions.CustomResourceDefinitionVersion(nil)")
+        return GoValue("[]apiextensions.CustomResourceDefinitionVersion{}" if is_list
+                       else "[]apiextensions.CustomResourceDefinitionVersion(nil)")
     return GoValue("[]apiextensions.CustomResourceDefinitionVersion{" + ", ".join(parts) + "}")
 
 
@@ -571,7 +573,8 @@ def _metadata_invariants(s: dict, check_meta: bool, lvl: int, path: str, out: li
         out.append(field.invalid(_p(path, "type"), t, "must be object"))
     if lvl != _ROOT:
         return
-    rest = {k: v for k, v in s.items() if k in _SCHEMA_KEYS and k not in ("type", "default")}
+    # what kube's Structural keeps of a schema, less the type and default it ignores here
+    rest = {k: v for k, v in s.items() if k in _SCHEMA_KEYS and k not in ("type", "default", "example", "externalDocs")}
     props = _d(rest.get("properties"))
     names = set(props)
     if names and names <= {"name", "generateName"}:
@@ -696,9 +699,13 @@ def _nested_complete(v: dict, s: Optional[dict], s_path: str, v_path: str, out: 
 
 def structural_errors(schema: dict, path: str) -> list[FieldError]:
     """
-    kube's C{ValidateStructural}: why C{schema} (an C{openAPIV3Schema} that kube's C{NewStructural}
-    accepts, see L{new_structural_error}) is not structural, sorted by their text as kube sorts them.
+    Why C{schema} (an C{openAPIV3Schema}) is not structural: kube's C{NewStructural} failure as one
+    C{Invalid} error at C{path} (see L{new_structural_error}), else kube's C{ValidateStructural}
+    errors, sorted by their text as kube sorts them. C{[]} for a structural schema.
     """
+    err = new_structural_error(schema)
+    if err:
+        return [field.invalid(path, "", err)]
     out: list[FieldError] = []
     _invariants(schema, _ROOT, path, out)
     _completeness(schema, path, out)
@@ -949,7 +956,7 @@ def _extension_rules(s: dict, path: str, opts: _Opts, out: list[FieldError]) -> 
                 # kube reports the item's list type as the bad value here
                 ilt = items.get("x-kubernetes-list-type")
                 out.append(field.invalid(_p(path, "items", "x-kubernetes-map-type"),
-                                         GoValue("null") if ilt is None else ilt,
+                                         "null" if ilt is None else ilt,
                                          "must be atomic as item of a list with x-kubernetes-list-type=set"))
     if list_type is not None and list_type not in ("atomic", "set", "map"):
         out.append(field.not_supported(_p(path, "x-kubernetes-list-type"), list_type, ("atomic", "set", "map")))
@@ -1346,20 +1353,12 @@ def _deprecation_errors(v: dict) -> list[str]:
         out.append("must not be an empty string")
     offset = 0
     for ch in warning:
-        if not ch.isprintable() and ch != " ":
-            if _is_control(ch):
-                out.append(f"must only contain printable UTF-8 characters; control character found at index {offset}")
-            else:
-                out.append(f"must only contain printable UTF-8 characters; non-printable character found at index {offset}")
+        if not ch.isprintable():
+            # kube tests printability first, so control characters are reported as non-printable
+            out.append(f"must only contain printable UTF-8 characters; non-printable character found at index {offset}")
             break
         offset += len(ch.encode("utf-8"))
     return out
-
-
-def _is_control(ch: str) -> bool:
-    import unicodedata
-
-    return unicodedata.category(ch) == "Cc"
 
 
 def _webhook_url_errors(url: str, path: str) -> list[FieldError]:
@@ -1570,7 +1569,7 @@ def _spec_errors(internal: _Internal, opts: _Opts) -> list[FieldError]:
         versions_value = _versions_value(internal.versions)
         out.append(field.invalid("spec.versions", versions_value, "must contain unique version names"))
     if storage != 1:
-        versions_value = versions_value or _versions_value(internal.versions)
+        versions_value = versions_value or _versions_value(internal.versions, isinstance(spec.get("versions"), list))
         out.append(field.invalid("spec.versions", versions_value, "must have exactly one version marked as storage version"))
     version = internal.version
     if version and dns1035_label_errors(version):
@@ -1661,8 +1660,6 @@ def _request_uri_ok(value: str) -> bool:
     """
     Go's C{url.ParseRequestURI} succeeds with a scheme and a host.
     """
-    if " " in value or "#" in value.split("?", 1)[0] and False:
-        return False
     try:
         u = urllib.parse.urlsplit(value)
     except ValueError:
