@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
+from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.web.server import Request, Site
@@ -149,6 +150,7 @@ class QuietSite(Site):
             transport = _channel_transport(channel)
             if transport is not None:
                 transport.loseConnection()
+                _close_idle_tls(channel, transport)
 
         def abort() -> None:
             for channel in list(self.open_channels):
@@ -170,6 +172,18 @@ def _channel_transport(channel: Any) -> Any:
     if transport is None:
         transport = getattr(getattr(channel, "_channel", None), "transport", None)
     return transport
+
+
+def _close_idle_tls(channel: Any, transport: Any) -> None:
+    """
+    On an idle TLS connection, close the TCP connection right after the close_notify (as Go's
+    server does) instead of waiting for the client's close_notify, which an idle pooled client
+    never sends.
+    """
+    inner = getattr(channel, "_channel", channel)
+    lower = getattr(transport, "transport", None)
+    if not getattr(inner, "requests", None) and ISSLTransport.providedBy(transport) and lower is not None:
+        lower.loseConnection()
 
 
 def _notify(state: str) -> None:

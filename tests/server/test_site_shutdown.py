@@ -6,10 +6,13 @@ connections (the site's protocols are Twisted's generic HTTP channel wrappers).
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+from zope.interface import implementer
 
 from kapid.server.service import QuietSite
 
@@ -67,3 +70,56 @@ class CloseConnectionsTests(SynchronousTestCase):
         self.assertTrue(transport.aborted)
         channel.connectionLost(None)
         self.successResultOf(d)
+
+
+@implementer(ISSLTransport)
+class _TLSTransport(_AbortableTransport):
+    """
+    A TLS transport over C{lower} (as L{twisted.protocols.tls.TLSMemoryBIOProtocol} is).
+    """
+
+    negotiatedProtocol = None
+
+    def __init__(self, lower: StringTransport) -> None:
+        super().__init__()
+        self.transport = lower
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        pass
+
+
+class CloseIdleTLSTests(SynchronousTestCase):
+    """
+    On TLS, an idle connection's TCP connection is closed after the close_notify; a busy one is not.
+    """
+
+    def connection(self, request: bytes) -> tuple[QuietSite, StringTransport]:
+        site = QuietSite(_Slow() if request.startswith(b"GET /slow") else _Hello())
+        lower = StringTransport()
+        channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 6443))
+        channel.makeConnection(_TLSTransport(lower))
+        channel.dataReceived(request)
+        return site, lower
+
+    def test_idle_closed_without_waiting(self) -> None:
+        """
+        An idle keep-alive TLS connection: the TCP connection under it is closed too.
+        """
+        site, lower = self.connection(b"GET /x HTTP/1.1\r\nHost: kapid\r\n\r\n")
+        site.close_connections(Clock(), 5.0)
+        self.assertTrue(lower.disconnecting)
+
+    def test_busy_left_to_tls(self) -> None:
+        """
+        A TLS connection with a request still in progress is left to the TLS close (and the abort).
+        """
+        site, lower = self.connection(b"GET /slow HTTP/1.1\r\nHost: kapid\r\n\r\n")
+        site.close_connections(Clock(), 5.0)
+        self.assertFalse(lower.disconnecting)
+
+
+class _Slow(Resource):
+    isLeaf = True
+
+    def render_GET(self, request):  # type: ignore[no-untyped-def]
+        return NOT_DONE_YET
