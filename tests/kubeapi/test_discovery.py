@@ -45,9 +45,9 @@ class DiscoveryTests(SynchronousTestCase):
         doc = orjson.loads(body)
         self.assertEqual((doc["kind"], doc["apiVersion"]), ("APIGroupDiscoveryList", "apidiscovery.k8s.io/v2"))
         names = [i["metadata"]["name"] for i in doc["items"]]
-        self.assertEqual(names[:3], ["apps", "events.k8s.io", "autoscaling"])
+        self.assertEqual(names[:4], ["apiregistration.k8s.io", "apps", "events.k8s.io", "autoscaling"])
         self.assertIn("rbac.authorization.k8s.io", names)
-        apps = doc["items"][0]["versions"][0]
+        apps = doc["items"][1]["versions"][0]
         deploy = next(r for r in apps["resources"] if r["resource"] == "deployments")
         self.assertEqual(deploy["responseKind"], {"group": "apps", "version": "v1", "kind": "Deployment"})
         self.assertEqual(deploy["scope"], "Namespaced")
