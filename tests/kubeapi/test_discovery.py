@@ -54,7 +54,7 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertEqual(deploy["shortNames"], ["deploy"])
         self.assertIn({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
                        "verbs": ["get", "patch", "update"]}, deploy["subresources"])
-        autoscaling = doc["items"][2]
+        autoscaling = doc["items"][3]
         self.assertEqual([v["version"] for v in autoscaling["versions"]], ["v2", "v1"])
 
     def test_aggregated_api(self):
