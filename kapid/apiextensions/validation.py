@@ -1052,7 +1052,7 @@ def _rules(s: dict, path: str, out: list[FieldError]) -> None:
             out.append(field.invalid(_p(rpath, "fieldPath"), fpath, "fieldPath must be non-empty if specified"))
         if _NEWLINES.search(fpath):
             out.append(field.invalid(_p(rpath, "fieldPath"), fpath, "fieldPath must not contain line breaks"))
-        if fpath and is_structural(s) and valid_field_path(fpath, s)[2] is not None:
+        if fpath and new_structural_error(s) is None and valid_field_path(fpath, s)[2] is not None:
             out.append(field.invalid(_p(rpath, "fieldPath"), fpath, "fieldPath must be a valid path"))
 
 
