@@ -761,7 +761,20 @@ class ResourceLink(Link):
             target.namespace, target.name, updater, target.version, target.subresource, dry_run,
             expect_uid=uid, user=user(request),
         )
+        self.warn_on_update(request, target, out)
         return self.render_object(request, query, target, out, 201 if created else 200)
+
+    def warn_on_update(self, request: IRequest, target: Target, obj: dict) -> None:
+        """
+        The C{Warning}s of a successful update of the main resource: the strategy's optional
+        C{warnings_on_update(obj, old)} (kube's C{WarningsOnUpdate}; C{old} is not passed here).
+        """
+        if target.subresource:
+            return
+        warn = getattr(self.store_for(target.resource).strategy, "warnings_on_update", None)
+        if warn is not None:
+            for w in warn(obj, None):
+                req.add_warning(request, w)
 
     async def handle_patch(self, request: IRequest, target: Target, query: Query) -> bytes:
         """

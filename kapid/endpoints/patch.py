@@ -132,6 +132,7 @@ async def serve_patch(link: Any, request: IRequest, target: Target, query: Query
     out, _ = await store.update(
         target.namespace, target.name, updater, version, subresource, dry_run
     )
+    link.warn_on_update(request, target, out)
     return link.render_object(request, query, target, out)
 
 
@@ -222,4 +223,5 @@ async def _serve_apply(
         target.namespace, target.name, updater, version, subresource, dry_run,
         force_allow_create=not subresource, user=user(request),
     )
+    link.warn_on_update(request, target, out)
     return link.render_object(request, query, target, out, 201 if created else 200)
