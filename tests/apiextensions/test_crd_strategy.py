@@ -260,6 +260,25 @@ class HTTPTests(SynchronousTestCase):
         self.assertIn({"reason": "FieldValueInvalid", "message": 'Invalid value: "other.example.com": field is immutable',
                        "field": "spec.group"}, err["details"]["causes"])
 
+    def test_update_warnings(self) -> None:
+        """
+        PUT and PATCH of a CRD with rules answer the not-enforced warning; /status writes do not.
+        """
+        body = self.create(widget_crd())
+        rules = {"x-kubernetes-validations": [{"rule": "self.replicas >= 0"}]}
+        patch = {"spec": {"versions": [dict(body["spec"]["versions"][0], schema={"openAPIV3Schema": dict(
+            body["spec"]["versions"][0]["schema"]["openAPIV3Schema"], **rules)})]}}
+        code, out, headers = self.api.patch(CRDS + "/widgets.example.com", patch, "application/merge-patch+json")
+        self.assertEqual(code, 200, out)
+        self.assertEqual(len(headers.getRawHeaders("warning") or []), 1)
+        code, out, headers = self.api.put(CRDS + "/widgets.example.com", out)
+        self.assertEqual(code, 200, out)
+        self.assertIn("spec.versions[0].schema.openAPIV3Schema.x-kubernetes-validations",
+                      (headers.getRawHeaders("warning") or [""])[0])
+        code, out, headers = self.api.put(CRDS + "/widgets.example.com/status", out)
+        self.assertEqual(code, 200, out)
+        self.assertIsNone(headers.getRawHeaders("warning"))
+
     def test_removing_a_stored_version_is_refused(self) -> None:
         """
         A version still in status.storedVersions cannot leave spec.versions.
