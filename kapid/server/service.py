@@ -26,12 +26,6 @@ from twisted.web.server import Request, Site
 from twisted.web.server import version as twisted_web_version
 
 from kapid import _version
-from kapid.auth.authenticators import (
-    AnonymousAuthenticator,
-    TokenFileAuthenticator,
-    UnionAuthenticator,
-    X509Authenticator,
-)
 from kapid.auth.authorizers import build_authorizer
 from kapid.server import certs
 from kapid.server.chain import ResourceLinkFactory, ServerChain, build_chain
@@ -477,7 +471,6 @@ class KapidService(Service):
         """
         a = self.config.authentication
         unused = {
-            "--service-account-key-file": a.service_account_key_files,
             "--requestheader-client-ca-file": a.requestheader_client_ca_file,
             "--requestheader-username-headers": a.requestheader_username_headers,
             "--requestheader-group-headers": a.requestheader_group_headers,
@@ -565,13 +558,9 @@ class KapidService(Service):
         return options, admin, ca_pem
 
     def _authenticator(self) -> Any:
-        authn = self.config.authentication
-        authenticators: list[Any] = [X509Authenticator()]
-        if authn.token_auth_file:
-            authenticators.append(TokenFileAuthenticator.from_file(authn.token_auth_file))
-        if authn.anonymous_auth:
-            authenticators.append(AnonymousAuthenticator())
-        return UnionAuthenticator(authenticators)
+        from kapid.auth.serviceaccount import authenticator_for_service
+
+        return authenticator_for_service(self)
 
     def _authorizer(self) -> Any:
         return build_authorizer(self.config.authorization.modes, service=self)
