@@ -116,6 +116,9 @@ def add_api_stages(service: Any) -> None:
     registry = builtin_registry()
     service.registry = registry
     service.stage_factories.extend([discovery_stage(registry), openapi_stage(registry)])
+    from kapid.auth.oidc import issuer_discovery_stage
+
+    service.stage_factories.append(issuer_discovery_stage(service))
     service.resource_link_factory = daemon_resource_link_factory(service, registry, serves=serves_builtin)
     try:  # TEMP while the CRD modules land
         import kapid.apiextensions.crd  # noqa: F401
