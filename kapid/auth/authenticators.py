@@ -107,6 +107,12 @@ class TokenFileAuthenticator:
         token = bearer_token(request)
         if token is None:
             return None
+        return self.authenticate_token(token)
+
+    def authenticate_token(self, token: str) -> Optional[UserInfo]:
+        """
+        The user of C{token}, or None when it is not in the file.
+        """
         for known, user in self.tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):
                 return user
@@ -118,7 +124,12 @@ class AnonymousAuthenticator:
     """
     Every request is C{system:anonymous} in C{system:unauthenticated} (the last authenticator when
     C{--anonymous-auth=true}).
+
+    @cvar fallback: L{UnionAuthenticator} asks it only when no credentials failed (kube puts it
+        behind C{union.NewFailOnError}).
     """
+
+    fallback = True
 
     def authenticate(self, request: Any) -> UserInfo:
         """
@@ -131,7 +142,8 @@ class AnonymousAuthenticator:
 class UnionAuthenticator:
     """
     Kube's union authenticator: the first authenticator that knows the user wins; errors are
-    remembered and raised only when no authenticator knows the user.
+    remembered and raised only when no authenticator knows the user, and before a fallback
+    authenticator (anonymous) would be asked.
     """
 
     def __init__(self, authenticators: Sequence[Any]) -> None:
@@ -145,6 +157,8 @@ class UnionAuthenticator:
         """
         errors: list[Exception] = []
         for index, authenticator in enumerate(self.authenticators):
+            if errors and getattr(authenticator, "fallback", False):
+                raise errors[0]
             try:
                 user = authenticator.authenticate(request)
             except AuthenticationError as e:
@@ -167,6 +181,8 @@ class UnionAuthenticator:
         if user is not None:
             return user
         for authenticator in self.authenticators[index + 1:]:
+            if errors and getattr(authenticator, "fallback", False):
+                raise errors[0]
             try:
                 user = await maybeDeferred(authenticator.authenticate, request)
             except AuthenticationError as e:
