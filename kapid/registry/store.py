@@ -153,6 +153,10 @@ class RegistryStore:
         #: objects read from storage), or None
         self._default_on_read = getattr(self.strategy, "default_on_read", None)
         self._name_fn = metautil.name_validator(getattr(self.strategy, "name_validation", "subdomain"))
+        converter = getattr(self.strategy, "converter", None)
+        #: the strategy's converter when it must be awaited (a CRD's conversion webhook), else None:
+        #: every conversion then goes through L{to_version_async}; built-ins never take that path
+        self.async_converter = converter if getattr(converter, "needs_async", False) else None
         #: hooks run after an object is really deleted: f(store, obj)
         self.on_deleted: list[Callable[["RegistryStore", dict], Any]] = []
 
@@ -211,6 +215,35 @@ class RegistryStore:
             out = metautil.order_object(_convert(out, group, self.resource.kind, version))
         return out
 
+    async def to_version_async(self, obj: dict, version: str, from_version: str = "") -> dict:
+        """
+        L{to_version} through the strategy's asynchronous converter (one object; C{from_version}
+        is the version of an object that names none). Only for stores with an
+        C{async_converter}.
+        """
+        return (await self.to_versions_async([obj], version, "", from_version))[0]
+
+    async def to_versions_async(self, objs: list, version: str, list_kind: str = "", from_version: str = "") -> list:
+        """
+        L{to_version} of several objects in one conversion (the items of a list of C{list_kind},
+        as kube sends a list's items to a conversion webhook in one review).
+        """
+        converter = self.async_converter
+        assert converter is not None
+        if from_version:
+            source = self.resource.api_version(from_version)
+            objs = [o if o.get("apiVersion") else dict(o, apiVersion=source) for o in objs]
+        objs = [o if o.get("kind") else dict(o, kind=self.resource.kind) for o in objs]
+        out = await converter.convert(objs, self.resource.api_version(version), list_kind)
+        return [self.to_version(o, version) for o in out]
+
+    async def to_storage_async(self, obj: dict, from_version: str) -> dict:
+        """
+        L{to_storage} through the asynchronous converter (C{obj} in C{from_version} unless it
+        names its version).
+        """
+        return await self.to_version_async(obj, self.storage_version, from_version)
+
     def _error(self, err: Exception, name: str, operation: str = "get") -> Exception:
         return interpret_storage_error(err, self.resource, name, operation)
 
@@ -234,6 +267,8 @@ class RegistryStore:
             obj = await self.storage.get(self.key(namespace, name), resource_version)
         except Exception as e:
             raise self._error(e, name)
+        if self.async_converter is not None:
+            return await self.to_version_async(obj, version)
         return self.to_version(obj, version)
 
     async def list(self, namespace: str, opts: ListOptions, version: str) -> dict:
@@ -245,6 +280,9 @@ class RegistryStore:
             res = await self.storage.get_list(self.list_key(namespace), opts)
         except Exception as e:
             raise self._error(e, "", "list")
+        if self.async_converter is not None:
+            res["items"] = await self.to_versions_async(res["items"], version, self.resource.list_kind)
+            return res
         res["items"] = [self.to_version(o, version) for o in res["items"]]
         return res
 
@@ -256,7 +294,7 @@ class RegistryStore:
         them), kept by the cache while the object is unchanged. Otherwise as L{list}.
         """
         get_encoded = getattr(self.storage, "get_list_encoded", None)
-        if get_encoded is None:
+        if get_encoded is None or self.async_converter is not None:
             return await self.list(namespace, opts, version)
         form = ("registry-list-item", self.resource.group, self.resource.kind, version, untyped)
 
@@ -410,7 +448,10 @@ class RegistryStore:
     ) -> dict:
         name = obj["metadata"]["name"]
         for attempt in range(attempts):
-            stored = self.to_storage(obj)
+            if self.async_converter is not None:
+                stored = await self.to_storage_async(obj, version)
+            else:
+                stored = self.to_storage(obj)
             key = self.key(namespace, name)
             if dry_run:
                 existing = await self.storage.get(key, "", True)
@@ -429,6 +470,8 @@ class RegistryStore:
                 raise self._error(e, name, "create")
             except Exception as e:
                 raise self._error(e, name, "create")
+            if self.async_converter is not None:
+                return await self.to_version_async(out, version)
             return self.to_version(out, version)
         raise AssertionError("unreachable")
 
@@ -468,7 +511,8 @@ class RegistryStore:
         """
         kube's C{Store.Update}: C{updater(current_in_version or None)} returns the new object (in
         C{version}); fires with C{(object in version, created)}. C{user} is the requester, for a
-        create (see L{prepare_create}).
+        create (see L{prepare_create}) and for a strategy's optional
+        C{prepare_for_update_by(new, old, user)} (which may refuse, e.g. RBAC escalation checks).
         """
         key = self.key(namespace, name)
         created = [False]
@@ -496,13 +540,23 @@ class RegistryStore:
                     await _maybe_await(admit(new, None))
                 created[0] = True
                 txns.append(await self._begin_create(new, dry_run))
+                if self.async_converter is not None:
+                    return await self.to_storage_async(new, version)
                 return self.to_storage(new)
-            old = self.to_version(current, version)
+            if self.async_converter is not None:
+                old = await self.to_version_async(current, version)
+            else:
+                old = self.to_version(current, version)
             new = await _maybe_await(updater(copy.deepcopy(old)))
             new = copy.deepcopy(new)
             new = await self.prepare_update(new, old, namespace, name, version, subresource, admit)
+            by_user = getattr(self.strategy, "prepare_for_update_by", None)
+            if by_user is not None and not subresource:
+                by_user(new, old, user)
             if not subresource:
                 txns.append(await self._begin_update(new, old, dry_run))
+            if self.async_converter is not None:
+                return await self.to_storage_async(new, version)
             return self.to_storage(new)
 
         try:
@@ -542,7 +596,10 @@ class RegistryStore:
         Delete an object whose last finalizer went while it was being deleted.
         """
         if dry_run:
-            return self.to_version(out, version), created
+            return (
+                self.to_version(out, version) if self.async_converter is None
+                else await self.to_version_async(out, version)
+            ), created
         out_meta = out.get("metadata") or {}
         if (
             out_meta.get("deletionTimestamp")
@@ -553,12 +610,21 @@ class RegistryStore:
             try:
                 deleted = await self.storage.delete(key, Preconditions(uid=out_meta.get("uid")))
             except KeyNotFoundError:
-                return self.to_version(out, version), False
+                return (
+                    self.to_version(out, version) if self.async_converter is None
+                    else await self.to_version_async(out, version)
+                ), False
             except Exception as e:
                 raise self._error(e, name, "update")
             await self._deleted(deleted)
-            return self.to_version(deleted, version), False
-        return self.to_version(out, version), created
+            return (
+                self.to_version(deleted, version) if self.async_converter is None
+                else await self.to_version_async(deleted, version)
+            ), False
+        return (
+            self.to_version(out, version) if self.async_converter is None
+            else await self.to_version_async(out, version)
+        ), created
 
     async def prepare_update(
         self,
@@ -655,7 +721,10 @@ class RegistryStore:
             except Exception as e:
                 raise self._error(e, name, "delete")
         if admit is not None:
-            await _maybe_await(admit(self.to_version(current, version)))
+            await _maybe_await(admit((
+                self.to_version(current, version) if self.async_converter is None
+                else await self.to_version_async(current, version)
+            )))
         special = getattr(self.strategy, "delete", None)
         if special is not None:
             result = await _maybe_await(special(self, current, options, version, dry_run))
@@ -671,8 +740,14 @@ class RegistryStore:
             if finalizers or new_finalizers != finalizers:
                 if new_finalizers != finalizers and not dry_run:
                     out, _ = await self._mark_deleting(key, name, new_finalizers, None, preconditions)
-                    return self.to_version(out, version), False
-                return self.to_version(current, version), False
+                    return (
+                        self.to_version(out, version) if self.async_converter is None
+                        else await self.to_version_async(out, version)
+                    ), False
+                return (
+                    self.to_version(current, version) if self.async_converter is None
+                    else await self.to_version_async(current, version)
+                ), False
         if new_finalizers or pending_graceful:
             if dry_run:
                 out = copy.deepcopy(current)
@@ -680,11 +755,20 @@ class RegistryStore:
                 out["metadata"]["deletionGracePeriodSeconds"] = grace or 0
                 if new_finalizers:
                     out["metadata"]["finalizers"] = new_finalizers
-                return self.to_version(out, version), False
+                return (
+                    self.to_version(out, version) if self.async_converter is None
+                    else await self.to_version_async(out, version)
+                ), False
             out, deleted = await self._mark_deleting(key, name, new_finalizers, grace, preconditions)
-            return self.to_version(out, version), deleted
+            return (
+                self.to_version(out, version) if self.async_converter is None
+                else await self.to_version_async(out, version)
+            ), deleted
         if dry_run:
-            return self.to_version(current, version), True
+            return (
+                self.to_version(current, version) if self.async_converter is None
+                else await self.to_version_async(current, version)
+            ), True
         try:
             deleted = await self.storage.delete(
                 key, preconditions or Preconditions(uid=meta.get("uid")), None, None
@@ -692,7 +776,10 @@ class RegistryStore:
         except Exception as e:
             raise self._error(e, name, "delete")
         await self._deleted(deleted)
-        return self.to_version(deleted, version), True
+        return (
+            self.to_version(deleted, version) if self.async_converter is None
+            else await self.to_version_async(deleted, version)
+        ), True
 
     async def _mark_deleting(
         self,
