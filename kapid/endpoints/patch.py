@@ -130,7 +130,7 @@ async def serve_patch(link: Any, request: IRequest, target: Target, query: Query
         return new
 
     out, _ = await store.update(
-        target.namespace, target.name, updater, version, subresource, dry_run
+        target.namespace, target.name, updater, version, subresource, dry_run, user=user(request)
     )
     link.warn_on_update(request, target, out)
     return link.render_object(request, query, target, out)
