@@ -141,6 +141,9 @@ def add_controllers(service: Any) -> None:
 
     service.add_post_start_hook("bootstrap-controller", kubernetes_service.post_start_hook)
     service.add_post_start_hook("serviceaccounts-controller", serviceaccounts.post_start_hook)
+    from kapid.registry.builtin import flowcontrol
+
+    service.add_post_start_hook("priority-and-fairness-config-producer", flowcontrol.post_start_hook)
     from kapid.auth import rbac_bootstrap
 
     service.add_post_start_hook("rbac/bootstrap-roles", rbac_bootstrap.post_start_hook)
