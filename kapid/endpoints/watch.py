@@ -103,6 +103,10 @@ class WatchStream:
         self.paused = False
         self.paused_events = 0
         self.producing = False
+        #: events of a kind converted by a webhook wait here for their conversion, in order
+        self.converting: Optional[Deferred] = None
+        if getattr(self.store, "async_converter", None) is not None:
+            self.converting = succeed(None)
 
     # IPushProducer
     def pauseProducing(self) -> None:
@@ -119,9 +123,9 @@ class WatchStream:
         # the client went away: Klein cancels the handler's Deferred
         self.end(write_final=False)
 
-    def encode(self, event: Event) -> bytes:
+    def encode(self, event: Event, converted: Optional[dict] = None) -> bytes:
         """
-        One event as a line.
+        One event as a line (C{converted}: the event's object already in the request's version).
         """
         if event.type == ERROR:
             err = event.error
@@ -154,7 +158,7 @@ class WatchStream:
                     "metadata": dict(obj.get("metadata") or {"resourceVersion": rv}),
                 }
             return orjson.dumps({"type": BOOKMARK, "object": out}) + b"\n"
-        obj = self.store.to_version(obj, version)
+        obj = converted if converted is not None else self.store.to_version(obj, version)
         if self.output.as_kind == "Table":
             rv = (obj.get("metadata") or {}).get("resourceVersion", "")
             # kube sends the column definitions with the first event only
@@ -171,11 +175,37 @@ class WatchStream:
 
     def on_event(self, event: Event) -> None:
         """
-        A storage event: write it (or end on ERROR).
+        A storage event: write it (or end on ERROR). For a kind with an asynchronous converter
+        every event waits for the ones before it, and an object event for its conversion (each
+        object converted on its own, as kube encodes each event); a failed conversion ends the
+        stream, as kube's watch server ends it when an event cannot be encoded.
         """
         if self.ended:
             return
         if event.type == BOOKMARK and not self.bookmarks:
+            return
+        if self.converting is not None:
+            self.converting.addCallback(self._convert_and_deliver, event)
+            return
+        self._deliver(event)
+
+    def _convert_and_deliver(self, _: Any, event: Event) -> Any:
+        if self.ended:
+            return None
+        if event.type == ERROR or event.type == BOOKMARK or event.object is None:
+            self._deliver(event)
+            return None
+        d = Deferred.fromCoroutine(self.store.to_version_async(event.object, self.target.version))
+
+        def failed(f: Any) -> None:
+            log.failure("converting a watch event failed", f)
+            self.end(write_final=False)
+
+        d.addCallbacks(lambda obj: self._deliver(event, obj), failed)
+        return d
+
+    def _deliver(self, event: Event, converted: Optional[dict] = None) -> None:
+        if self.ended:
             return
         if event.object is not None:
             rv = (event.object.get("metadata") or {}).get("resourceVersion")
@@ -188,7 +218,7 @@ class WatchStream:
                 self.end(write_final=False)
                 return
         try:
-            self.request.write(self.encode(event))
+            self.request.write(self.encode(event, converted))
         except Exception:
             log.failure("writing a watch event failed")
             self.end(write_final=False)
