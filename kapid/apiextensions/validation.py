@@ -609,16 +609,44 @@ def _value_validation(s: dict, skip_anyof: bool, skip_first_allof_anyof: bool, l
                                      f"must be a valid regular expression, but isn't: {err}"))
 
 
+#: RE2 syntax Python's C{re} lacks, replaced by something of the same shape before compiling.
+_RE2_ONLY = re.compile(r"\\[pP](\{[^}]*\}|[A-Za-z])|\[:\^?[a-z]+:\]|\\z|\\C")
+#: Python's C{re} messages and Go's C{regexp} ones for the common mistakes.
+_GO_RE_MESSAGES = (
+    ("missing ), unterminated subpattern", "missing closing )"),
+    ("unbalanced parenthesis", "unexpected )"),
+    ("unterminated character set", "missing closing ]"),
+    ("nothing to repeat", "missing argument to repetition operator"),
+    ("multiple repeat", "invalid nested repetition operator"),
+    ("bad escape", "invalid escape sequence"),
+    ("bad character range", "invalid character class range"),
+)
+
+
 def regexp_error(pattern: str) -> Optional[str]:
     """
-    Why C{pattern} is not a valid regular expression (as near Go's RE2 as Python's C{re} gets), or None.
+    Why C{pattern} is not a valid Go (RE2) regular expression, in Go's words as near as Python's
+    C{re} can tell (RE2-only classes such as C{\\p{L}} and C{[[:alpha:]]} are accepted), or None.
     """
-    if re.search(r"\(\?[=!<]|\\[1-9]", pattern):
-        return f"error parsing regexp: invalid or unsupported Perl syntax: `{pattern}`"
+    if re.search(r"\(\?[=!]|\(\?<[=!]", pattern):
+        return f"error parsing regexp: invalid or unsupported Perl syntax: `{pattern[pattern.index('(?'):][:3]}`"
+    backref = re.search(r"\\[1-9]", pattern)
+    if backref:
+        return f"error parsing regexp: invalid escape sequence: `{backref.group(0)}`"
+    import warnings
+
+    candidate = _RE2_ONLY.sub("a", pattern)
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            re.compile(candidate)
     except re.error as e:
-        return f"error parsing regexp: {e.msg}: `{pattern}`"
+        msg = e.msg
+        for py, go in _GO_RE_MESSAGES:
+            if msg.startswith(py):
+                msg = go
+                break
+        return f"error parsing regexp: {msg}: `{pattern}`"
     return None
 
 

@@ -531,6 +531,19 @@ class StructuralTests(SynchronousTestCase):
             f"{SPEC}.properties[c].anyOf[1].type: Forbidden: must be empty to be structural",
         ])
 
+    def test_patterns(self) -> None:
+        """
+        Patterns are Go regular expressions: RE2 classes pass, broken ones are reported in Go's words.
+        """
+        self.assertEqual(schema_errors(obj_schema(a={"type": "string", "pattern": "^\\p{L}[[:alnum:]]*\\z"})), [])
+        self.assertEqual(schema_errors(obj_schema(a={"type": "string", "pattern": "^(a"},
+                                                  b={"type": "string", "pattern": "(?=x)y"})), [
+            f'{SPEC}.properties[a].pattern: Invalid value: "^(a": must be a valid regular expression, '
+            "but isn't: error parsing regexp: missing closing ): `^(a`",
+            f'{SPEC}.properties[b].pattern: Invalid value: "(?=x)y": must be a valid regular expression, '
+            "but isn't: error parsing regexp: invalid or unsupported Perl syntax: `(?=`",
+        ])
+
     def test_structural_errors_alone(self) -> None:
         """
         L{structural_errors} reports at the given path; kube's NewStructural failures come as one error.
