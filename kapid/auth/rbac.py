@@ -552,11 +552,28 @@ def prefixes_of(registry: Any, etcd_prefix: str) -> dict[str, str]:
     return out
 
 
+class _WithMasters:
+    """
+    The privileged group, then RBAC (the authorizer of the C{escalate} and C{bind} checks).
+    """
+
+    def __init__(self, rbac: RBACAuthorizer) -> None:
+        self.rbac = rbac
+
+    def authorize(self, attributes: Attributes) -> Decision:
+        from kapid.auth.interfaces import MASTERS_GROUP
+
+        if MASTERS_GROUP in attributes.user.groups:
+            return Decision(ALLOW)
+        return self.rbac.authorize(attributes)
+
+
 def rbac_for_service(service: Any) -> RBACAuthorizer:
     """
     The server's one RBAC authorizer (made on first use and kept as C{service.rbac_authorizer}),
     its index fed by an L{RBACInformer} over the served storage (C{service.api_storage}) once that
-    exists; stopped when the server's shutdown begins.
+    exists; stopped when the server's shutdown begins. The registry's RBAC resources get the
+    escalation checks (L{EscalationGuard}).
     """
     existing = getattr(service, "rbac_authorizer", None)
     if existing is not None:
@@ -568,6 +585,12 @@ def rbac_for_service(service: Any) -> RBACAuthorizer:
     registry = getattr(service, "registry", None)
     if storage is None or registry is None:
         return authorizer
+    from kapid.registry.builtin import rbac as rbac_resources
+
+    served = [r for r in (registry.lookup("rbac.authorization.k8s.io", "v1", p)
+                          for p in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")) if r is not None]
+    for res in rbac_resources.guarded(served, EscalationGuard(index, _WithMasters(authorizer))):
+        registry.add(res)
     prefixes = prefixes_of(registry, service.config.etcd.etcd_prefix)
     for kind in KINDS:
         if kind not in prefixes:
@@ -702,3 +725,110 @@ def compact_string(rule: dict) -> str:
         if rule.get(key):
             parts.append(f"{field}:{_go_strings(rule[key])}")
     return "{" + ", ".join(parts) + "}"
+
+
+# -------------------------------------------------------------------------------------------------
+# escalation prevention (kube's policy-based RBAC storage)
+
+#: what an C{aggregationRule} may gather: everything (kube's C{fullAuthority}).
+FULL_AUTHORITY = [
+    {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+    {"verbs": ["*"], "nonResourceURLs": ["*"]},
+]
+
+
+def _go_strings_q(items: Any) -> str:
+    return "[" + " ".join(_go_quote(i) for i in items) + "]"
+
+
+class EscalationGuard:
+    """
+    Refuses (403, kube's message) a Role, ClusterRole or binding that would give more than the
+    requester holds, unless the requester is in C{system:masters}, may C{escalate} (roles) or
+    C{bind} (bindings), or the change cannot grant anything (same rules / role reference and
+    subjects). Requests without a user (kapid's own writes) pass.
+
+    @ivar authorizer: answers the C{escalate} and C{bind} checks (the RBAC authorizer).
+    """
+
+    def __init__(self, index: RBACIndex, authorizer: Any) -> None:
+        self.index = index
+        self.authorizer = authorizer
+
+    def _allowed(self, user: UserInfo, verb: str, resource: str, namespace: str, name: str) -> bool:
+        from kapid.auth.interfaces import MASTERS_GROUP
+
+        if MASTERS_GROUP in user.groups:
+            return True
+        attributes = Attributes(
+            user=user, verb=verb, is_resource_request=True, namespace=namespace,
+            api_group="rbac.authorization.k8s.io", api_version="*", resource=resource, name=name,
+        )
+        decision = self.authorizer.authorize(attributes)
+        return getattr(decision, "decision", None) == ALLOW
+
+    def _confirm(self, user: UserInfo, namespace: str, rules: list[dict]) -> Optional[str]:
+        owned, errors = self.index.rules_for(user, namespace)
+        ok, missing = covers(owned, rules)
+        if ok:
+            return None
+        descriptions = sorted({compact_string(r) for r in compact_rules(missing)})
+        msg = (
+            f"user {_go_quote(user.name)} (groups={_go_strings_q(user.groups)}) is attempting to grant RBAC "
+            "permissions not currently held:\n" + "\n".join(descriptions)
+        )
+        if errors:
+            msg += "; resolution errors: [" + " ".join(errors) + "]"
+        return msg
+
+    def check_role(self, plural: str, obj: dict, old: Optional[dict], user: Optional[UserInfo]) -> None:
+        """
+        Raise a 403 L{StatusError} when C{user} may not create or update the role C{obj}.
+        """
+        from kapid.apimachinery.status import forbidden
+
+        if user is None:
+            return
+        if old is not None and obj.get("rules") == old.get("rules") and obj.get("aggregationRule") == old.get("aggregationRule"):
+            return
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") or ""
+        name = meta.get("name") or ""
+        if self._allowed(user, "escalate", plural, namespace, name if old is not None else ""):
+            return
+        error = self._confirm(user, namespace, list(obj.get("rules") or []))
+        if error is not None:
+            raise forbidden(plural, name, error, "rbac.authorization.k8s.io")
+        if obj.get("aggregationRule") and self._confirm(user, namespace, FULL_AUTHORITY) is not None:
+            raise forbidden(plural, name, "must have cluster-admin privileges to use the aggregationRule",
+                            "rbac.authorization.k8s.io")
+
+    def check_binding(self, plural: str, obj: dict, old: Optional[dict], user: Optional[UserInfo]) -> None:
+        """
+        Raise a 403 (or the role's 404) L{StatusError} when C{user} may not create or update the
+        binding C{obj}.
+        """
+        from kapid.apimachinery.status import forbidden, not_found
+
+        if user is None:
+            return
+        if old is not None and obj.get("roleRef") == old.get("roleRef") and obj.get("subjects") == old.get("subjects"):
+            return
+        from kapid.auth.interfaces import MASTERS_GROUP
+
+        if MASTERS_GROUP in user.groups:
+            return
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") or ""
+        ref = obj.get("roleRef") or {}
+        role_plural = "clusterroles" if ref.get("kind") == CLUSTER_ROLE else "roles"
+        if self._allowed(user, "bind", role_plural, namespace, ref.get("name") or ""):
+            return
+        rules, error = self.index.role_ref_rules(ref, namespace)
+        if error is not None:
+            if ref.get("kind") in (ROLE, CLUSTER_ROLE):
+                raise not_found(ref["kind"].lower(), ref.get("name") or "", "rbac.authorization.k8s.io")
+            raise forbidden(plural, meta.get("name") or "", error, "rbac.authorization.k8s.io")
+        message = self._confirm(user, namespace, rules)
+        if message is not None:
+            raise forbidden(plural, meta.get("name") or "", message, "rbac.authorization.k8s.io")
