@@ -1194,7 +1194,7 @@ def _validation(validation: Any, status_enabled: bool, opts: _Opts, path: str) -
                         break
                     continue
                 if k not in _ROOT_ALLOWED:
-                    out.append(field.invalid(spath, GoValue(_schema_go_value()),
+                    out.append(field.invalid(spath, GoValue(_go_schema(schema)),
                                              f"only {_ROOT_ALLOWED_GO} fields are allowed at the root of the schema if the status subresource is enabled"))
                     break
         if schema.get("nullable"):
@@ -1216,33 +1216,85 @@ def _validation(validation: Any, status_enabled: bool, opts: _Opts, path: str) -
     return out
 
 
-#: JSONSchemaProps' fields in Go's declaration order (kube walks them in that order at the root).
-_ROOT_KEY_ORDER = (
-    "id", "$schema", "$ref", "description", "type", "format", "title", "default", "maximum",
-    "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems",
-    "minItems", "uniqueItems", "multipleOf", "enum", "maxProperties", "minProperties", "required",
-    "items", "allOf", "oneOf", "anyOf", "not", "properties", "additionalProperties",
-    "patternProperties", "dependencies", "additionalItems", "definitions", "externalDocs", "example",
-    "nullable", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource",
-    "x-kubernetes-int-or-string", "x-kubernetes-list-map-keys", "x-kubernetes-list-type",
-    "x-kubernetes-map-type", "x-kubernetes-validations",
+#: The internal JSONSchemaProps' fields in Go's declaration order: (Go name, JSON name, Go type).
+_GO_FIELDS = (
+    ("ID", "id", "string"), ("Schema", "$schema", "string"), ("Ref", "$ref", "*string"),
+    ("Description", "description", "string"), ("Type", "type", "string"), ("Nullable", "nullable", "bool"),
+    ("Format", "format", "string"), ("Title", "title", "string"), ("Default", "default", "*apiextensions.JSON"),
+    ("Maximum", "maximum", "*float64"), ("ExclusiveMaximum", "exclusiveMaximum", "bool"),
+    ("Minimum", "minimum", "*float64"), ("ExclusiveMinimum", "exclusiveMinimum", "bool"),
+    ("MaxLength", "maxLength", "*int64"), ("MinLength", "minLength", "*int64"), ("Pattern", "pattern", "string"),
+    ("MaxItems", "maxItems", "*int64"), ("MinItems", "minItems", "*int64"), ("UniqueItems", "uniqueItems", "bool"),
+    ("MultipleOf", "multipleOf", "*float64"), ("Enum", "enum", "[]apiextensions.JSON"),
+    ("MaxProperties", "maxProperties", "*int64"), ("MinProperties", "minProperties", "*int64"),
+    ("Required", "required", "[]string"), ("Items", "items", "*apiextensions.JSONSchemaPropsOrArray"),
+    ("AllOf", "allOf", "[]apiextensions.JSONSchemaProps"), ("OneOf", "oneOf", "[]apiextensions.JSONSchemaProps"),
+    ("AnyOf", "anyOf", "[]apiextensions.JSONSchemaProps"), ("Not", "not", "*apiextensions.JSONSchemaProps"),
+    ("Properties", "properties", "map[string]apiextensions.JSONSchemaProps"),
+    ("AdditionalProperties", "additionalProperties", "*apiextensions.JSONSchemaPropsOrBool"),
+    ("PatternProperties", "patternProperties", "map[string]apiextensions.JSONSchemaProps"),
+    ("Dependencies", "dependencies", "apiextensions.JSONSchemaDependencies"),
+    ("AdditionalItems", "additionalItems", "*apiextensions.JSONSchemaPropsOrBool"),
+    ("Definitions", "definitions", "apiextensions.JSONSchemaDefinitions"),
+    ("ExternalDocs", "externalDocs", "*apiextensions.ExternalDocumentation"),
+    ("Example", "example", "*apiextensions.JSON"),
+    ("XPreserveUnknownFields", "x-kubernetes-preserve-unknown-fields", "*bool"),
+    ("XEmbeddedResource", "x-kubernetes-embedded-resource", "bool"),
+    ("XIntOrString", "x-kubernetes-int-or-string", "bool"),
+    ("XListMapKeys", "x-kubernetes-list-map-keys", "[]string"),
+    ("XListType", "x-kubernetes-list-type", "*string"), ("XMapType", "x-kubernetes-map-type", "*string"),
+    ("XValidations", "x-kubernetes-validations", "apiextensions.ValidationRules"),
 )
-
-
+#: Their JSON names in that order (kube walks the root's fields in it).
+_ROOT_KEY_ORDER = tuple(j for _, j, _ in _GO_FIELDS)
 #: JSONSchemaProps' pointer fields: set to false or 0 they are still set.
-_POINTER_KEYS = frozenset(
-    (
-        "$ref", "default", "maximum", "minimum", "maxLength", "minLength", "maxItems", "minItems",
-        "multipleOf", "maxProperties", "minProperties", "items", "not", "additionalProperties",
-        "additionalItems", "externalDocs", "example", "x-kubernetes-preserve-unknown-fields",
-        "x-kubernetes-list-type", "x-kubernetes-map-type",
+_POINTER_KEYS = frozenset(j for _, j, t in _GO_FIELDS if t.startswith("*"))
+
+
+def _go_rule(r: dict) -> str:
+    reason = "(*apiextensions.FieldValueErrorReason)(nil)" if r.get("reason") is None else (
+        f"(*apiextensions.FieldValueErrorReason)({_PTR})")
+    old_self = "(*bool)(nil)" if r.get("optionalOldSelf") is None else f"(*bool)({_PTR})"
+    return (
+        f"apiextensions.ValidationRule{{Rule:{_go_str(_s(r.get('rule')))}, "
+        f"Message:{_go_str(_s(r.get('message')))}, "
+        f"MessageExpression:{_go_str(_s(r.get('messageExpression')))}, Reason:{reason}, "
+        f"FieldPath:{_go_str(_s(r.get('fieldPath')))}, OptionalOldSelf:{old_self}}}"
     )
-)
 
 
-def _schema_go_value() -> str:
-    # kube prints the whole JSONSchemaProps struct with %#v (pointers as addresses); kapid names it
-    return "apiextensions.JSONSchemaProps{...}"
+def _go_field(t: str, v: Any) -> str:
+    if t.startswith("*"):
+        return f"({t})(nil)" if v is None else f"({t})({_PTR})"
+    if t == "string":
+        return _go_str(_s(v))
+    if t == "bool":
+        return "true" if v else "false"
+    if t == "[]string":
+        return str(_go_strings(v))
+    if t == "apiextensions.JSONSchemaDependencies":
+        return f"{t}(nil)" if v is None else t + "{...}"
+    if t.startswith("map[") or t == "apiextensions.JSONSchemaDefinitions":
+        if not isinstance(v, dict):
+            return f"{t}(nil)"
+        return t + "{" + ", ".join(f"{_go_str(k)}:{_go_schema(_d(v[k]))}" for k in sorted(v)) + "}"
+    if not isinstance(v, list):
+        return f"{t}(nil)"
+    if t == "[]apiextensions.JSON":
+        return t + "{" + ", ".join(_go_elem(x) for x in v) + "}"
+    if t == "[]apiextensions.JSONSchemaProps":
+        return t + "{" + ", ".join(_go_schema(_d(x)) for x in v) + "}"
+    return t + "{" + ", ".join(_go_rule(_d(r)) for r in v) + "}"
+
+
+def _go_schema(s: dict) -> str:
+    """
+    An internal C{JSONSchemaProps} as Go's C{%#v} prints it (pointers print as addresses in Go;
+    one fixed address stands for them here).
+    """
+    return "apiextensions.JSONSchemaProps{" + ", ".join(
+        f"{go}:{_go_field(t, s.get(js))}" for go, js, t in _GO_FIELDS
+    ) + "}"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -747,7 +747,10 @@ class SubresourceAndColumnTests(SynchronousTestCase):
         crd["spec"]["versions"][0]["subresources"] = {"status": {}}
         got = errors(crd)
         self.assertEqual(len(got), 1)
-        self.assertTrue(got[0].startswith(f"{ROOT}: Invalid value: "), got)
+        self.assertTrue(got[0].startswith(
+            f'{ROOT}: Invalid value: apiextensions.JSONSchemaProps{{ID:"", Schema:"", Ref:(*string)(nil), '
+            'Description:"", Type:"object", Nullable:false, '), got)
+        self.assertIn(", MinProperties:(*int64)(0xc000000000), Required:[]string(nil), ", got[0])
         self.assertTrue(got[0].endswith(
             ": only [Description Type Format Title Maximum ExclusiveMaximum Minimum ExclusiveMinimum MaxLength "
             "MinLength Pattern MaxItems MinItems UniqueItems MultipleOf Required Items Properties ExternalDocs "
