@@ -148,6 +148,9 @@ class KapidExitError(AssertionError):
 
 
 def _describe(reason: str, log: str, log_path: str, tail: int = 60) -> str:
+    usage, m = log.find("Usage: twistd"), _USAGE_ERROR.search(log)
+    if usage >= 0 and m and m.start() > usage:
+        log = log[:usage] + "(twistd's usage text)\n" + log[m.start():]
     lines = log.rstrip("\n").splitlines()
     shown = lines[-tail:]
     head = f"(last {len(shown)} of {len(lines)} lines) " if len(lines) > len(shown) else ""

@@ -234,6 +234,8 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
             except OSError:
                 text = ""
             lines = text.splitlines()
+            if not lines:
+                return report
             if len(lines) > 400:
                 lines = [f"(last 400 of {len(lines)} lines; all of it in {path})"] + lines[-400:]
             report.sections.append((f"kapid log ({report.when}; {path})", "\n".join(lines)))

@@ -1,0 +1,3 @@
+"""
+Tests for L{kapid.testing}: the process fixture and the pytest plugin.
+"""
