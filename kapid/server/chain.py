@@ -108,6 +108,7 @@ def build_chain(
     extra_post_start_hooks: list[tuple[str, Any]] = [],
     stage_factories: Sequence[ResourceLinkFactory] = (),
     apiextensions_factory: Optional[ResourceLinkFactory] = None,
+    aggregator_factory: Optional[ResourceLinkFactory] = None,
 ) -> ServerChain:
     """
     Assemble the chain for C{config} over the storage C{kv}.
@@ -117,6 +118,8 @@ def build_chain(
     with its delegate's resource (innermost first) and returns a link (or a bare L{IResource}).
     Without any, C{/api} and C{/apis} fall through to the not-found link. The apiextensions link is
     C{apiextensions_factory(not-found)} when given (the daemon's serves CRDs), else an empty one.
+    The aggregator is C{aggregator_factory(kube API link)} when given, else one with no
+    APIServices.
     """
     metrics = metrics or ServerMetrics()
     health = HealthRegistry()
@@ -140,7 +143,10 @@ def build_chain(
         delegate, health=health, paths=lambda: holder["chain"].paths(), clock=clock,
         metrics=metrics, profiling=profiling,
     )
-    aggregator = AggregatorLink(kube.resource())
+    aggregator = (
+        aggregator_factory(kube.resource()) if aggregator_factory is not None
+        else AggregatorLink(kube.resource())
+    )
     links = [aggregator, kube]
     links += [stage for stage in stages if hasattr(stage, "listed_paths")]
     links.append(apiext)
