@@ -273,6 +273,8 @@ class KapidService(Service):
         may be set before C{startService} (it can reach the storage as C{service.kv}).
     @ivar apiextensions_factory: C{factory(delegate)} building the apiextensions link (CRDs and
         custom resources), or None for an empty one.
+    @ivar aggregator_factory: C{factory(delegate)} building the aggregator link, or None for one
+        with no APIServices.
     @ivar stage_factories: more C{factory(delegate)}s whose stages go between the non-resource
         kube API link and the resource stage, outermost first (e.g. discovery, OpenAPI).
     """
@@ -294,6 +296,7 @@ class KapidService(Service):
         self.resource_link_factory = resource_link_factory
         self.stage_factories: list[ResourceLinkFactory] = []
         self.apiextensions_factory: Optional[ResourceLinkFactory] = None
+        self.aggregator_factory: Optional[ResourceLinkFactory] = None
         self.install_signal_handlers = install_signal_handlers
         self.exit_on_failure = exit_on_failure
         self.post_start_hooks: list[tuple[str, Callable[[Any], Any]]] = []
@@ -379,6 +382,7 @@ class KapidService(Service):
             config, self.kv, reactor, resource_link_factory=self.resource_link_factory,
             metrics=self.metrics, extra_post_start_hooks=self.post_start_hooks,
             stage_factories=self.stage_factories, apiextensions_factory=self.apiextensions_factory,
+            aggregator_factory=self.aggregator_factory,
         )
         hooks = self.chain.post_start_hooks() + self.post_start_hooks
         audit = None
