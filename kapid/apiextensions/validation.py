@@ -1502,7 +1502,8 @@ def _ca_bundle_errors(bundle: str, path: str) -> list[FieldError]:
     except (binascii.Error, ValueError):
         data = b""
     if b"-----BEGIN CERTIFICATE-----" not in data:
-        return [field.invalid(path, GoValue("[]byte{...}"), "unable to load root certificates: unable to parse bytes as PEM block")]
+        value = GoValue("[]byte{" + ", ".join(f"0x{b:x}" for b in data) + "}")
+        return [field.invalid(path, value, "unable to load root certificates: unable to parse bytes as PEM block")]
     return []
 
 

@@ -1017,6 +1017,27 @@ class UpdateTests(SynchronousTestCase):
         self.assertEqual([str(e) for e in validate_crd_update(new, old)], [
             'status.storedVersions: Invalid value: []string{"v1alpha2"}: must have the storage version v1'])
 
+    def test_ca_bundle_checked_once_established(self) -> None:
+        """
+        A bad caBundle passes while the CRD is not established; afterwards it must hold PEM
+        certificates (unless the old one was bad too).
+        """
+        import base64
+
+        new, old = self.pair()
+        cc = new["spec"]["conversion"]["webhook"]["clientConfig"]
+        cc["caBundle"] = base64.b64encode(b"no").decode()
+        self.assertEqual([str(e) for e in validate_crd_update(new, old)], [])
+        old["status"]["conditions"] = [{"type": "Established", "status": "True"}]
+        self.assertEqual([str(e) for e in validate_crd_update(new, old)], [
+            "spec.conversion.webhookClientConfig.caBundle: Invalid value: []byte{0x6e, 0x6f}: unable to load root "
+            "certificates: unable to parse bytes as PEM block"])
+        cc["caBundle"] = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+        self.assertEqual([str(e) for e in validate_crd_update(new, old)], [])
+        old["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] = base64.b64encode(b"bad").decode()
+        cc["caBundle"] = base64.b64encode(b"no").decode()
+        self.assertEqual([str(e) for e in validate_crd_update(new, old)], [])
+
     def test_status_accepted_names(self) -> None:
         """
         The status' accepted names follow the names' rules.
