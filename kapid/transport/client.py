@@ -64,13 +64,15 @@ class ServiceReference:
 class ClientConfig:
     """
     A webhook's C{clientConfig}: a C{url} or a C{service}, the C{caBundle} (PEM bytes), and
-    optionally a client certificate and key (PEM) to present.
+    optionally a client certificate and key (PEM) to present; C{insecure_skip_verify} (an
+    APIService's C{insecureSkipTLSVerify}) turns verification off.
     """
 
     url: str = ""
     service: Optional[ServiceReference] = None
     ca_bundle: bytes = b""
     client_cert: Optional[tuple[bytes, bytes]] = None
+    insecure_skip_verify: bool = False
 
     @classmethod
     def from_api(cls, client_config: dict, client_cert: Optional[tuple[bytes, bytes]] = None) -> "ClientConfig":
@@ -171,9 +173,10 @@ class _VerifyingCreator:
     C{server_name} (whatever address was dialled), failing with Go's words.
     """
 
-    def __init__(self, server_name: str, options: CertificateOptions) -> None:
+    def __init__(self, server_name: str, options: CertificateOptions, insecure: bool = False) -> None:
         self.server_name = server_name
         self._options = options
+        self._insecure = insecure
         try:
             ipaddress.ip_address(server_name)
             self._is_dns = False
@@ -190,6 +193,10 @@ class _VerifyingCreator:
         conn.set_app_data(tlsProtocol)
         if self._is_dns:
             conn.set_tlsext_host_name(self.server_name.encode("idna"))
+        if self._insecure:
+            # an APIService's insecureSkipTLSVerify: no verification at all
+            conn.set_verify(SSL.VERIFY_NONE, lambda *a: True)
+            return conn
         proto: list[Any] = [tlsProtocol]
         host = self.server_name
         ident = self._id
@@ -330,14 +337,19 @@ class WebhookClient:
         self.pool = HTTPConnectionPool(reactor, persistent=True)
         self.pool.maxPersistentPerHost = max_per_host
         self.pool.retryAutomatically = False
-        self.agent = Agent(reactor, contextFactory=_Policy(_VerifyingCreator(self.server_name, options)), pool=self.pool)
+        self.agent = Agent(reactor, contextFactory=_Policy(_VerifyingCreator(self.server_name, options, config.insecure_skip_verify)), pool=self.pool)
 
     def display_url(self, path: str = "", timeout: Optional[float] = None) -> str:
         """
-        The URL as kube's client names it in errors (the Service's DNS name, C{?timeout=...}).
+        The URL as kube's client names it (the Service's DNS name; C{path}, which may carry its own
+        query, instead of the config's path and query; C{timeout=} added for a C{timeout}).
         """
-        url = self.base + (path or self.path or "")
-        query = self.query
+        if path:
+            path, _, query = path.partition("?")
+            url = self.base + path
+        else:
+            url = self.base + (self.path or "")
+            query = self.query
         if timeout:
             query = (query + "&" if query else "") + f"timeout={_go_duration(timeout)}"
         return url + ("?" + query if query else "")
@@ -359,15 +371,18 @@ class WebhookClient:
         headers: Optional[Headers] = None,
         body: Optional[IBodyProducer] = None,
         timeout: Optional[float] = None,
+        host_header: Optional[str] = None,
     ) -> IResponse:
         """
-        Send one request (to C{path}, default the config's path; C{?timeout=} added as kube adds it)
-        and fire with the unbuffered L{IResponse} (for streaming); errbacks with
-        L{WebhookCallError}. C{timeout} bounds getting the response headers.
+        Send one request (to C{path} with its query, default the config's) and fire with the
+        unbuffered L{IResponse}, for streaming both ways (a proxy); errbacks with
+        L{WebhookCallError}. C{timeout} bounds getting the response headers (no C{timeout=} is
+        added to the query); C{host_header} replaces the C{Host} kube's webhook client sends (the
+        Service's name and port, or the URL's host).
         """
-        d = Deferred.fromCoroutine(self._request(method, path, headers, body, timeout))
+        d = Deferred.fromCoroutine(self._request(method, path, headers, body, None, host_header))
         if timeout:
-            d = self._bounded(d, method, self.display_url(path, timeout), timeout)
+            d = self._bounded(d, method, self.display_url(path), timeout)
         return await d
 
     async def post(self, body: bytes, timeout: Optional[float] = None, path: str = "", content_type: bytes = b"application/json") -> WebhookResponse:
@@ -378,7 +393,7 @@ class WebhookClient:
 
         async def call() -> WebhookResponse:
             headers = Headers({b"Content-Type": [content_type], b"Accept": [b"application/json, */*"]})
-            response = await self._request("POST", path, headers, _Body(body), timeout)
+            response = await self._request("POST", path, headers, _Body(body), timeout, None)
             try:
                 data = await readBody(response)
             except Exception as e:
@@ -397,13 +412,22 @@ class WebhookClient:
         d.addTimeout(timeout, self.reactor, onTimeoutCancel=timed_out)
         return d
 
-    async def _request(self, method: str, path: str, headers: Optional[Headers], body: Optional[IBodyProducer], timeout: Optional[float]) -> IResponse:
-        display = self.display_url(path, timeout)
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        headers: Optional[Headers],
+        body: Optional[IBodyProducer],
+        query_timeout: Optional[float],
+        host_header: Optional[str],
+    ) -> IResponse:
+        display = self.display_url(path, query_timeout)
         host, port = await self._location(method, display)
-        target = f"{self.scheme}://{_bracket(host)}:{port}" + (display[len(self.base):] if display.startswith(self.base) else "")
+        target = f"{self.scheme}://{_bracket(host)}:{port}" + display[len(self.base):]
         hdrs = headers.copy() if headers is not None else Headers()
-        hdrs.setRawHeaders(b"Host", [self.host_header.encode("idna")])
-        hdrs.setRawHeaders(b"User-Agent", [b"kapid"])
+        hdrs.setRawHeaders(b"Host", [(host_header or self.host_header).encode("idna")])
+        if not hdrs.hasHeader(b"User-Agent"):
+            hdrs.setRawHeaders(b"User-Agent", [b"kapid"])
         try:
             return await self.agent.request(method.encode("ascii"), target.encode("ascii"), hdrs, body)
         except (CancelledError, DeferredTimeoutError):

@@ -220,6 +220,45 @@ class ClientTests(TestCase):
 
         return ensureDeferred(go())
 
+    def test_request_streaming(self) -> None:
+        """
+        C{request} sends to a path with its own query, no C{timeout=} parameter, the Host the
+        caller names, and answers the unbuffered response.
+        """
+        port = self.listen(Echo())
+        config = ClientConfig(url=f"https://localhost:{port}/base?x=1", ca_bundle=self.ca.cert_pem())
+
+        async def go() -> None:
+            import json
+
+            from twisted.web.client import readBody
+
+            from kapid.transport.client import _Body
+
+            client = self.factory.client_for(config)
+            self.assertEqual(client.display_url(), f"https://localhost:{port}/base?x=1")
+            r = await client.request("POST", "/apis/g/v1?watch=true", body=_Body(b"hi"), timeout=5, host_header="10.0.0.1:443")
+            seen = json.loads(await readBody(r))
+            self.assertEqual((seen["path"], seen["query"], seen["host"], seen["body"]),
+                             ("/apis/g/v1", "watch=true", "10.0.0.1:443", "hi"))
+            seen = await self.post_json(config, timeout=10)
+            self.assertEqual((seen["path"], seen["query"]), ("/base", "x=1&timeout=10s"))
+
+        return ensureDeferred(go())
+
+    def test_insecure_skip_verify(self) -> None:
+        """
+        With C{insecure_skip_verify} any certificate is accepted.
+        """
+        port = self.listen(Echo(), dns=("elsewhere.example",), ca=make_ca("other"))
+        config = ClientConfig(url=f"https://127.0.0.1:{port}/", insecure_skip_verify=True)
+
+        async def go() -> None:
+            seen = await self.post_json(config)
+            self.assertEqual(seen["path"], "/")
+
+        return ensureDeferred(go())
+
 
 class ServiceReferenceTests(TestCase):
     """
