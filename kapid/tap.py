@@ -126,9 +126,22 @@ def add_api_stages(service: Any) -> None:
         import kapid.apiextensions.validation  # noqa: F401
     except ImportError:
         service.resource_link_factory = daemon_resource_link_factory(service, registry)
-        return add_controllers(service)
+        add_controllers(service)
+        return add_aggregator(service, registry)
     service.apiextensions_factory = apiextensions_link_factory(service, registry)
     add_controllers(service)
+    add_aggregator(service, registry)
+
+
+def add_aggregator(service: Any, registry: Any) -> None:
+    """
+    The aggregator link over C{registry}, and kube's C{kube-apiserver-autoregistration} hook (after
+    the apiextensions link's first CRD pass) registering a Local APIService per served group/version.
+    """
+    from kapid.aggregator import link as aggregator
+
+    service.aggregator_factory = aggregator.aggregator_link_factory(service, registry)
+    service.add_post_start_hook("kube-apiserver-autoregistration", aggregator.post_start_hook)
 
 
 def add_controllers(service: Any) -> None:
