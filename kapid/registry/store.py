@@ -215,34 +215,46 @@ class RegistryStore:
             out = metautil.order_object(_convert(out, group, self.resource.kind, version))
         return out
 
-    async def to_version_async(self, obj: dict, version: str, from_version: str = "") -> dict:
+    async def to_version_async(self, obj: dict, version: str, from_version: str = "", stored: bool = True) -> dict:
         """
-        L{to_version} through the strategy's asynchronous converter (one object; C{from_version}
-        is the version of an object that names none). Only for stores with an
-        C{async_converter}.
+        L{to_version} through the strategy's asynchronous converter, for stores with an
+        C{async_converter} (see L{to_versions_async}).
         """
-        return (await self.to_versions_async([obj], version, "", from_version))[0]
+        return (await self.to_versions_async([obj], version, "", from_version, stored))[0]
 
-    async def to_versions_async(self, objs: list, version: str, list_kind: str = "", from_version: str = "") -> list:
+    async def to_versions_async(
+        self, objs: list, version: str, list_kind: str = "", from_version: str = "", stored: bool = True
+    ) -> list:
         """
         L{to_version} of several objects in one conversion (the items of a list of C{list_kind},
-        as kube sends a list's items to a conversion webhook in one review).
+        as kube sends a list's items to a conversion webhook in one review). C{stored} objects
+        come from storage: a strategy's C{default_on_read} applies to them before conversion, as
+        kube defaults while decoding from etcd; C{from_version} is the version of objects that
+        name none.
         """
         converter = self.async_converter
         assert converter is not None
+        if stored and self._default_on_read is not None:
+            objs = [self._default_on_read(o) for o in objs]
         if from_version:
             source = self.resource.api_version(from_version)
             objs = [o if o.get("apiVersion") else dict(o, apiVersion=source) for o in objs]
-        objs = [o if o.get("kind") else dict(o, kind=self.resource.kind) for o in objs]
-        out = await converter.convert(objs, self.resource.api_version(version), list_kind)
-        return [self.to_version(o, version) for o in out]
+        kind = self.resource.kind
+        objs = [o if o.get("kind") else dict(o, kind=kind) for o in objs]
+        api_version = self.resource.api_version(version)
+        out = await converter.convert(objs, api_version, list_kind)
+        return [
+            metautil.order_object(o if o.get("apiVersion") == api_version and o.get("kind") == kind
+                                  else dict(o, kind=kind, apiVersion=api_version))
+            for o in out
+        ]
 
     async def to_storage_async(self, obj: dict, from_version: str) -> dict:
         """
         L{to_storage} through the asynchronous converter (C{obj} in C{from_version} unless it
         names its version).
         """
-        return await self.to_version_async(obj, self.storage_version, from_version)
+        return await self.to_version_async(obj, self.storage_version, from_version, stored=False)
 
     def _error(self, err: Exception, name: str, operation: str = "get") -> Exception:
         return interpret_storage_error(err, self.resource, name, operation)
