@@ -810,7 +810,8 @@ class RunningKapid(ClientAccess):
     log_path = ""
 
     def __init__(self, url: str, kubeconfig: Optional[str] = None, files_dir: Optional[str] = None) -> None:
-        self.files_dir = files_dir or tempfile.mkdtemp(prefix="kapid-client-")
+        self.files_dir = os.path.abspath(files_dir or tempfile.mkdtemp(prefix="kapid-client-"))
+        os.makedirs(self.files_dir, exist_ok=True)
         self._credentials_dir = os.path.join(self.files_dir, "client")
         url = url.rstrip("/")
         if url.startswith("https://"):
