@@ -16,12 +16,9 @@ import copy
 from typing import Any, Callable, Optional
 
 import orjson
-from twisted.logger import Logger
 
 from kapid.apimachinery import meta as metautil
 from kapid.apimachinery.status import StatusError
-
-log = Logger()
 
 REVIEW_GROUP = "apiextensions.k8s.io"
 #: The C{ConversionReview} versions kapid speaks, as kube does.
@@ -378,7 +375,8 @@ def _restore_object_meta(original: dict, converted: dict) -> tuple[dict, str]:
     if not isinstance(response_meta, dict):
         return converted, f"invalid metadata of type {_go_type(response_meta)} in converted object"
     out = dict(converted)
-    meta = copy.deepcopy(original.get("metadata")) if "metadata" in original else {}
+    original_meta = original.get("metadata")
+    meta: dict[str, Any] = copy.deepcopy(original_meta) if isinstance(original_meta, dict) else {}
     out["metadata"] = meta
     for name in ("labels", "annotations"):
         value = response_meta.get(name)
@@ -407,7 +405,7 @@ def _restore_object_meta(original: dict, converted: dict) -> tuple[dict, str]:
                 texts = [str(e) for e in errs]
                 return converted, texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
         meta[name] = value
-    out["metadata"] = metautil.order_meta(meta) if hasattr(metautil, "order_meta") else meta
+    out["metadata"] = metautil.order_meta(meta)
     return out, ""
 
 
