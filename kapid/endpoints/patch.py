@@ -193,7 +193,7 @@ async def _serve_apply(
         undeclared = ssa.undeclared_fields(applied, schema)
         if undeclared:
             raise ssa.typed_patch_error(applied, undeclared)
-    if directive == "Strict" and schema is not None and req._structural is not None:
+    if directive == "Strict" and schema is not None and req._structural is not None and not custom:
         unknown = req._structural.unknown_fields(schema, applied)
         if unknown:
             raise bad_request(
@@ -202,7 +202,11 @@ async def _serve_apply(
                     req._structural.strict_decoding_message(unknown),
                 )
             )
-    req.apply_field_validation(request, target.resource, target.version, applied, None, "Ignore")
+    # a custom resource's unknown fields are its CRD schema's (the strategy's), which does not
+    # declare apiVersion, kind and metadata: checked (and pruned) there
+    req.apply_field_validation(
+        request, target.resource, target.version, applied, None, directive if custom else "Ignore"
+    )
     store = link.store_for(target.resource)
     version = target.version
     api_version = target.resource.api_version(version)
