@@ -142,9 +142,11 @@ class Lines:
     def __init__(self) -> None:
         self.lines: list[dict] = []
         self.waiting: list[tuple[int, Deferred]] = []
+        self.partial = b""
 
     def write(self, data: bytes) -> None:
-        for line in data.splitlines():
+        *complete, self.partial = (self.partial + data).split(b"\n")
+        for line in complete:
             if line:
                 self.lines.append(json.loads(line))
         for n, d in list(self.waiting):
@@ -509,3 +511,115 @@ class NoneConverterTests(SynchronousTestCase):
         d = Deferred.fromCoroutine(conv.convert([{"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "a"}}], f"{GROUP}/v2"))
         e = self.failureResultOf(d, StatusError).value
         self.assertEqual((e.code, e.message), (500, "no supported conversion review versions"))
+
+
+class HTTPTests(TestCase):
+    """
+    The same kind served by a L{kapid.endpoints.link.ResourceLink} on a real loopback port:
+    every handler goes through the store's asynchronous conversion.
+    """
+
+    def setUp(self) -> None:
+        from twisted.web.client import Agent, HTTPConnectionPool
+        from treq.client import HTTPClient
+
+        from kapid.endpoints.link import ResourceLink
+        from kapid.registry.builtin import builtin_registry
+        from kapid.server.link import NotFoundResource
+
+        self.ca = make_ca()
+        self.webhook = Webhook()
+        pair = issue(self.ca, "webhook", ("localhost",), ("127.0.0.1",))
+        hook = reactor.listenSSL(0, Site(self.webhook), server_options(pair), interface="127.0.0.1")
+        self.addCleanup(hook.stopListening)
+        self.factory = ClientFactory(reactor)
+        self.addCleanup(self.factory.close)
+        converter = converter_for(crd(f"https://127.0.0.1:{hook.getHost().port}/convert", self.ca.cert_pem()), None, self.factory)
+        self.clock = Clock()
+        self.clock.advance(1_700_000_000)
+        self.storage = Store(MemoryKV(self.clock), self.clock)
+        registry = builtin_registry()
+        registry.add(widgets(converter))
+        self.link = ResourceLink(NotFoundResource(), registry, self.storage, self.clock)
+        self.successResultOf(self.link.ensure_system_namespaces())
+        api = reactor.listenTCP(0, Site(self.link.resource()), interface="127.0.0.1")
+        self.addCleanup(api.stopListening)
+        self.base = f"http://127.0.0.1:{api.getHost().port}/apis/{GROUP}"
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.http = HTTPClient(Agent(reactor, pool=pool))
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        r = await self.http.request(method, self.base + path, data=data, headers={"Content-Type": "application/json"})
+        text = await r.content()
+        return r.code, json.loads(text) if text else None
+
+    def test_verbs_across_versions(self) -> None:
+        """
+        POST in v2, GET in v1 and v2, list in v2 (one review), PATCH and DELETE in v2.
+        """
+        async def go() -> None:
+            code, out = await self.call("POST", "/v2/namespaces/default/widgets",
+                                        {"apiVersion": f"{GROUP}/v2", "kind": "Widget", "metadata": {"name": "a"}, "spec": {"replicas": 2}})
+            self.assertEqual((code, out["apiVersion"], out["spec"]), (201, f"{GROUP}/v2", {"replicas": 2}), out)
+            code, out = await self.call("GET", "/v1/namespaces/default/widgets/a")
+            self.assertEqual((code, out["spec"]), (200, {"size": 2}))
+            await self.call("POST", "/v1/namespaces/default/widgets",
+                            {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "b"}, "spec": {"size": 4}})
+            n = len(self.webhook.reviews)
+            code, out = await self.call("GET", "/v2/namespaces/default/widgets")
+            self.assertEqual((code, out["kind"], out["apiVersion"]), (200, "WidgetList", f"{GROUP}/v2"))
+            self.assertEqual([i["spec"] for i in out["items"]], [{"replicas": 2}, {"replicas": 4}])
+            self.assertEqual([len(r["request"]["objects"]) for r in self.webhook.reviews[n:]], [2])
+            r = await self.http.request("PATCH", self.base + "/v2/namespaces/default/widgets/a",
+                                        data=b'{"spec":{"replicas":9}}', headers={"Content-Type": "application/merge-patch+json"})
+            out = json.loads(await r.content())
+            self.assertEqual((r.code, out["spec"]), (200, {"replicas": 9}))
+            code, out = await self.call("GET", "/v1/namespaces/default/widgets/a")
+            self.assertEqual(out["spec"], {"size": 9})
+            code, out = await self.call("DELETE", "/v2/namespaces/default/widgets/a")
+            self.assertEqual(code, 200)
+
+        return ensureDeferred(go())
+
+    def test_failure_status_on_the_wire(self) -> None:
+        """
+        A failing webhook: the client gets kube's 500 Status and nothing is stored.
+        """
+        async def go() -> None:
+            self.webhook.mode = "failure"
+            code, out = await self.call("POST", "/v2/namespaces/default/widgets",
+                                        {"apiVersion": f"{GROUP}/v2", "kind": "Widget", "metadata": {"name": "a"}, "spec": {"replicas": 2}})
+            self.assertEqual(code, 500)
+            self.assertEqual(out, {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": f"conversion webhook for {GROUP}/v2, Kind=Widget failed: custom webhook conversion error",
+                "code": 500,
+            })
+            self.webhook.mode = ""
+            code, out = await self.call("GET", "/v2/namespaces/default/widgets/a")
+            self.assertEqual(code, 404)
+
+        return ensureDeferred(go())
+
+    def test_watch_over_http(self) -> None:
+        """
+        A v2 watch over HTTP streams converted events, in order.
+        """
+        async def go() -> None:
+            import treq
+
+            r = await self.http.get(self.base + "/v2/namespaces/default/widgets?watch=1&timeoutSeconds=100", unbuffered=True)
+            self.assertEqual(r.code, 200)
+            lines = Lines()
+            done = treq.collect(r, lines.write)
+            await self.call("POST", "/v1/namespaces/default/widgets",
+                            {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "a"}, "spec": {"size": 1}})
+            await self.call("DELETE", "/v1/namespaces/default/widgets/a")
+            events = await lines.until(2)
+            self.assertEqual([(e["type"], e["object"]["apiVersion"], e["object"]["spec"]) for e in events],
+                             [("ADDED", f"{GROUP}/v2", {"replicas": 1}), ("DELETED", f"{GROUP}/v2", {"replicas": 1})])
+            self.clock.advance(100)
+            await done
+
+        return ensureDeferred(go())
