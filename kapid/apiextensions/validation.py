@@ -261,16 +261,45 @@ def set_crd_defaults(crd: dict) -> None:
 # the internal view
 
 
-def _norm(v: Any) -> Any:
+#: Keys whose values are Go maps (an empty one equals an absent one); other objects are structs
+#: behind pointers, where empty and absent differ.
+_MAP_KEYS = frozenset(("properties", "patternProperties", "definitions", "dependencies"))
+#: Keys of Go pointers to scalars (false/0/"" differ from absent) besides JSONSchemaProps' own.
+_SCALAR_POINTER_KEYS = frozenset(("deprecationWarning", "labelSelectorPath", "reason", "optionalOldSelf"))
+
+
+def _zero(key: str, v: Any) -> bool:
     """
-    A value as Go's semantic equality sees it: absent, null, empty lists and maps alike.
+    Whether C{v}, the value of C{key}, is what Go decodes an absent field to.
     """
-    if isinstance(v, dict):
-        out = {k: _norm(x) for k, x in v.items()}
-        return {k: x for k, x in out.items() if x is not None and x != [] and x != {}} or None
+    if v is None:
+        return True
     if isinstance(v, list):
-        return [_norm(x) for x in v] or None
-    return v
+        return not v
+    if isinstance(v, dict):
+        return not v and key in _MAP_KEYS
+    if key in _POINTER_KEYS or key in _SCALAR_POINTER_KEYS:
+        return False
+    return v is False or v == "" or (v == 0 and not isinstance(v, bool))
+
+
+def semantic_equal(a: Any, b: Any, key: str = "") -> bool:
+    """
+    Go's C{equality.Semantic.DeepEqual} of two decoded v1 CRD values: absent, null and Go's zero
+    values alike, empty slices and maps like absent ones, empty structs not.
+    """
+    if a == b:
+        return True
+    if _zero(key, a) and _zero(key, b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in a.keys() | b.keys():
+            if not semantic_equal(a.get(k), b.get(k), "" if key in _MAP_KEYS else k):
+                return False
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(semantic_equal(x, y, key) for x, y in zip(a, b))
+    return False
 
 
 class _Internal:
@@ -299,8 +328,8 @@ class _Internal:
         if not raw:
             return
         for key, attr_name in self._LIFTED:
-            first = _norm(raw[0].get(key))
-            if all(_norm(v.get(key)) == first for v in raw):
+            first = raw[0].get(key)
+            if all(semantic_equal(v.get(key), first, key) for v in raw[1:]):
                 setattr(self, attr_name, raw[0].get(key))
                 for v in self.versions:
                     v.pop(key, None)
@@ -333,27 +362,34 @@ def _schemas(internal: _Internal) -> list[dict]:
 # schema walking
 
 
-def _children(s: dict) -> Iterable[dict]:
+_CHILD_LISTS = ("allOf", "anyOf", "oneOf")
+_CHILD_MAPS = ("properties", "patternProperties", "definitions", "dependencies")
+_CHILD_ONE = ("not", "additionalProperties", "additionalItems")
+
+
+def _children(s: dict) -> list[dict]:
     """
-    Every sub-schema of a JSONSchemaProps (kube's C{SchemaHas} order).
+    Every sub-schema of a JSONSchemaProps.
     """
+    out: list[dict] = []
     items = s.get("items")
     if isinstance(items, dict):
-        yield items
+        out.append(items)
     elif isinstance(items, list):
-        yield from (x for x in items if isinstance(x, dict))
-    for k in ("allOf", "anyOf", "oneOf"):
-        yield from (x for x in _l(s.get(k)) if isinstance(x, dict))
-    if isinstance(s.get("not"), dict):
-        yield s["not"]
-    yield from (x for x in _d(s.get("properties")).values() if isinstance(x, dict))
-    if isinstance(s.get("additionalProperties"), dict):
-        yield s["additionalProperties"]
-    yield from (x for x in _d(s.get("patternProperties")).values() if isinstance(x, dict))
-    if isinstance(s.get("additionalItems"), dict):
-        yield s["additionalItems"]
-    yield from (x for x in _d(s.get("definitions")).values() if isinstance(x, dict))
-    yield from (x for x in _d(s.get("dependencies")).values() if isinstance(x, dict))
+        out.extend(x for x in items if isinstance(x, dict))
+    for k in _CHILD_LISTS:
+        v = s.get(k)
+        if v:
+            out.extend(x for x in v if isinstance(x, dict))
+    for k in _CHILD_ONE:
+        v = s.get(k)
+        if isinstance(v, dict):
+            out.append(v)
+    for k in _CHILD_MAPS:
+        v = s.get(k)
+        if v and isinstance(v, dict):
+            out.extend(x for x in v.values() if isinstance(x, dict))
+    return out
 
 
 def schema_has(s: Any, pred: Callable[[dict], bool]) -> bool:
@@ -369,6 +405,38 @@ def schema_has(s: Any, pred: Callable[[dict], bool]) -> bool:
             return True
         stack.extend(_children(node))
     return False
+
+
+class _Facts:
+    """
+    What kube's C{SchemaHas} predicates find in one schema, from a single walk: defaults,
+    Kubernetes extensions, rules, types outside OpenAPI's, non-atomic set items, map/set lists
+    breaking the key rules.
+    """
+
+    __slots__ = ("defaults", "extensions", "invalid_type", "non_atomic_set", "bad_map_list")
+
+    def __init__(self, schema: Any) -> None:
+        self.defaults = self.extensions = self.invalid_type = False
+        self.non_atomic_set = self.bad_map_list = False
+        if not isinstance(schema, dict):
+            return
+        stack = [schema]
+        while stack:
+            n = stack.pop()
+            if not self.defaults and n.get("default") is not None:
+                self.defaults = True
+            if not self.extensions and _has_extensions(n):
+                self.extensions = True
+            t = n.get("type")
+            if isinstance(t, str) and t and t not in _OPENAPI_TYPES:
+                self.invalid_type = True
+            if n.get("x-kubernetes-list-type") is not None:
+                if _non_atomic_set(n):
+                    self.non_atomic_set = True
+                if _map_list_keys_map_set(n, ""):
+                    self.bad_map_list = True
+            stack.extend(_children(n))
 
 
 def _has_default(s: dict) -> bool:
@@ -498,7 +566,9 @@ _ROOT, _ITEM, _FIELD = 0, 1, 2
 
 
 def _only_type(node: Any, t: str) -> bool:
-    return isinstance(node, dict) and _norm({k: v for k, v in node.items() if k in _SCHEMA_KEYS}) == {"type": t}
+    return isinstance(node, dict) and {
+        k: v for k, v in node.items() if k in _SCHEMA_KEYS and not _zero(k, v)
+    } == {"type": t}
 
 
 def _int_or_string_anyof(anyof: Any) -> bool:
@@ -734,6 +804,13 @@ def structural_errors(schema: dict, path: str) -> list[FieldError]:
     err = new_structural_error(schema)
     if err:
         return [field.invalid(path, "", err)]
+    return _validate_structural(schema, path)
+
+
+def _validate_structural(schema: dict, path: str) -> list[FieldError]:
+    """
+    kube's C{ValidateStructural} of a schema C{NewStructural} accepts.
+    """
     out: list[FieldError] = []
     _invariants(schema, _ROOT, path, out)
     _completeness(schema, path, out)
@@ -745,7 +822,7 @@ def is_structural(schema: dict) -> bool:
     """
     Whether C{schema} is a structural schema.
     """
-    return new_structural_error(schema) is None and not structural_errors(schema, "")
+    return new_structural_error(schema) is None and not _validate_structural(schema, "")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1205,7 +1282,7 @@ def _validation(validation: Any, status_enabled: bool, opts: _Opts, path: str) -
             if err:
                 init_errs.append(field.invalid(spath, "", err))
             else:
-                errs = structural_errors(schema, spath)
+                errs = _validate_structural(schema, spath)
                 if errs:
                     out.extend(errs)
                 else:
@@ -1605,11 +1682,12 @@ def _spec_errors(internal: _Internal, opts: _Opts) -> list[FieldError]:
                 if v.get("served") and _d(v.get("schema")).get("openAPIV3Schema") is None:
                     out.append(field.required(f"spec.versions[{i}].schema.openAPIV3Schema", "because otherwise all fields are pruned"))
     schemas = _schemas(internal)
-    if opts.allow_defaults and any(schema_has(s, _has_default) for s in schemas):
+    facts = [_Facts(s) for s in schemas]
+    if opts.allow_defaults and any(f.defaults for f in facts):
         opts.require_structural = True
         if puf:
             out.append(field.invalid("spec.preserveUnknownFields", True, "must be false in order to use defaults in the schema"))
-    if any(schema_has(s, _has_extensions) for s in schemas):
+    if any(f.extensions for f in facts):
         opts.require_structural = True
 
     storage = 0
@@ -1834,16 +1912,14 @@ def _old_opts(old: dict) -> _Opts:
         _d(v.get("schema")).get("openAPIV3Schema") is not None for v in internal.versions
     )
     opts.require_openapi_schema = all_have_schema
-    opts.require_valid_property_type = not any(
-        schema_has(s, lambda n: isinstance(n.get("type"), str) and bool(n["type"]) and n["type"] not in _OPENAPI_TYPES)
-        for s in schemas
-    )
-    opts.require_structural = all(is_structural(s) for s in schemas)
-    opts.require_pruned_defaults = not any(_has_unpruned_defaults(s) for s in schemas)
-    opts.require_atomic_set_type = not any(schema_has(s, _non_atomic_set) for s in schemas)
-    opts.require_map_list_keys_map_set = not any(
-        schema_has(s, lambda n: bool(_map_list_keys_map_set(n, ""))) for s in schemas
-    )
+    facts = [_Facts(s) for s in schemas]
+    opts.require_valid_property_type = not any(f.invalid_type for f in facts)
+    # kube relaxes this for an old non-structural schema, but a v1 CRD without
+    # preserveUnknownFields needs a structural one anyway: see validate_crd_update
+    opts.require_structural = True
+    opts.require_pruned_defaults = not any(f.defaults and _has_unpruned_defaults(s) for f, s in zip(facts, schemas))
+    opts.require_atomic_set_type = not any(f.non_atomic_set for f in facts)
+    opts.require_map_list_keys_map_set = not any(f.bad_map_list for f in facts)
     cc = _d(_d(conversion.get("webhook")).get("clientConfig"))
     if not is_established(old):
         opts.allow_invalid_ca_bundle = True
@@ -1855,8 +1931,10 @@ def _old_opts(old: dict) -> _Opts:
 
 
 def _has_unpruned_defaults(s: dict) -> bool:
-    if not schema_has(s, _has_default) or not is_structural(s):
-        return False
+    """
+    Whether a structural schema has a default its pruning would change (kube's
+    C{schemaHasUnprunedDefaults}).
+    """
     found = [False]
 
     def walk(node: dict, root: bool) -> None:
@@ -1872,7 +1950,7 @@ def _has_unpruned_defaults(s: dict) -> bool:
             walk(ap, False)
 
     walk(s, True)
-    return found[0]
+    return found[0] and is_structural(s)
 
 
 def _non_atomic_set(s: dict) -> bool:
@@ -1900,6 +1978,8 @@ def validate_crd_update(crd: dict, old: dict) -> list[FieldError]:
     """
     opts = _old_opts(old)
     spec, old_spec = _d(crd.get("spec")), _d(old.get("spec"))
+    if spec.get("preserveUnknownFields"):
+        opts.require_structural = all(is_structural(x) for x in _schemas(_internal(old)))
     out = _spec_errors(_internal(crd), opts)
     if opts.require_immutable_names:
         out.extend(_immutable("spec.scope", _s(spec.get("scope")), _s(old_spec.get("scope"))))

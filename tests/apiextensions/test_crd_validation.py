@@ -427,6 +427,27 @@ class VersionsTests(SynchronousTestCase):
             'spec.versions[0].deprecationWarning: Invalid value: "ok\\tno": must only contain printable UTF-8 '
             "characters; non-printable character found at index 2"])
 
+    def test_lifting_follows_go_equality(self) -> None:
+        """
+        Versions whose schemas differ only in what Go decodes alike (an empty description, an
+        empty required list) share one schema; an empty subresources object is not an absent one.
+        """
+        crd = widget_crd()
+        v2 = copy.deepcopy(crd["spec"]["versions"][0])
+        v2.update(name="v2", storage=False)
+        v2["schema"]["openAPIV3Schema"]["description"] = ""
+        v2["schema"]["openAPIV3Schema"]["properties"]["spec"]["required"] = []
+        del v2["schema"]["openAPIV3Schema"]["properties"]["spec"]["type"]
+        crd["spec"]["versions"].append(v2)
+        del crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["type"]
+        crd["spec"]["versions"][0]["subresources"] = {}
+        crd["spec"]["versions"][0]["additionalPrinterColumns"] = [{"name": "A", "type": "map", "jsonPath": ".a"}]
+        self.assertEqual(errors(crd), [
+            'spec.versions[0].additionalPrinterColumns[0].type: Invalid value: "map": must be one of '
+            "boolean,date,integer,number,string",
+            f"{SPEC}.type: Required value: must not be empty for specified object fields",
+        ])
+
     def test_per_version_paths(self) -> None:
         """
         Versions with different schemas are reported per version; shared ones at C{spec.validation}.
