@@ -484,6 +484,45 @@ class WebhookConversionTests(TestCase):
 
         return ensureDeferred(go())
 
+    def test_service_reference(self) -> None:
+        """
+        A webhook named by a Service reference is reached at the Service's endpoint, its
+        certificate checked for C{<name>.<namespace>.svc}; a missing Service is kube's error.
+        """
+        async def go() -> None:
+            from kapid.registry.builtin.core_cluster import ENDPOINTS, SERVICES
+            from kapid.transport.resolver import ServiceResolver
+
+            pair = issue(self.ca, "webhook", ("hook.webhooks.svc",))
+            port = reactor.listenSSL(0, Site(self.webhook), server_options(pair), interface="127.0.0.1")
+            self.addCleanup(port.stopListening)
+            services = RegistryStore(SERVICES, self.storage, self.clock)
+            endpoints = RegistryStore(ENDPOINTS, self.storage, self.clock)
+            factory = ClientFactory(reactor, ServiceResolver(services, None, endpoints))
+            self.addCleanup(factory.close)
+            spec = crd("", self.ca.cert_pem())
+            spec["spec"]["conversion"]["webhook"]["clientConfig"] = {
+                "service": {"namespace": "webhooks", "name": "hook", "path": "/convert", "port": 8443},
+                "caBundle": base64.b64encode(self.ca.cert_pem()).decode(),
+            }
+            conv = converter_for(spec, None, factory)
+            obj = self.widget("a", "v1", 6)
+            e = await self.failure(conv.convert([obj], f"{GROUP}/v2"))
+            self.assertEqual(
+                e.message,
+                f'conversion webhook for {GROUP}/v1, Kind=Widget failed: Post "https://hook.webhooks.svc:8443/convert?timeout=30s": '
+                'service "hook" not found',
+            )
+            svc = {"metadata": {"name": "hook"}, "spec": {"clusterIP": "10.0.0.9", "ports": [{"port": 8443}]}}
+            SERVICES.strategy.default("v1", svc)
+            await services.create("webhooks", svc, "v1")
+            await endpoints.create("webhooks", {"metadata": {"name": "hook"}, "subsets": [
+                {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": port.getHost().port}]}]}, "v1")
+            [out] = await conv.convert([obj], f"{GROUP}/v2")
+            self.assertEqual(out["spec"], {"replicas": 6})
+
+        return ensureDeferred(go())
+
 
 class NoneConverterTests(SynchronousTestCase):
     """
