@@ -1,11 +1,12 @@
 """
-Misc flags: event TTL, service IP and node-port ranges, profiling, privileged containers.
+Misc flags: event TTL, service IP and node-port ranges, profiling, privileged containers, the
+aggregator's front-proxy client certificate and routing.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Optional
 
 import attr
 
@@ -27,6 +28,17 @@ SECTION = Section(
              "port."),
         Flag("master-count", "1", "The number of apiservers running in the cluster, must be a "
              "positive number."),
+        Flag("proxy-client-cert-file", "", "Client certificate used to prove the identity of the "
+             "aggregator or kube-apiserver when it must call out during a request. This includes "
+             "proxying requests to a user api-server and calling out to webhook admission plugins. "
+             "It is expected that this cert includes a signature from the CA in the "
+             "--requestheader-client-ca-file flag. Default: a certificate kapid issues from its own "
+             "front-proxy CA in --cert-dir (front-proxy-ca.crt, front-proxy-client.crt)."),
+        Flag("proxy-client-key-file", "", "Private key for the client certificate used to prove the "
+             "identity of the aggregator or kube-apiserver when it must call out during a request."),
+        Flag("enable-aggregator-routing", "true", "Turns on aggregator routing requests to endpoints "
+             "IP rather than cluster IP (kapid runs no kube-proxy, so its default is true; kube's "
+             "is false)."),
     ),
 )
 
@@ -44,6 +56,9 @@ class MiscConfig:
     profiling: bool
     kubernetes_service_node_port: int
     master_count: int
+    proxy_client_cert_file: Optional[str] = None
+    proxy_client_key_file: Optional[str] = None
+    enable_aggregator_routing: bool = True
 
 
 def complete(values: dict[str, Any]) -> None:
@@ -83,5 +98,10 @@ def validate(values: dict[str, Any]) -> tuple[MiscConfig, list[str]]:
         profiling=c.boolean("profiling"),
         kubernetes_service_node_port=c.port("kubernetes-service-node-port"),
         master_count=c.integer("master-count", 1),
+        proxy_client_cert_file=c.readable_file("proxy-client-cert-file"),
+        proxy_client_key_file=c.readable_file("proxy-client-key-file"),
+        enable_aggregator_routing=c.boolean("enable-aggregator-routing"),
     )
+    if bool(config.proxy_client_cert_file) != bool(config.proxy_client_key_file):
+        c.error("--proxy-client-cert-file and --proxy-client-key-file must be given together")
     return config, c.errors
