@@ -904,17 +904,85 @@ def _defaults(path: str, s: dict, inside_meta: bool, require_pruned: bool, out: 
         if inside_meta:
             out.extend(_schema_validate(check, default, dpath))
         else:
-            errs: list[FieldError] = []
             if require_pruned and prune(default, s, embedded) != default:
-                errs.append(field.invalid(dpath, _value(default), "must not have unknown fields"))
-            out.extend(errs)
-            out.extend(_schema_validate(check, default, dpath))
+                out.append(field.invalid(dpath, _value(default), "must not have unknown fields"))
+            meta_errs = embedded_errors(dpath, default, s, embedded)
+            if meta_errs:
+                out.extend(meta_errs)
+            else:
+                out.extend(_schema_validate(check, default, dpath))
     if isinstance(s.get("items"), dict):
         _defaults(_p(path, "items"), s["items"], inside_meta, require_pruned, out)
     for k, sub in sorted(_d(s.get("properties")).items()):
         if isinstance(sub, dict):
             sub_meta = inside_meta or (embedded and k in _META_FIELDS)
             _defaults(_p(path, "properties", _key(k)), sub, sub_meta, require_pruned, out)
+
+
+def embedded_errors(path: str, value: Any, s: Optional[dict], is_resource_root: bool) -> list[FieldError]:
+    """
+    kube's C{objectmeta.Validate}: every embedded resource in C{value} has a string C{apiVersion}
+    that parses as a group/version, a C{kind} (mixed-case DNS-1035) and valid C{metadata}.
+    """
+    if s is None:
+        return []
+    if is_resource_root and not s.get("x-kubernetes-embedded-resource"):
+        s = dict(s, **{"x-kubernetes-embedded-resource": True})
+    out: list[FieldError] = []
+    _embedded(path, value, s, out)
+    return out
+
+
+def _embedded(path: str, x: Any, s: Optional[dict], out: list[FieldError]) -> None:
+    if s is None:
+        return
+    if isinstance(x, dict):
+        if s.get("x-kubernetes-embedded-resource"):
+            out.extend(_embedded_resource(path, x))
+        props = _d(s.get("properties"))
+        _, ap = _ap(s)
+        for k in sorted(x):
+            if isinstance(props.get(k), dict):
+                _embedded(_p(path, k), x[k], props[k], out)
+            elif s.get("additionalProperties") is not None:
+                _embedded(_p(path, _key(k)), x[k], ap, out)
+    elif isinstance(x, list):
+        items = s.get("items") if isinstance(s.get("items"), dict) else None
+        for i, v in enumerate(x):
+            _embedded(_p(path, i), v, items, out)
+
+
+def _embedded_resource(path: str, x: dict) -> list[FieldError]:
+    from kapid.apimachinery.meta import path_segment_errors, validate_object_meta
+
+    out = []
+    if "apiVersion" not in x:
+        out.append(field.required(_p(path, "apiVersion"), "must not be empty"))
+    if "kind" not in x:
+        out.append(field.required(_p(path, "kind"), "must not be empty"))
+    for k in sorted(x):
+        v = x[k]
+        if k == "apiVersion":
+            if not isinstance(v, str):
+                out.append(field.invalid(_p(path, k), _value(v), "must be a string"))
+            elif not v:
+                out.append(field.invalid(_p(path, k), v, "must not be empty"))
+            elif v != "/" and v.count("/") > 1:
+                out.append(field.invalid(_p(path, k), v, f"unexpected GroupVersion string: {v}"))
+        elif k == "kind":
+            if not isinstance(v, str):
+                out.append(field.invalid(_p(path, k), _value(v), "must be a string"))
+            elif not v:
+                out.append(field.invalid(_p(path, k), v, "must not be empty"))
+            elif dns1035_label_errors(v.lower()):
+                out.append(field.invalid(_p(path, k), v, "may have mixed case, but should otherwise match: "
+                                         + ",".join(dns1035_label_errors(v.lower()))))
+        elif k == "metadata" and isinstance(v, dict):
+            meta = dict(v)
+            if not meta.get("name"):
+                meta["name"] = "fakename"  # as kube does, to avoid an error
+            out.extend(validate_object_meta(meta, bool(meta.get("namespace")), path_segment_errors, _p(path, "metadata")))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------

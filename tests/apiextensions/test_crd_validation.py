@@ -733,6 +733,24 @@ class DefaultValueTests(SynchronousTestCase):
             f'{SPEC}.properties[c].default: Unsupported value: "r": supported values: "p", "q"',
         ])
 
+    def test_embedded_resource_defaults(self) -> None:
+        """
+        A default holding an embedded resource needs its apiVersion and kind, and valid metadata.
+        """
+        pod = {"type": "object", "x-kubernetes-embedded-resource": True, "x-kubernetes-preserve-unknown-fields": True}
+        got = schema_errors(obj_schema(
+            a=dict(pod, default={}),
+            b=dict(pod, default={"apiVersion": "a/b/c", "kind": "Pod_", "metadata": {"labels": {"-x": "y"}}}),
+            c=dict(pod, default={"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}),
+        ))
+        self.assertEqual(got, [
+            f"{SPEC}.properties[a].default.apiVersion: Required value: must not be empty",
+            f"{SPEC}.properties[a].default.kind: Required value: must not be empty",
+            f'{SPEC}.properties[b].default.apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c',
+            f'{SPEC}.properties[b].default.kind: Invalid value: "Pod_": may have mixed case, but should otherwise match: {_DNS1035}',
+        ] + [e for e in got if ".properties[b].default.metadata.labels" in e])
+        self.assertEqual(len(got), 5, got)
+
     def test_no_defaults_in_top_level_metadata(self) -> None:
         """
         Defaults are forbidden in top-level metadata, apiVersion and kind.
