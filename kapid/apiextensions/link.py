@@ -71,6 +71,7 @@ class APIExtensionsLink(ResourceLink):
         etcd_prefix: str = "/registry",
         min_request_timeout: float = 1800.0,
         crd_files: Sequence[tuple[str, dict]] = (),
+        reactor: Any = None,
         **kw: Any,
     ) -> None:
         from kapid.apiextensions.controller import CRDController
@@ -86,6 +87,15 @@ class APIExtensionsLink(ResourceLink):
         registry.add(self.crd_resource)
         self.controller = CRDController(self, self.store_for(self.crd_resource), clock, self.build_resource)
         self._resource_for_crd = resource_for_crd
+        #: conversion webhooks reach their servers through kapid's one way out (None without a
+        #: reactor: in-memory tests make a client per webhook CRD)
+        self.service_resolver: Any = None
+        self.client_factory: Any = None
+        if reactor is not None:
+            from kapid.controllers.kubernetes_service import link_store_for
+            from kapid.transport import transport_for
+
+            self.service_resolver, self.client_factory = transport_for(link_store_for(self), reactor)
 
     def build_resource(self, crd: dict) -> Resource:
         """
@@ -100,11 +110,9 @@ class APIExtensionsLink(ResourceLink):
         strategy = (((crd.get("spec") or {}).get("conversion") or {}).get("strategy")) or "None"
         if strategy == "None":
             return None
-        try:
-            from kapid.apiextensions.conversion import converter_for
-        except ImportError:  # pragma: no cover - until webhook conversion lands
-            return None
-        return converter_for(crd, getattr(self, "service_resolver", None), getattr(self, "client_factory", None))
+        from kapid.apiextensions.conversion import converter_for
+
+        return converter_for(crd, self.service_resolver, self.client_factory)
 
     # -- served set -------------------------------------------------------------------------------
 
@@ -123,8 +131,11 @@ class APIExtensionsLink(ResourceLink):
         Stop the CRD controller.
         """
 
-        def stop(_service: Any = None) -> None:
+        def stop(_service: Any = None) -> Any:
             self.controller.stop()
+            if self.client_factory is not None:
+                return self.client_factory.close()
+            return None
 
         return [("stop-apiextensions-controllers", stop)]
 
@@ -196,6 +207,7 @@ def apiextensions_link_factory(service: Any, registry: ResourceRegistry) -> Any:
             delegate, registry, storage, service.reactor, config.etcd.etcd_prefix,
             min_request_timeout=float(config.generic.min_request_timeout or 1800),
             crd_files=getattr(getattr(config, "apiextensions", None), "crd_files", ()) or (),
+            reactor=service.reactor,
         )
         service.apiextensions_link = link
         return link
