@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import re
 import urllib.parse
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 from kapid.apimachinery import field
 from kapid.apimachinery.field import FieldError, GoValue
@@ -439,10 +439,6 @@ class _Facts:
             stack.extend(_children(n))
 
 
-def _has_default(s: dict) -> bool:
-    return s.get("default") is not None
-
-
 def _has_extensions(s: dict) -> bool:
     return bool(
         s.get("x-kubernetes-embedded-resource")
@@ -452,10 +448,6 @@ def _has_extensions(s: dict) -> bool:
         or s.get("x-kubernetes-list-type") is not None
         or s.get("x-kubernetes-validations")
     )
-
-
-def _has_rules(s: dict) -> bool:
-    return bool(s.get("x-kubernetes-validations"))
 
 
 def _ap(s: dict) -> tuple[bool, Optional[dict]]:
