@@ -31,9 +31,11 @@ from bench import wrk
 from bench.common import (
     REPO,
     Processes,
+    child_env,
     configmap,
     free_port,
     http_status,
+    percentile,
     pod_bytes,
     python_argv,
     rss_bytes,
@@ -385,6 +387,39 @@ class Bench:
                 smp["throughput"] = smp["seconds"]  # summarised like a figure; lower is better
             self.log(f"{sc.name}: {[round(x['seconds'], 3) for x in sc.samples]} {sc.unavailable or ''}")
 
+    def fixture_phase(self) -> None:
+        """
+        kapid as a test fixture (L{bench.fixture}, a fresh process each repeat): start-up from
+        C{import kapid.testing} to the first client call, and C{kapid_namespace}'s round trip
+        (create + delete a namespace).
+        """
+        s = self.settings
+        sc_start = Scenario("fixture/startup", "fixture", "s", lambda: {},
+                            note="import kapid.testing to first 200 (envtest publishes 10-15 s)")
+        sc_ns = Scenario("fixture/namespace_roundtrip", "fixture", "round trips/s", lambda: {},
+                         note="create + delete a namespace, blocking client")
+        todo = [sc for sc in (sc_start, sc_ns) if self.wanted(sc.name)]
+        if not todo:
+            return
+        self.scenarios.extend(todo)
+        roundtrips = {"full": 300, "quick": 100}.get(s.mode, 20)
+        for r in range(s.startup_repeats):
+            done = subprocess.run(python_argv("-m", "bench.fixture", f"--roundtrips={roundtrips}"),
+                                  capture_output=True, text=True, timeout=120, env=child_env(), cwd=REPO)
+            with open(os.path.join(self.logs, f"fixture-{r}.log"), "w") as f:
+                f.write(done.stdout + done.stderr)
+            if done.returncode != 0:
+                for sc in todo:
+                    sc.errors.append(f"bench.fixture exited {done.returncode}: {done.stderr.strip()[-300:]}")
+                continue
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            times = figures["roundtrip_ms"]
+            sc_start.samples.append({"seconds": figures["startup_s"], "throughput": figures["startup_s"]})
+            sc_ns.samples.append({"throughput": 1000.0 * len(times) / sum(times),
+                                  "p50_ms": percentile(times, 50), "p99_ms": percentile(times, 99)})
+        for sc in todo:
+            self.log(f"{sc.name}: {[summarize(sc.samples).get('throughput_median')]} {sc.errors or ''}")
+
     # ----------------------------------------------------------------------------------------------
     # Storage (issue 3)
 
@@ -666,7 +701,8 @@ class Bench:
         Run every registered scenario, repeats interleaved.
         """
         s = self.settings
-        pending = [sc for sc in self.scenarios if not sc.name.startswith("startup/") and not sc.name.endswith("/startup")]
+        pending = [sc for sc in self.scenarios if not sc.name.startswith(("startup/", "fixture/"))
+                   and not sc.name.endswith("/startup")]
         for r in range(s.repeats):
             self.repeat = r
             for sc in pending:
@@ -725,6 +761,8 @@ class Bench:
         w = s.etcd_watchers
         for b in self.backends:
             ratio(f"start-up ({b}) ÷ twistd web start-up", f"{b}/startup", "startup/twistd_web", 2.0, "lower")
+        ratio("fixture start-up (import to first call) ÷ twistd web start-up", "fixture/startup",
+              "startup/twistd_web", 2.0, "lower")
         if "etcd" in self.backends:
             ratio("create (etcd) ÷ etcd txn, c16", "etcd/create/c16", "ceiling/etcd_txn/c16", 0.5)
             ratio("get (etcd) ÷ etcd range, c16", "etcd/get/c16", "ceiling/etcd_range/c16", 0.5)
@@ -818,6 +856,7 @@ class Bench:
             self.start_etcd()
             self.setup_ceilings()
             self.startup_phase()
+            self.fixture_phase()
             self.setup_storage()
             for b in self.backends:
                 self.setup_kapid(b)
