@@ -774,7 +774,7 @@ class KapidProcessService(Service):
     @ivar ready: a Deferred of the start (None before C{startService}).
     """
 
-    name = "kapid"
+    name = "kapid"  # type: ignore[assignment]
 
     def __init__(self, process: KapidProcess, timeout: float = START_TIMEOUT) -> None:
         self.process = process

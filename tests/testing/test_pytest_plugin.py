@@ -44,7 +44,7 @@ class PluginCaseTestCase(SynchronousTestCase):
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=base, env=env)
         except subprocess.TimeoutExpired as e:
-            self.fail(f"pytest {name} did not finish within 300s:\n{e.stdout}\n{e.stderr}")
+            self.fail(f"pytest {name} did not finish within 300s:\n{e.stdout!r}\n{e.stderr!r}")
         out = done.stdout + done.stderr
         lines = [line for line in done.stdout.splitlines() if line.strip()]
         summary = lines[-1] if lines else ""
