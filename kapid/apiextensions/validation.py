@@ -685,19 +685,53 @@ _GO_RE_MESSAGES = (
 )
 
 
+def _outside_classes(pattern: str) -> str:
+    """
+    C{pattern} without its bracket expressions and escaped characters (each replaced by C{a}), for
+    looking at its operators.
+    """
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append("a")
+            i += 2
+        elif c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            out.append("a")
+            i = j + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 def regexp_error(pattern: str) -> Optional[str]:
     """
     Why C{pattern} is not a valid Go (RE2) regular expression, in Go's words as near as Python's
     C{re} can tell (RE2-only classes such as C{\\p{L}} and C{[[:alpha:]]} are accepted), or None.
     """
-    if re.search(r"\(\?[=!]|\(\?<[=!]", pattern):
-        return f"error parsing regexp: invalid or unsupported Perl syntax: `{pattern[pattern.index('(?'):][:3]}`"
-    backref = re.search(r"\\[1-9]", pattern)
-    if backref:
-        return f"error parsing regexp: invalid escape sequence: `{backref.group(0)}`"
+    bare = _outside_classes(pattern)
+    perl = re.search(r"\(\?[=!>]|\(\?<[=!]", bare)
+    if perl:
+        return f"error parsing regexp: invalid or unsupported Perl syntax: `{perl.group(0)[:3]}`"
+    possessive = re.search(r"[*+?}][+]", bare)
+    if possessive:
+        return f"error parsing regexp: invalid nested repetition operator: `{possessive.group(0)}`"
+    i = pattern.find("\\")
+    while i != -1 and i + 1 < len(pattern):
+        if pattern[i + 1] in "123456789":
+            return f"error parsing regexp: invalid escape sequence: `{pattern[i:i + 2]}`"
+        i = pattern.find("\\", i + 2)
     import warnings
 
-    candidate = _RE2_ONLY.sub("a", pattern)
+    candidate = _RE2_ONLY.sub("a", pattern).replace("(?<", "(?P<")  # Go also names groups (?<name>...)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -556,7 +556,12 @@ class StructuralTests(SynchronousTestCase):
         """
         Patterns are Go regular expressions: RE2 classes pass, broken ones are reported in Go's words.
         """
-        self.assertEqual(schema_errors(obj_schema(a={"type": "string", "pattern": "^\\p{L}[[:alnum:]]*\\z"})), [])
+        for ok in ("^\\p{L}[[:alnum:]]*\\z", "(?<year>[0-9]{4})", "^[a-z*+]+$", "a\\\\1"):
+            self.assertEqual(schema_errors(obj_schema(a={"type": "string", "pattern": ok})), [], ok)
+        for bad, why in (("a*+", "invalid nested repetition operator: `*+`"), ("(a)\\1", "invalid escape sequence: `\\1`"),
+                         ("(?>a)", "invalid or unsupported Perl syntax: `(?>`")):
+            self.assertEqual([e.rsplit("error parsing regexp: ", 1)[-1] for e in
+                              schema_errors(obj_schema(a={"type": "string", "pattern": bad}))], [why], bad)
         self.assertEqual(schema_errors(obj_schema(a={"type": "string", "pattern": "^(a"},
                                                   b={"type": "string", "pattern": "(?=x)y"})), [
             f'{SPEC}.properties[a].pattern: Invalid value: "^(a": must be a valid regular expression, '
