@@ -435,12 +435,16 @@ class RegistryStore:
     ) -> dict:
         """
         Create C{obj} (already decoded and defaulted) in C{namespace}; the result in C{version}.
-        C{user} is the requester (see L{prepare_create}).
+        C{user} is the requester (see L{prepare_create}). C{admit(obj)} is the validating
+        admission (kube's C{createValidation}), called with the prepared, validated object; without
+        it the namespace checks (L{check_namespace_for_create}) run here instead.
         """
         obj = self.prepare_create(obj, namespace, version, user)
         name = obj["metadata"]["name"]
-        await self.check_namespace_for_create(namespace, name)
-        if admit is not None:
+        if admit is None:
+            # a write with no admission (kapid's own): the namespace checks still hold
+            await self.check_namespace_for_create(namespace, name)
+        else:
             await _maybe_await(admit(obj))
         generated = bool(obj["metadata"].get("generateName")) and name.startswith(
             obj["metadata"]["generateName"][: metautil.MAX_GENERATED_NAME_PREFIX]
@@ -547,8 +551,9 @@ class RegistryStore:
                 if (meta.get("name") or "") != name:
                     raise _name_mismatch(meta.get("name") or "", name)
                 new = self.prepare_create(new, namespace, version, user)
-                await self.check_namespace_for_create(namespace, name)
-                if admit is not None:
+                if admit is None:
+                    await self.check_namespace_for_create(namespace, name)
+                else:
                     await _maybe_await(admit(new, None))
                 created[0] = True
                 txns.append(await self._begin_create(new, dry_run))
@@ -686,8 +691,6 @@ class RegistryStore:
             else:
                 meta.pop(k, None)
         meta.pop("selfLink", None)
-        if admit is not None:
-            await _maybe_await(admit(new, old))
         errs = metautil.validate_object_meta(meta, self.resource.namespaced, self._name_fn)
         errs += metautil.validate_object_meta_update(meta, old_meta)
         if not subresource:
@@ -698,7 +701,11 @@ class RegistryStore:
             raise self._invalid(name, errs)
         self.strategy.canonicalize(new)
         new["metadata"] = metautil.order_meta(meta)
-        return metautil.order_object(new)
+        new = metautil.order_object(new)
+        if admit is not None:
+            # kube's updateValidation: validating admission sees the validated object
+            await _maybe_await(admit(new, old))
+        return new
 
     # ---------------------------------------------------------------------------------------------
     # delete
