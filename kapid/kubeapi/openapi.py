@@ -46,6 +46,8 @@ _PATCH_TYPES = (
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
 )
+#: A custom resource takes no strategic merge patch (kube's CRD OpenAPI builder).
+_CUSTOM_PATCH_TYPES = _PATCH_TYPES[:3]
 #: The media types kube's C{/openapi/v2} answers with the protobuf document.
 V2_PROTOBUF_TYPES = (
     "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
@@ -353,7 +355,7 @@ class _Ops:
         o.update(extra)
         o["responses"] = self._responses(response, codes)
         if not self.v3:
-            o["consumes"] = list(_PATCH_TYPES) if action == "patch" else ["*/*"]
+            o["consumes"] = list(body_types) if action == "patch" else ["*/*"]
             o["produces"] = list(_OUT_TYPES)
             o["schemes"] = ["https"]
         o["x-kubernetes-action"] = action
@@ -383,6 +385,7 @@ class _Ops:
         write = [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION]
         paths: dict[str, dict[str, Any]] = {}
         scope = [_NAMESPACE] if r.namespaced else []
+        patch_types = _CUSTOM_PATCH_TYPES if any(isinstance(x.schema, dict) for x in r.versions) else _PATCH_TYPES
 
         cp: dict[str, Any] = {}
         if "list" in r.verbs:
@@ -405,7 +408,7 @@ class _Ops:
         if "update" in r.verbs:
             ip["put"] = self.op("put", f"replace{gv}{ns}{r.kind}", f"replace the specified {r.kind}", gvk, write, obj, ("200", "201"), obj)
         if "patch" in r.verbs:
-            ip["patch"] = self.op("patch", f"patch{gv}{ns}{r.kind}", f"partially update the specified {r.kind}", gvk, write + [_FORCE], obj, ("200", "201"), patch, _PATCH_TYPES)
+            ip["patch"] = self.op("patch", f"patch{gv}{ns}{r.kind}", f"partially update the specified {r.kind}", gvk, write + [_FORCE], obj, ("200", "201"), patch, patch_types)
         if "delete" in r.verbs:
             ip["delete"] = self.op("delete", f"delete{gv}{ns}{r.kind}", f"delete a {r.kind}", gvk, _DELETE_PARAMS, status, ("200", "202"), delete_opts)
         if ip:
@@ -433,7 +436,7 @@ class _Ops:
             if "update" in sub.verbs:
                 sp["put"] = self.op("put", f"replace{gv}{ns}{r.kind}{sname}", f"replace {sub.name} of the specified {r.kind}", sgvk, write, sobj, ("200", "201"), sobj)
             if "patch" in sub.verbs:
-                sp["patch"] = self.op("patch", f"patch{gv}{ns}{r.kind}{sname}", f"partially update {sub.name} of the specified {r.kind}", sgvk, write + [_FORCE], sobj, ("200", "201"), patch, _PATCH_TYPES)
+                sp["patch"] = self.op("patch", f"patch{gv}{ns}{r.kind}{sname}", f"partially update {sub.name} of the specified {r.kind}", sgvk, write + [_FORCE], sobj, ("200", "201"), patch, patch_types)
             if "create" in sub.verbs:
                 sp["post"] = self.op("post", f"create{gv}{ns}{r.kind}{sname}", f"create {sub.name} of a {r.kind}", sgvk, write, sobj, ("200", "201", "202"), sobj)
             if "delete" in sub.verbs and "post" not in sp:
