@@ -151,7 +151,7 @@ def _go_str(s: str) -> str:
 
 def _go_strings(values: Any) -> GoValue:
     """
-    A C{[]string} as C{%#v} prints it (C{[]string(nil)} when empty).
+    A C{[]string} as C{%#v} prints it (C{[]string(nil)} when absent, C{[]string{}} when empty).
     """
     if not isinstance(values, list):
         return GoValue("[]string(nil)")
