@@ -29,6 +29,7 @@ STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 
 _AUDIT_ID = "_kapid_audit_id"
 _AUTHZ = "_kapid_authz_decision"
+_ANNOTATIONS = "_kapid_audit_annotations"
 
 
 class PolicyError(ValueError):
@@ -284,6 +285,18 @@ def record_authorization(request: Any, decision: str, reason: str) -> None:
     setattr(request, _AUTHZ, (decision, reason))
 
 
+def add_annotations(request: Any, values: dict[str, str]) -> None:
+    """
+    Add audit annotations (admission plugins' and webhooks'); a key keeps its first value.
+    """
+    current = getattr(request, _ANNOTATIONS, None)
+    if current is None:
+        current = {}
+        setattr(request, _ANNOTATIONS, current)
+    for k, v in values.items():
+        current.setdefault(k, v)
+
+
 def _user(u: UserInfo) -> dict[str, Any]:
     out: dict[str, Any] = {"username": u.name}
     if u.uid:
@@ -397,6 +410,9 @@ class AuditFilter(Filter):
                 "authorization.k8s.io/decision": "allow" if decision[0] == "Allow" else "forbid",
                 "authorization.k8s.io/reason": decision[1],
             }
+        extra = getattr(request, _ANNOTATIONS, None)
+        if extra:
+            done.setdefault("annotations", {}).update(extra)
         self._emit(done)
 
     def _emit(self, event: dict[str, Any]) -> None:
