@@ -28,12 +28,12 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from kapid.apimachinery import meta as metautil
+from kapid.apiextensions.crd import CLEANUP_FINALIZER, set_condition
 from kapid.apimachinery.status import StatusError
 from kapid.storage.interfaces import ADDED, DELETED, ERROR, MODIFIED, Event, ListOptions
 
 log = Logger()
 
-CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 #: How often a CRD being deleted checks again for remaining custom objects (kube polls every 5 s).
 CLEANUP_POLL = 5.0
@@ -57,32 +57,6 @@ def condition_true(crd: dict, kind: str) -> bool:
     """
     c = find_condition(crd, kind)
     return c is not None and c.get("status") == "True"
-
-
-def set_condition(crd: dict, cond: dict, now: str) -> None:
-    """
-    kube's C{SetCRDCondition}: replace the condition of its type, keeping the old
-    C{lastTransitionTime} when the status did not change.
-    """
-    status = crd.setdefault("status", {})
-    conds = status.setdefault("conditions", []) or []
-    status["conditions"] = conds
-    new = dict(cond)
-    for i, old in enumerate(conds):
-        if old.get("type") == cond["type"]:
-            if old.get("status") == cond["status"] and old.get("lastTransitionTime"):
-                new["lastTransitionTime"] = old["lastTransitionTime"]
-            else:
-                new["lastTransitionTime"] = now
-            conds[i] = _ordered_condition(new)
-            return
-    new["lastTransitionTime"] = now
-    conds.append(_ordered_condition(new))
-
-
-def _ordered_condition(c: dict) -> dict:
-    order = ("type", "status", "lastTransitionTime", "reason", "message")
-    return {k: c[k] for k in order if k in c}
 
 
 def _equivalent(a: Optional[dict], b: Optional[dict]) -> bool:
@@ -607,48 +581,3 @@ def _is_ours(resource: Any) -> bool:
 
 async def _nothing() -> None:
     return None
-
-
-async def delete_crd(store: Any, current: dict, options: dict, version: str, dry_run: bool) -> Optional[tuple[dict, bool]]:
-    """
-    kube's CRD C{Delete}: a CRD is never removed at once; it gets a deletionTimestamp, the cleanup
-    finalizer and the C{Terminating} condition (C{InstanceDeletionPending}), and the controller
-    removes it after its objects. A CRD already being deleted answers as it is. Used as the CRD
-    strategy's C{delete} hook of L{kapid.registry.store.RegistryStore.delete}.
-    """
-    meta = current.get("metadata") or {}
-    pre = options.get("preconditions") or {}
-    if meta.get("deletionTimestamp"):
-        return store.to_version(current, version), False
-    now = metautil.timestamp(store.clock.seconds())
-
-    def mark(cur: Optional[dict]) -> dict:
-        assert cur is not None
-        new = copy.deepcopy(cur)
-        m = new["metadata"]
-        if not m.get("deletionTimestamp"):
-            m["deletionTimestamp"] = now
-            m["deletionGracePeriodSeconds"] = 0
-        fins = list(m.get("finalizers") or [])
-        if CLEANUP_FINALIZER not in fins:
-            fins.append(CLEANUP_FINALIZER)
-        m["finalizers"] = fins
-        new["metadata"] = metautil.order_meta(m)
-        set_condition(new, {
-            "type": "Terminating", "status": "True", "reason": "InstanceDeletionPending",
-            "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
-        }, now)
-        return new
-
-    if dry_run:
-        return store.to_version(mark(current), version), False
-    from kapid.storage.interfaces import Preconditions
-
-    preconditions = None
-    if pre.get("uid") is not None or pre.get("resourceVersion") is not None:
-        preconditions = Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion"))
-    try:
-        out = await store.storage.guaranteed_update(store.key("", meta.get("name", "")), mark, preconditions)
-    except Exception as e:
-        raise store._error(e, meta.get("name", ""), "delete")
-    return store.to_version(out, version), False

@@ -18,7 +18,6 @@ import attr
 from kapid.apimachinery import field
 from kapid.apimachinery.field import FieldError
 from kapid.apimachinery.jsonpath import compile_path, go_text
-from kapid.apimachinery.status import invalid
 from kapid.registry.description import Resource, Subresource, TableColumn, Version
 from kapid.registry.strategy import GenericStrategy
 
@@ -318,17 +317,17 @@ class CustomResourceStrategy(GenericStrategy):
     def validate_update(self, obj: dict, old: dict) -> list[FieldError]:
         return self.validate(obj)
 
-    def prepare_for_status_update(self, obj: dict, old: dict) -> None:
-        super().prepare_for_status_update(obj, old)
+    def validate_status_update(self, obj: dict, old: dict) -> list[FieldError]:
+        """
+        A status write is validated against the schema, and the scale status paths checked.
+        """
         errs: list[FieldError] = []
         s = self.schema(self._version_of(obj))
         if s is not None:
             errs.extend(s.validate(obj))
         if self.scale is not None:
             errs.extend(self.scale.validate_status(obj))
-        if errs:
-            meta = obj.get("metadata") or {}
-            raise invalid(self.kind, meta.get("name") or "", errs, self.group)
+        return errs
 
 
 def _columns(crd: dict, v: dict) -> tuple[TableColumn, ...]:
