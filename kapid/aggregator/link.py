@@ -78,6 +78,8 @@ class AggregatorLink(Link):
         Service (Local ones are not in it: they are the delegate's).
     @ivar api_services: every APIService by name, as last seen.
     @ivar controller: the L{AutoRegisterController} once configured, or None.
+    @ivar availability: the L{kapid.aggregator.available.AvailabilityController} of remote
+        APIServices once configured, or None.
     @ivar proxy: how available remote requests are served (None: 503 as if unavailable).
     """
 
@@ -88,6 +90,7 @@ class AggregatorLink(Link):
         self.remote: dict[tuple[bytes, bytes], dict] = {}
         self.api_services: dict[str, dict] = {}
         self.controller: Any = None
+        self.availability: Any = None
         self.proxy = proxy
 
     def resource(self) -> IResource:
@@ -111,6 +114,8 @@ class AggregatorLink(Link):
                 continue
             remote[(group.encode("utf-8"), version.encode("utf-8"))] = obj
         self.remote = remote
+        if self.availability is not None:
+            self.availability.update(api_services)
 
     def serve_remote(self, request: IRequest, api_service: dict) -> Any:
         """
@@ -131,6 +136,8 @@ class AggregatorLink(Link):
         def stop(_service: Any = None) -> None:
             if self.controller is not None:
                 self.controller.stop()
+            if self.availability is not None:
+                self.availability.stop()
 
         return [("stop-kube-aggregator-controllers", stop)]
 
@@ -150,15 +157,27 @@ def aggregator_link_factory(service: Any, registry: Any) -> Callable[[IResource]
 
     def make(delegate: IResource) -> AggregatorLink:
         from kapid.aggregator.autoregister import AutoRegisterController
+        from kapid.aggregator.available import AvailabilityController
+        from kapid.aggregator.proxy import APIServiceProxy, load_client_cert
+        from kapid.controllers.kubernetes_service import link_store_for
+        from kapid.transport.resolver import ServiceResolver
 
         link = AggregatorLink(delegate)
         service.aggregator_link = link
         resource_link = getattr(service, "resource_link", None)
         res = registry.lookup("apiregistration.k8s.io", "v1", "apiservices")
-        if resource_link is not None and res is not None:
-            link.controller = AutoRegisterController(
-                resource_link.store_for(res), registry, service.reactor, on_change=link.update,
-            )
+        if resource_link is None or res is None:
+            return link
+        store = resource_link.store_for(res)
+        config = service.config
+        resolver = ServiceResolver.over(link_store_for(resource_link))
+        proxy = APIServiceProxy(
+            service.reactor, resolver, load_client_cert(config),
+            routing=bool(getattr(config.misc, "enable_aggregator_routing", True)),
+        )
+        link.proxy = proxy
+        link.availability = AvailabilityController(store, resolver, proxy, service.reactor)
+        link.controller = AutoRegisterController(store, registry, service.reactor, on_change=link.update)
         return link
 
     return make
@@ -176,4 +195,6 @@ def post_start_hook(service: Any) -> Deferred:
         d: Deferred = Deferred()
         d.callback(None)
         return d
+    if link.availability is not None:
+        link.availability.start()
     return controller.start()

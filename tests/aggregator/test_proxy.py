@@ -1,0 +1,260 @@
+"""
+Tests for the aggregator's proxy and availability checks against real HTTPS backends on loopback:
+front-proxy client certificate, user headers, bodies and codes passed through, streaming, kube's
+503s, and the availability reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock, deferLater
+from twisted.trial.unittest import TestCase
+from twisted.web.client import Agent, readBody
+from twisted.web.http_headers import Headers
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
+
+from kapid.aggregator.available import AvailabilityController
+from kapid.aggregator.link import AggregatorLink
+from kapid.aggregator.proxy import APIServiceProxy, escape_extra_key
+from kapid.auth.interfaces import UserInfo
+from kapid.registry.builtin.apiregistration import API_SERVICES
+from kapid.registry.builtin.core_cluster import ENDPOINTS, SERVICES
+from kapid.registry.store import RegistryStore
+from kapid.server.link import NotFoundResource
+from kapid.storage.memory import MemoryKV
+from kapid.storage.store import Store
+from kapid.testing.tls import issue, make_ca, server_options
+from kapid.transport.resolver import ServiceResolver
+from tests.endpoints.helpers import AsUser
+
+GROUP, VERSION = "wardle.example.com", "v1alpha1"
+
+
+class Backend(Resource):
+    """
+    An extension API server: echoes what it saw as JSON; C{/apis/wardle.example.com/v1alpha1/slow}
+    streams (first chunk now, the rest when the test says); C{/bad} answers 422.
+    """
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streams: list[Any] = []
+        self.discovery_code = 200
+
+    def render(self, request: Any) -> Any:
+        cert = request.transport.getPeerCertificate() if hasattr(request.transport, "getPeerCertificate") else None
+        path = request.path.decode()
+        if path == f"/apis/{GROUP}/{VERSION}":
+            request.setResponseCode(self.discovery_code)
+            return b"{}"
+        if path.endswith("/slow"):
+            request.write(b'{"type":"ADDED"}\n')
+            self.streams.append(request)
+            return NOT_DONE_YET
+        if path.endswith("/bad"):
+            request.setResponseCode(422)
+            request.setHeader(b"content-type", b"application/json")
+            return b'{"kind":"Status","code":422}'
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"x-backend", b"yes")
+        headers = {k.decode().lower(): [v.decode() for v in vs] for k, vs in request.requestHeaders.getAllRawHeaders()}
+        return json.dumps({
+            "method": request.method.decode(), "uri": request.uri.decode(), "headers": headers,
+            "body": request.content.read().decode(), "cn": cert.get_subject().CN if cert is not None else "",
+        }).encode()
+
+
+class ProxyTests(TestCase):
+    """The proxy and the availability controller against a real TLS backend."""
+
+    def setUp(self) -> None:
+        self.ca = make_ca("serving-ca")
+        self.fp_ca = make_ca("front-proxy-ca")
+        client = issue(self.fp_ca, "front-proxy-client", server=False)
+        self.clock = Clock()
+        storage = Store(MemoryKV(self.clock), self.clock)
+        self.services = RegistryStore(SERVICES, storage, self.clock)
+        self.endpoints = RegistryStore(ENDPOINTS, storage, self.clock)
+        self.api_services = RegistryStore(API_SERVICES, storage, self.clock)
+        self.resolver = ServiceResolver(self.services, None, self.endpoints, random.Random(1))
+        self.proxy = APIServiceProxy(reactor, self.resolver, (client.cert_pem(), client.key_pem()))
+        self.addCleanup(self.proxy.close)
+        self.backend = Backend()
+        pair = issue(self.ca, "api", ("api.wardle.svc",))
+        port = reactor.listenSSL(0, Site(self.backend), server_options(pair, self.fp_ca), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.backend_port = port.getHost().port
+        self.link = AggregatorLink(NotFoundResource(), proxy=self.proxy)
+        user = UserInfo("alice", groups=("dev", "system:authenticated"), extra={"scopes.example.com/x y": ("a", "b")})
+        front = reactor.listenTCP(0, Site(AsUser(self.link.resource(), user)), interface="127.0.0.1")
+        self.addCleanup(front.stopListening)
+        self.front = f"http://127.0.0.1:{front.getHost().port}"
+        self.agent = Agent(reactor)
+
+    def api_service(self, available: bool = True, port: int = 443) -> dict:
+        """The APIService of wardle, its CA bundle set."""
+        import base64
+
+        return {
+            "metadata": {"name": f"{VERSION}.{GROUP}"},
+            "spec": {"group": GROUP, "version": VERSION, "groupPriorityMinimum": 1000, "versionPriority": 15,
+                     "service": {"namespace": "wardle", "name": "api", "port": port},
+                     "caBundle": base64.b64encode(self.ca.cert_pem()).decode()},
+            "status": {"conditions": [{"type": "Available", "status": "True" if available else "False"}]},
+        }
+
+    async def register(self, endpoints: bool = True) -> None:
+        """The wardle Service (and its Endpoints at the backend)."""
+        svc = {"metadata": {"name": "api"}, "spec": {"clusterIP": "10.0.0.9", "ports": [{"port": 443, "targetPort": self.backend_port}]}}
+        SERVICES.strategy.default("v1", svc)
+        await self.services.create("wardle", svc, "v1")
+        if endpoints:
+            await self.endpoints.create("wardle", {"metadata": {"name": "api"}, "subsets": [
+                {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": self.backend_port}]}]}, "v1")
+
+    async def request(self, method: str, path: str, headers: dict | None = None, body: bytes = b"") -> tuple[int, bytes, Any]:
+        """A request to the front: (code, body, headers)."""
+        from twisted.web.client import FileBodyProducer
+        from io import BytesIO
+
+        producer = FileBodyProducer(BytesIO(body)) if body else None
+        h = Headers({k.encode(): [v.encode()] for k, v in (headers or {}).items()})
+        resp = await self.agent.request(method.encode(), (self.front + path).encode(), h, producer)
+        data = await readBody(resp)
+        return resp.code, data, resp.headers
+
+    def test_proxied_with_front_proxy_identity(self) -> None:
+        """The backend sees the path and query, kapid's front-proxy certificate and the user's headers; claimed ones are dropped."""
+        async def go() -> None:
+            await self.register()
+            self.link.update({"x": self.api_service()})
+            code, body, headers = await self.request(
+                "GET", f"/apis/{GROUP}/{VERSION}/namespaces/n/flunders?limit=2",
+                {"X-Remote-User": "mallory", "X-Remote-Extra-Evil": "1", "Authorization": "Bearer secret", "Accept": "application/json"},
+            )
+            self.assertEqual(code, 200, body)
+            seen = json.loads(body)
+            self.assertEqual(seen["uri"], f"/apis/{GROUP}/{VERSION}/namespaces/n/flunders?limit=2")
+            self.assertEqual(seen["cn"], "front-proxy-client")
+            h = seen["headers"]
+            self.assertEqual(h["x-remote-user"], ["alice"])
+            self.assertEqual(h["x-remote-group"], ["dev", "system:authenticated"])
+            self.assertEqual(h["x-remote-extra-" + escape_extra_key("scopes.example.com/x y").lower()], ["a", "b"])
+            self.assertNotIn("x-remote-extra-evil", h)
+            self.assertNotIn("authorization", h)
+            self.assertEqual(h["accept"], ["application/json"])
+            self.assertEqual(headers.getRawHeaders("x-backend"), ["yes"])
+
+        return ensureDeferred(go())
+
+    def test_body_and_errors_pass_through(self) -> None:
+        """A POST body reaches the backend; the backend's own error code and body come back unchanged."""
+        async def go() -> None:
+            await self.register()
+            self.link.update({"x": self.api_service()})
+            code, body, _ = await self.request("POST", f"/apis/{GROUP}/{VERSION}/flunders", {"Content-Type": "application/json"}, b'{"a":1}')
+            self.assertEqual(code, 200, body)
+            self.assertEqual(json.loads(body)["body"], "{\"a\":1}")
+            code, body, _ = await self.request("GET", f"/apis/{GROUP}/{VERSION}/bad")
+            self.assertEqual((code, body), (422, b'{"kind":"Status","code":422}'))
+
+        return ensureDeferred(go())
+
+    def test_streams(self) -> None:
+        """A long response arrives chunk by chunk, before the backend has finished."""
+        async def go() -> None:
+            await self.register()
+            self.link.update({"x": self.api_service()})
+            resp = await self.agent.request(b"GET", (self.front + f"/apis/{GROUP}/{VERSION}/slow").encode())
+            self.assertEqual(resp.code, 200)
+            got: list[bytes] = []
+            done: Deferred = Deferred()
+
+            class Collect(Protocol):
+                def dataReceived(self, data: bytes) -> None:
+                    got.append(data)
+
+                def connectionLost(self, reason: Any = None) -> None:
+                    done.callback(None)
+
+            resp.deliverBody(Collect())
+            for _ in range(100):
+                if got:
+                    break
+                await deferLater(reactor, 0.01, lambda: None)
+            self.assertEqual(b"".join(got), b'{"type":"ADDED"}\n')
+            stream = self.backend.streams[0]
+            stream.write(b'{"type":"MODIFIED"}\n')
+            stream.finish()
+            await done
+            self.assertEqual(b"".join(got), b'{"type":"ADDED"}\n{"type":"MODIFIED"}\n')
+
+        return ensureDeferred(go())
+
+    def test_unresolvable_service(self) -> None:
+        """A Service that cannot be resolved: kube's plain-text 503."""
+        async def go() -> None:
+            self.link.update({"x": self.api_service()})
+            code, body, headers = await self.request("GET", f"/apis/{GROUP}/{VERSION}/flunders")
+            self.assertEqual((code, body), (503, b"service unavailable\n"))
+            self.assertEqual(headers.getRawHeaders("content-type"), ["text/plain; charset=utf-8"])
+
+        return ensureDeferred(go())
+
+    def test_wrong_ca_bundle(self) -> None:
+        """A backend certificate not signed by caBundle: 503 with the TLS error."""
+        async def go() -> None:
+            await self.register()
+            obj = self.api_service()
+            import base64
+
+            obj["spec"]["caBundle"] = base64.b64encode(make_ca("other").cert_pem()).decode()
+            self.link.update({"x": obj})
+            code, body, _ = await self.request("GET", f"/apis/{GROUP}/{VERSION}/flunders")
+            self.assertEqual(code, 503)
+            self.assertIn(b"x509: certificate signed by unknown authority", body)
+
+        return ensureDeferred(go())
+
+    async def condition(self, obj: dict) -> dict:
+        """The availability controller's condition for C{obj}, written to the store; returned as stored."""
+        created = await self.api_services.create("", {k: v for k, v in obj.items() if k != "status"}, "v1")
+        ctl = AvailabilityController(self.api_services, self.resolver, self.proxy, self.clock)
+        ctl.update({created["metadata"]["name"]: created})
+        await ctl.check(created["metadata"]["name"])
+        stored = await self.api_services.get("", created["metadata"]["name"], "v1")
+        await self.api_services.delete("", created["metadata"]["name"], {}, "v1")
+        c = stored["status"]["conditions"][0]
+        return {k: c[k] for k in ("status", "reason", "message")}
+
+    def test_availability(self) -> None:
+        """kube's reasons: ServiceNotFound, ServicePortError, MissingEndpoints, FailedDiscoveryCheck, Passed."""
+        async def go() -> None:
+            obj = self.api_service()
+            self.assertEqual(await self.condition(obj), {
+                "status": "False", "reason": "ServiceNotFound", "message": 'service/api in "wardle" is not present'})
+            await self.register(endpoints=False)
+            self.assertEqual(await self.condition(self.api_service(port=8443)), {
+                "status": "False", "reason": "ServicePortError", "message": 'service/api in "wardle" is not listening on port 8443'})
+            self.assertEqual(await self.condition(obj), {
+                "status": "False", "reason": "MissingEndpoints",
+                "message": 'endpoints for service/api in "wardle" have no addresses with port name ""'})
+            await self.endpoints.create("wardle", {"metadata": {"name": "api"}, "subsets": [
+                {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": self.backend_port}]}]}, "v1")
+            self.assertEqual(await self.condition(obj), {"status": "True", "reason": "Passed", "message": "all checks passed"})
+            self.backend.discovery_code = 403
+            url = f"https://127.0.0.1:{self.backend_port}/apis/{GROUP}/{VERSION}"
+            self.assertEqual(await self.condition(obj), {
+                "status": "False", "reason": "FailedDiscoveryCheck",
+                "message": f"failing or missing response from {url}: bad status from {url}: 403"})
+
+        return ensureDeferred(go())
