@@ -1,0 +1,6 @@
+"""
+kube-apiserver's built-in admission plugins that make sense without nodes; importing this package
+registers each with L{kapid.admission.chain.register}.
+"""
+
+from kapid.admission.plugins import namespace  # noqa: F401
