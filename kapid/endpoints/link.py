@@ -34,6 +34,10 @@ from kapid.apimachinery.status import (
     bad_request,
     success_status,
 )
+from kapid.admission.request import connect_admission, create_options
+from kapid.admission.request import delete_options as admission_delete_options
+from kapid.admission.request import for_request as admission_for
+from kapid.admission.request import update_options
 from kapid.endpoints import request as req
 from kapid.endpoints.request import Target
 from kapid.registry.description import Resource, ResourceRegistry
@@ -79,6 +83,7 @@ class ResourceLink(Link):
         not describe namespaces itself (a link for custom resources).
     @param serves: C{serves(resource)}: whether this link serves a resource of C{registry} (None:
         all of them); paths of the others go to C{delegate}.
+    @param admission: the admission chain (default: NamespaceLifecycle only).
     """
 
     app = Klein()
@@ -94,8 +99,16 @@ class ResourceLink(Link):
         bookmark_interval: float = 60.0,
         namespaces: Optional[RegistryStore] = None,
         serves: Optional[Callable[[Resource], bool]] = None,
+        admission: Any = None,
     ) -> None:
         super().__init__(delegate)
+        #: the admission chain (a L{kapid.admission.chain.AdmissionChain}) every write goes through;
+        #: without one, kapid's long-standing namespace checks (NamespaceLifecycle) alone
+        if admission is None:
+            from kapid.admission.plugins.namespace import default_chain
+
+            admission = default_chain(self)
+        self.admission = admission
         #: which resources of the (shared) registry this link serves; the others are declined to
         #: the next link (the built-in link leaves CRDs and custom resources to apiextensions)
         self.serves = serves
@@ -601,9 +614,16 @@ class ResourceLink(Link):
         store = self.store_for(target.resource)
         manager = _field_manager(request, query)
         self._managed_fields_create(target, obj, manager)
+        adm = admission_for(self, request, target, dry_run, create_options(query, dry_run))
+        if adm is not None:
+            store.ensure_namespace(obj, target.namespace)
+            obj = await adm.mutate(obj, None, "CREATE")
         for w in store.strategy.warnings_on_create(obj):
             req.add_warning(request, w)
-        out = await store.create(target.namespace, obj, target.version, dry_run=dry_run, user=user(request))
+        out = await store.create(
+            target.namespace, obj, target.version, dry_run=dry_run, user=user(request),
+            admit=adm.validate_create if adm is not None else None,
+        )
         return self.render_object(request, query, target, out, 201)
 
     async def handle_kubelet(self, request: IRequest, target: Target, query: Query, method: str) -> bytes:
@@ -619,6 +639,8 @@ class ResourceLink(Link):
 
         store = self.store_for(target.resource)
         container = query.get("container")
+        if target.subresource != "log":
+            await connect_admission(self, request, target, query)
         if target.subresource == "log":
             body = await actions.pod_log(store, target, container)
             request.setResponseCode(200)
@@ -639,6 +661,7 @@ class ResourceLink(Link):
         self._check_verb(target, verb)
         store = self.store_for(target.resource)
         obj = await store.get(target.namespace, target.name, target.version)
+        await connect_admission(self, request, target, _query_of(request))
         hook = getattr(store.strategy, "prepare_for_proxy", None)
         if hook is not None:
             hook(obj, obj)
@@ -660,11 +683,17 @@ class ResourceLink(Link):
         if target.subresource:
             obj, _ = req.decode_body(request, body)
             store = self.store_for(target.resource)
+            adm = admission_for(self, request, target, query.dry_run(), create_options(query, query.dry_run()))
+            if adm is not None:
+                obj = await adm.both(obj, None, "CREATE")
             out = await maybeDeferred(
                 strategy.compute_subresource_create, target.subresource, store, target, obj, user(request)
             )
         else:
             obj = self.decode(request, target, query, body)
+            adm = admission_for(self, request, target, query.dry_run(), create_options(query, query.dry_run()))
+            if adm is not None:
+                obj = await adm.both(obj, None, "CREATE")
             if target.resource.namespaced:
                 # namespaced reviews (localsubjectaccessreviews) judge the URL's namespace
                 out = await maybeDeferred(strategy.compute_create, obj, user(request), target.namespace)
@@ -708,7 +737,11 @@ class ResourceLink(Link):
         if body.strip():
             obj, _ = req.decode_body(request, body)
         store = self.store_for(target.resource)
-        if query.dry_run():
+        dry_run = query.dry_run()
+        adm = admission_for(self, request, target, dry_run, create_options(query, dry_run))
+        if adm is not None:
+            obj = await adm.both(obj, None, "CREATE")
+        if dry_run:
             await store.get(target.namespace, target.name, target.version)
             out = actions.created_status()
         elif target.subresource == "binding":
@@ -739,7 +772,10 @@ class ResourceLink(Link):
             from kapid.endpoints.scale import update_scale
 
             obj, _ = req.decode_body(request, body)
-            out = await update_scale(store, target, obj, dry_run, _field_manager(request, query, "UpdateOptions"), self.clock)
+            out = await update_scale(
+                store, target, obj, dry_run, _field_manager(request, query, "UpdateOptions"), self.clock,
+                admission_for(self, request, target, dry_run, update_options(query, dry_run)),
+            )
             return self.render_object(request, query, target, out)
         obj = self.decode(request, target, query, body, "UpdateOptions")
         manager = _field_manager(request, query, "UpdateOptions")
@@ -757,9 +793,11 @@ class ResourceLink(Link):
             return new
 
         uid = (obj.get("metadata") or {}).get("uid") or None
+        adm = admission_for(self, request, target, dry_run, update_options(query, dry_run))
         out, created = await store.update(
-            target.namespace, target.name, updater, target.version, target.subresource, dry_run,
-            expect_uid=uid, user=user(request),
+            target.namespace, target.name, adm.mutating_updater(updater) if adm is not None else updater,
+            target.version, target.subresource, dry_run,
+            expect_uid=uid, user=user(request), admit=adm.validate_update if adm is not None else None,
         )
         self.warn_on_update(request, target, out)
         return self.render_object(request, query, target, out, 201 if created else 200)
@@ -793,7 +831,10 @@ class ResourceLink(Link):
         body = req.read_body(request)
         options = self._delete_options(request, query, body)
         store = self.store_for(target.resource)
-        out, deleted = await store.delete(target.namespace, target.name, options, target.version)
+        adm = admission_for(self, request, target, bool(options.get("dryRun")), admission_delete_options(options))
+        out, deleted = await store.delete(
+            target.namespace, target.name, options, target.version, adm.delete if adm is not None else None
+        )
         if deleted and not target.resource.return_deleted_object:
             meta = out.get("metadata") or {}
             details: dict[str, Any] = {"name": meta.get("name", "")}
@@ -827,7 +868,10 @@ class ResourceLink(Link):
         options = self._delete_options(request, query, body)
         opts = self.list_options(target, query)
         store = self.store_for(target.resource)
-        res = await store.delete_collection(target.namespace, opts, options, target.version)
+        adm = admission_for(self, request, target, bool(options.get("dryRun")), admission_delete_options(options))
+        res = await store.delete_collection(
+            target.namespace, opts, options, target.version, adm.delete if adm is not None else None
+        )
         items = res["items"]
         if not req.is_custom(target.resource):
             items = [_untyped(o) for o in items]
@@ -939,7 +983,8 @@ def daemon_resource_link_factory(
     """
     The factory a L{kapid.server.service.KapidService} takes as C{resource_link_factory}: when the
     chain is built (storage open), it serves C{registry} (default: every built-in resource) plus the
-    daemon's resources (L{install_daemon_resources}) over L{api_storage}; C{serves} as
+    daemon's resources (L{install_daemon_resources}) over L{api_storage}, admitting writes through
+    the daemon's admission chain (L{kapid.admission.chain.chain_for_service}); C{serves} as
     L{ResourceLink} takes it. The link is kept as C{service.resource_link}.
     """
 
@@ -953,11 +998,15 @@ def daemon_resource_link_factory(
             reg = builtin_registry()
         storage = api_storage(service, reg)
         install_daemon_resources(service, reg, storage, clock)
+        from kapid.admission.chain import bind_chain, chain_for_service
+
+        chain = chain_for_service(service)
         link = ResourceLink(
             delegate, reg, storage, clock, config.etcd.etcd_prefix,
             min_request_timeout=float(config.generic.min_request_timeout or 1800),
-            serves=serves,
+            serves=serves, admission=chain,
         )
+        bind_chain(chain, link)
         service.resource_link = link
         return link
 
