@@ -108,7 +108,7 @@ async def serve_patch(link: Any, request: IRequest, target: Target, query: Query
                 new_scale.get("metadata", {}).pop("resourceVersion", None)
         else:
             new_scale.get("metadata", {}).pop("resourceVersion", None)
-        out = await update_scale(store, target, new_scale, dry_run, manager, link.clock)
+        out = await update_scale(store, target, new_scale, dry_run, manager, link.clock, _admission(link, request, target, query, dry_run))
         return link.render_object(request, query, target, out)
 
     schema = req.schema_for(target.resource, version)
@@ -129,11 +129,22 @@ async def serve_patch(link: Any, request: IRequest, target: Target, query: Query
         ssa.record_update(current, new, manager, api_version, now, schema, subresource, custom, has_status)
         return new
 
+    adm = _admission(link, request, target, query, dry_run)
     out, _ = await store.update(
-        target.namespace, target.name, updater, version, subresource, dry_run, user=user(request)
+        target.namespace, target.name, adm.mutating_updater(updater) if adm is not None else updater,
+        version, subresource, dry_run, user=user(request), admit=adm.validate_update if adm is not None else None,
     )
     link.warn_on_update(request, target, out)
     return link.render_object(request, query, target, out)
+
+
+def _admission(link: Any, request: IRequest, target: Target, query: Query, dry_run: bool) -> Any:
+    """
+    The request's admission (kube admits a patch with the C{UpdateOptions} it implies).
+    """
+    from kapid.admission.request import for_request, update_options
+
+    return for_request(link, request, target, dry_run, update_options(query, dry_run))
 
 
 def _after_decode(link: Any, request: IRequest, target: Target, obj: dict, directive: str) -> dict:
@@ -223,9 +234,11 @@ async def _serve_apply(
             default(version, new)
         return new
 
+    adm = _admission(link, request, target, query, dry_run)
     out, created = await store.update(
-        target.namespace, target.name, updater, version, subresource, dry_run,
-        force_allow_create=not subresource, user=user(request),
+        target.namespace, target.name, adm.mutating_updater(updater) if adm is not None else updater,
+        version, subresource, dry_run, force_allow_create=not subresource, user=user(request),
+        admit=adm.validate_update if adm is not None else None,
     )
     link.warn_on_update(request, target, out)
     return link.render_object(request, query, target, out, 201 if created else 200)
