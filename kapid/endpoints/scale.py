@@ -79,11 +79,12 @@ async def get_scale(store: Any, target: Target) -> dict:
 
 
 async def update_scale(
-    store: Any, target: Target, scale: Any, dry_run: bool, manager: str, clock: Any
+    store: Any, target: Target, scale: Any, dry_run: bool, manager: str, clock: Any, admission: Any = None
 ) -> dict:
     """
     PUT .../scale: set the parent's C{spec.replicas} (with the Scale's resourceVersion as a
-    precondition when given).
+    precondition when given). C{admission} (a L{kapid.admission.request.RequestAdmission}) admits
+    the C{Scale}s, as kube's scale subresource does.
     """
     if not isinstance(scale, dict):
         raise bad_request("the body of the request was not a Scale object")
@@ -127,8 +128,35 @@ async def update_scale(
         )
         return new
 
-    out, _ = await store.update(target.namespace, target.name, updater, target.version, "", dry_run)
+    admit = None
+    if admission is not None:
+        updater, admit = _admitted(store, admission, updater)
+    out, _ = await store.update(target.namespace, target.name, updater, target.version, "", dry_run, admit=admit)
     return scale_of(store, out)
+
+
+def _admitted(store: Any, admission: Any, updater: Any) -> tuple[Any, Any]:
+    """
+    The scale updater with mutating admission of the new C{Scale} (a changed C{spec.replicas} goes
+    to the parent), and the validating callback, both seeing C{Scale}s.
+    """
+
+    async def mutate(current: Optional[dict]) -> dict:
+        new = updater(current)
+        scale = await admission.mutate(scale_of(store, new), scale_of(store, current or {}), "UPDATE")
+        replicas = ((scale or {}).get("spec") or {}).get("replicas") or 0
+        if replicas != ((scale_of(store, new).get("spec") or {}).get("replicas") or 0):
+            paths = _paths(store)
+            if paths is not None:
+                paths.set_replicas(new, replicas)
+            else:
+                new.setdefault("spec", {})["replicas"] = replicas
+        return new
+
+    async def validate(new: dict, old: Optional[dict]) -> None:
+        await admission.check(scale_of(store, new), scale_of(store, old) if old else None, "UPDATE")
+
+    return mutate, validate
 
 
 def _replicas_doc(definition: str) -> str:
