@@ -199,6 +199,7 @@ def apiextensions_link_factory(service: Any, registry: ResourceRegistry) -> Any:
     """
 
     def make(delegate: IResource) -> APIExtensionsLink:
+        from kapid.admission.chain import bind_chain, chain_for_service
         from kapid.endpoints.link import api_storage
 
         config = service.config
@@ -207,8 +208,9 @@ def apiextensions_link_factory(service: Any, registry: ResourceRegistry) -> Any:
             delegate, registry, storage, service.reactor, config.etcd.etcd_prefix,
             min_request_timeout=float(config.generic.min_request_timeout or 1800),
             crd_files=getattr(getattr(config, "apiextensions", None), "crd_files", ()) or (),
-            reactor=service.reactor,
+            reactor=service.reactor, admission=chain_for_service(service),
         )
+        bind_chain(link.admission, link)
         service.apiextensions_link = link
         return link
 
