@@ -17,6 +17,7 @@ from kapid.options import (
     authentication,
     authorization,
     etcd,
+    faults,
     generic,
     insecure_serving,
     misc,
@@ -36,6 +37,7 @@ SECTIONS = (
     api_enablement,
     apiextensions,
     misc,
+    faults,
 )
 
 
@@ -56,6 +58,7 @@ class KapidConfig:
     api_enablement: api_enablement.APIEnablementConfig
     apiextensions: apiextensions.APIExtensionsConfig
     misc: misc.MiscConfig
+    faults: faults.FaultsConfig
 
 
 def defaults() -> dict[str, Optional[str]]:
