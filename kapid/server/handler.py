@@ -67,12 +67,19 @@ def build_handler(
     metrics: Any = None,
     secure: bool = True,
     audit: Optional[tuple[Any, Any]] = None,
+    faults: Optional[Any] = None,
 ) -> IResource:
     """
     Wrap C{root} in the secure chain (C{secure=True}, with C{authenticator} and C{authorizer}) or
-    the insecure one. C{audit} is C{(policy, backend)} when auditing is on.
+    the insecure one. C{audit} is C{(policy, backend)} when auditing is on; C{faults} (a
+    L{kapid.server.faults.FaultRegistry}, with C{--enable-fault-injection}) puts the fault filter
+    innermost, after authorization.
     """
     handler: Any = root
+    if faults is not None:
+        from kapid.server.faults import FaultFilter
+
+        handler = FaultFilter(handler, faults, clock)
     if secure:
         handler = AuthorizationFilter(handler, authorizer)
     handler = MaxInFlightFilter(handler, limits)

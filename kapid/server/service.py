@@ -313,6 +313,8 @@ class KapidService(Service):
         self.secure_url: Optional[str] = None
         self.insecure_url: Optional[str] = None
         self.kubeconfig_path: Optional[str] = None
+        #: the armed faults (a L{kapid.server.faults.FaultRegistry}) with --enable-fault-injection
+        self.faults: Any = None
         self.storage_description = ""
         self.started = Stage("started")
         self.shutdown_initiated = Stage("shutdown initiated")
@@ -394,11 +396,16 @@ class KapidService(Service):
             audit = (Policy.from_file(a.policy_file), self.audit_log)
         elif config.audit.log_path:
             log.warn("No audit policy file provided (--audit-policy-file): no audit events will be recorded")
+        if config.faults.enable_fault_injection:
+            from kapid.server.faults import FAULTS_PATH, FaultRegistry
+
+            self.faults = FaultRegistry()
+            log.warn("Fault injection enabled: {path} makes chosen requests fail or wait", path=FAULTS_PATH)
         common = dict(
             clock=reactor, in_flight=self.in_flight, limits=self.limits,
             request_timeout=config.generic.request_timeout,
             cors_allowed_origins=config.generic.cors_allowed_origins, metrics=self.metrics,
-            audit=audit,
+            audit=audit, faults=self.faults,
         )
         ss, ins = config.secure_serving, config.insecure_serving
         secure_endpoint = _listen_string(ss.listen_endpoint, ss.secure_port, ss.bind_address)
