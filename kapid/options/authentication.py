@@ -43,6 +43,8 @@ SECTION = Section(
              "X-Remote-Group is suggested."),
         Flag("requestheader-allowed-names", "", "List of client certificate common names to allow "
              "to provide usernames in headers specified by --requestheader-username-headers."),
+        Flag("requestheader-extra-headers-prefix", "", "List of request header prefixes to inspect. "
+             "X-Remote-Extra- is suggested."),
     ),
 )
 
@@ -64,6 +66,7 @@ class AuthenticationConfig:
     requestheader_group_headers: tuple[str, ...]
     requestheader_allowed_names: tuple[str, ...]
     service_account_signing_key_file: Optional[str] = None
+    requestheader_extra_headers_prefix: tuple[str, ...] = ()
 
 
 def complete(values: dict[str, Any]) -> None:
@@ -96,5 +99,6 @@ def validate(values: dict[str, Any]) -> tuple[AuthenticationConfig, list[str]]:
         requestheader_group_headers=tuple(split_list(c.text("requestheader-group-headers"))),
         requestheader_allowed_names=tuple(split_list(c.text("requestheader-allowed-names"))),
         service_account_signing_key_file=c.readable_file("service-account-signing-key-file"),
+        requestheader_extra_headers_prefix=tuple(split_list(c.text("requestheader-extra-headers-prefix"))),
     )
     return config, c.errors
