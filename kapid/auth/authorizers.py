@@ -181,9 +181,10 @@ def forbidden_error(attributes: Attributes, reason: str) -> StatusError:
     if not attributes.is_resource_request:
         msg += f" path {quoted(attributes.path)}"
     else:
-        msg += f" resource {quoted(attributes.resource)}"
+        resource = attributes.resource
         if attributes.subresource:
-            msg += f"/{attributes.subresource}"
+            resource += "/" + attributes.subresource
+        msg += f" resource {quoted(resource)}"
         msg += f" in API group {quoted(attributes.api_group)}"
         if attributes.namespace:
             msg += f" in the namespace {quoted(attributes.namespace)}"

@@ -247,12 +247,12 @@ class AggregationController:
             self._dirty = False
             self._schedule()
 
-    async def run_pass(self) -> int:
+    async def run_pass(self) -> dict[str, list[dict]]:
         """
         Update every aggregated ClusterRole whose rules are not what it aggregates; fires with the
-        number updated.
+        rules written, by role name.
         """
-        updated = 0
+        updated: dict[str, list[dict]] = {}
         for name in sorted(self.index.cluster_roles):
             role = self.index.cluster_roles.get(name)
             if role is None or not role.get("aggregationRule"):
@@ -268,11 +268,38 @@ class AggregationController:
 
             try:
                 await self.store.update("", name, updater, "v1")
-                updated += 1
+                updated[name] = rules
             except StatusError as e:
                 if e.code != 404:
                     raise
         return updated
+
+
+def wait_for(index: RBACIndex, done: Callable[[], bool], clock: Any, timeout: float = 10.0) -> Deferred:
+    """
+    A Deferred firing (with whether C{done()} became true) once C{done()} is true after a change of
+    C{index}, or after C{timeout} seconds.
+    """
+    d: Deferred = Deferred()
+    if done():
+        d.callback(True)
+        return d
+
+    def check(*_: Any) -> None:
+        if not d.called and done():
+            finish(True)
+
+    def finish(value: bool) -> None:
+        if check in index.listeners:
+            index.listeners.remove(check)
+        if timer.active():
+            timer.cancel()
+        if not d.called:
+            d.callback(value)
+
+    index.listeners.append(check)
+    timer = clock.callLater(timeout, finish, False)
+    return d
 
 
 def post_start_hook(service: Any) -> Deferred:
@@ -300,6 +327,18 @@ async def _post_start(service: Any) -> None:
     writes = await ensure_policy(index, roles, bindings)
     log.info("RBAC: default policy ensured ({writes} writes)", writes=writes)
     controller = AggregationController(index, roles, service.reactor)
+    # aggregate before the server says it is ready, so the default roles are complete then
+    names = [r["metadata"]["name"] for r in bootstrappolicy.cluster_roles()]
+    await wait_for(index, lambda: all(n in index.cluster_roles for n in names), service.reactor)
+    for _ in range(5):
+        written = await controller.run_pass()
+        if not written:
+            break
+        await wait_for(
+            index,
+            lambda: all((index.cluster_roles.get(n) or {}).get("rules") == r for n, r in written.items()),
+            service.reactor,
+        )
     service.clusterrole_aggregation = controller
     stage = getattr(service, "shutdown_initiated", None)
     if stage is not None:
