@@ -367,6 +367,13 @@ class ClientAccess:
 
         return self.credentials.configure(client.Configuration())
 
+    @property
+    def faults(self) -> "Faults":
+        """
+        The fault-injection helper (kapid must run with C{--enable-fault-injection}).
+        """
+        return Faults(self)
+
     def request(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
         """
         A blocking JSON request as the kubeconfig's user: returns the status code and the decoded
@@ -396,6 +403,72 @@ class ClientAccess:
             return response.status, json.loads(raw)
         except ValueError:
             return response.status, raw.decode("utf-8", "replace")
+
+
+class Faults:
+    """
+    Blocking access to kapid's fault-injection API (C{/debug/kapid/faults}; see
+    L{kapid.server.faults})::
+
+        kapid.faults.inject(verb="update", resource="configmaps", namespace=ns, name="x", code=409)
+        kapid.faults.inject(resource="deployments.apps", verb="list", code=503, count=3)
+        kapid.faults.inject(verb="get", resource="secrets", delay=2.0)   # slow, then served
+        kapid.faults.clear()
+    """
+
+    def __init__(self, client: "ClientAccess") -> None:
+        self.client = client
+
+    def _call(self, method: str, path: str = "", body: Any = None) -> Any:
+        code, answer = self.client.request(method, "/debug/kapid/faults" + path, body)
+        if code == 404 and not path:
+            raise RuntimeError("fault injection is off: start kapid with --enable-fault-injection")
+        if code >= 300:
+            message = answer.get("message") if isinstance(answer, dict) else answer
+            raise ValueError(f"kapid refused: {code} {message}")
+        return answer
+
+    def inject(
+        self,
+        verb: str = "",
+        resource: str = "",
+        namespace: str = "",
+        name: str = "",
+        code: int = 0,
+        count: int = 1,
+        delay: float = 0.0,
+        message: str = "",
+        reason: str = "",
+        subresource: str = "",
+    ) -> dict:
+        """
+        Arm a fault: the next C{count} (-1: every) requests matching C{verb}, C{resource}
+        (C{"configmaps"}, C{"deployments.apps"}), C{subresource}, C{namespace} and C{name} (empty:
+        any) wait C{delay} seconds and then fail with C{code} (0: served normally) and kube's
+        C{Status} for it (or C{reason}/C{message}). Returns the fault (its C{id} removes it).
+        """
+        spec = {"verb": verb, "resource": resource, "subresource": subresource, "namespace": namespace,
+                "name": name, "code": code, "count": count, "delaySeconds": delay, "message": message,
+                "reason": reason}
+        return self._call("POST", "", spec)
+
+    def list(self) -> list[dict]:
+        """
+        The faults still armed.
+        """
+        return self._call("GET")["faults"]
+
+    def remove(self, fault_id: str) -> None:
+        """
+        Disarm one fault.
+        """
+        self._call("DELETE", "/" + fault_id)
+
+    def clear(self) -> None:
+        """
+        Disarm every fault.
+        """
+        self._call("DELETE")
 
 
 class KapidProcess(ClientAccess):
