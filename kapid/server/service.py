@@ -480,13 +480,7 @@ class KapidService(Service):
         """
         Flags that were set and are accepted for compatibility but have no effect yet.
         """
-        a = self.config.authentication
-        unused = {
-            "--requestheader-client-ca-file": a.requestheader_client_ca_file,
-            "--requestheader-username-headers": a.requestheader_username_headers,
-            "--requestheader-group-headers": a.requestheader_group_headers,
-            "--requestheader-allowed-names": a.requestheader_allowed_names,
-        }
+        unused: dict[str, Any] = {}
         return [name for name, value in unused.items() if value]
 
     def _banner(self) -> None:
@@ -539,6 +533,11 @@ class KapidService(Service):
             client_cas = [ca.cert]
             admin = certs.ensure_admin_cert(ss.cert_dir, ca)
         self.client_ca_certs = client_cas
+        from kapid.aggregator.requestheader import tls_client_cas
+
+        # the front proxies' CA (--requestheader-client-ca-file) is accepted at the handshake too;
+        # its certificates identify proxies, never users (see kapid.aggregator.requestheader)
+        client_cas = client_cas + [c for c in tls_client_cas(self.config) if c not in client_cas]
         minimum = {
             "VersionTLS10": TLSVersion.TLSv1_0, "VersionTLS11": TLSVersion.TLSv1_1,
             "VersionTLS12": TLSVersion.TLSv1_2, "VersionTLS13": TLSVersion.TLSv1_3,
@@ -569,9 +568,10 @@ class KapidService(Service):
         return options, admin, ca_pem
 
     def _authenticator(self) -> Any:
+        from kapid.aggregator.requestheader import wrap_authenticator
         from kapid.auth.serviceaccount import authenticator_for_service
 
-        return authenticator_for_service(self)
+        return wrap_authenticator(self.config, authenticator_for_service(self), getattr(self, "client_ca_certs", []))
 
     def _authorizer(self) -> Any:
         return build_authorizer(self.config.authorization.modes, service=self)
