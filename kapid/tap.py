@@ -135,13 +135,17 @@ def add_api_stages(service: Any) -> None:
 
 def add_aggregator(service: Any, registry: Any) -> None:
     """
-    The aggregator link over C{registry}, and kube's C{kube-apiserver-autoregistration} hook (after
-    the apiextensions link's first CRD pass) registering a Local APIService per served group/version.
+    The aggregator link over C{registry}, kube's C{kube-apiserver-autoregistration} hook (after
+    the apiextensions link's first CRD pass) registering a Local APIService per served group/version,
+    and C{start-cluster-authentication-info-controller} publishing the
+    C{extension-apiserver-authentication} ConfigMap.
     """
     from kapid.aggregator import link as aggregator
+    from kapid.aggregator import requestheader
 
     service.aggregator_factory = aggregator.aggregator_link_factory(service, registry)
     service.add_post_start_hook("kube-apiserver-autoregistration", aggregator.post_start_hook)
+    service.add_post_start_hook("start-cluster-authentication-info-controller", requestheader.post_start_hook)
 
 
 def add_controllers(service: Any) -> None:
