@@ -26,6 +26,8 @@ Options (command line, or the same names with underscores in C{pytest.ini}/C{[to
     start-up (kapid's C{--crd-dir}).
   - C{--kapid-flag FLAG} (repeatable; ini C{kapid_flags}, shell-split): more kapid flags.
   - C{--kapid-etcd URLS} (ini C{kapid_etcd}): store in etcd (under a fresh prefix).
+  - C{--kapid-faults} (ini C{kapid_faults = true}): fault injection on; tests arm faults with
+    C{kapid.faults.inject(verb=..., resource=..., code=409)} (see L{kapid.server.faults}).
   - C{--kapid-url URL} (ini C{kapid_url}), C{--kapid-kubeconfig PATH} (ini C{kapid_kubeconfig}):
     use a kapid that is already running instead of starting one.
   - C{--kapid-keep} (ini C{kapid_keep}): keep the data dir (and log) when a test failed.
@@ -65,6 +67,8 @@ def pytest_addoption(parser: Any) -> None:
                     help="pass FLAG to kapid (repeatable), e.g. --kapid-flag=--authorization-mode=RBAC")
     group.addoption("--kapid-etcd", metavar="URLS", default=None,
                     help="store objects in etcd at URLS (comma separated) under a fresh prefix")
+    group.addoption("--kapid-faults", action="store_true", default=None,
+                    help="start kapid with --enable-fault-injection=true (kapid.faults.inject(...) in tests)")
     group.addoption("--kapid-url", metavar="URL", default=None,
                     help="use the kapid already running at URL instead of starting one")
     group.addoption("--kapid-kubeconfig", metavar="PATH", default=None,
@@ -76,6 +80,7 @@ def pytest_addoption(parser: Any) -> None:
     parser.addini("kapid_crds", "CustomResourceDefinitions to install (kapid's --crd-dir); relative to the ini file")
     parser.addini("kapid_flags", "more kapid flags (shell-split)", type="args")
     parser.addini("kapid_etcd", "etcd URLs to store objects in")
+    parser.addini("kapid_faults", "start kapid with --enable-fault-injection=true", type="bool", default=False)
     parser.addini("kapid_url", "the URL of a running kapid to use instead of starting one")
     parser.addini("kapid_kubeconfig", "the kubeconfig for kapid_url; relative to the ini file")
     parser.addini("kapid_keep", "keep kapid's data dir and log when a test failed", type="bool", default=False)
@@ -100,6 +105,9 @@ class Settings:
         if not crds and config.getini("kapid_crds"):
             crds = _ini_path(config, config.getini("kapid_crds"))
         self.args: list[str] = [f"--crd-dir={crds}"] if crds else []
+        faults = option.kapid_faults if option.kapid_faults is not None else config.getini("kapid_faults")
+        if faults:
+            self.args.append("--enable-fault-injection=true")
         self.args += list(config.getini("kapid_flags")) + list(option.kapid_flag)
         self.etcd: Optional[str] = option.kapid_etcd or config.getini("kapid_etcd") or None
         self.url: Optional[str] = option.kapid_url or config.getini("kapid_url") or None

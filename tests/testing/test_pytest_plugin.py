@@ -71,6 +71,12 @@ class PluginCaseTestCase(SynchronousTestCase):
         """
         self.run_case("test_flags_from_options_and_ini")
 
+    def test_faults(self) -> None:
+        """
+        C{--kapid-faults} and C{kapid_faults} turn fault injection on for the fixture's kapid.
+        """
+        self.run_case("test_faults")
+
     def test_crds_option(self) -> None:
         """
         C{--kapid-crds DIR} passes C{--crd-dir} with DIR made absolute.

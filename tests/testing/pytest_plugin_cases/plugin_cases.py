@@ -145,6 +145,33 @@ def test_flags_from_options_and_ini(pytester: Any) -> None:
     run(pytester, "--kapid-flag=--watch-cache=false", "--kapid-flag=--event-ttl=2h").assert_outcomes(passed=1)
 
 
+def test_faults(pytester: Any) -> None:
+    """
+    C{--kapid-faults} (or C{kapid_faults = true}) starts kapid with fault injection; a test arms a
+    conflict and its client sees kube's 409 once.
+    """
+    module(pytester, """
+        import pytest
+
+        def test_conflict(kapid, kapid_namespace):
+            ns = kapid_namespace
+            assert kapid.request("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "x"}})[0] == 201
+            kapid.faults.inject(verb="update", resource="configmaps", namespace=ns, name="x", code=409)
+            code, body = kapid.request("PUT", f"/api/v1/namespaces/{ns}/configmaps/x", {"metadata": {"name": "x"}})
+            assert (code, body["reason"]) == (409, "Conflict")
+            assert kapid.request("PUT", f"/api/v1/namespaces/{ns}/configmaps/x", {"metadata": {"name": "x"}})[0] == 200
+    """)
+    run(pytester, "--kapid-faults").assert_outcomes(passed=1)
+    pytester.makeini("""
+        [pytest]
+        kapid_faults = true
+    """)
+    run(pytester).assert_outcomes(passed=1)
+    result = run(pytester, "-o", "kapid_faults=false")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*fault injection is off: start kapid with --enable-fault-injection*"])
+
+
 def test_crds_option(pytester: Any) -> None:
     """
     C{--kapid-crds DIR} passes kapid's C{--crd-dir} with DIR made absolute.
