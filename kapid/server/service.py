@@ -399,7 +399,7 @@ class KapidService(Service):
         if config.faults.enable_fault_injection:
             from kapid.server.faults import FAULTS_PATH, FaultRegistry
 
-            self.faults = FaultRegistry()
+            self.faults = FaultRegistry(self.kv)
             log.warn("Fault injection enabled: {path} makes chosen requests fail or wait", path=FAULTS_PATH)
         common = dict(
             clock=reactor, in_flight=self.in_flight, limits=self.limits,
