@@ -10,6 +10,11 @@ non-resource path; JSON)::
     GET    /debug/kapid/faults        {"faults": [...]}  (the ones still armed)
     DELETE /debug/kapid/faults        every fault removed
     DELETE /debug/kapid/faults/<id>   one fault removed (404 when there is none)
+    POST   /debug/kapid/faults/watches/close  {"expired": true, "resource": "", "namespace": ""}
+                                      every open watch ended (after a 410 Expired ERROR event
+                                      with C{expired}) -> {"closed": n}
+    POST   /debug/kapid/faults/compact       storage compacted at its current revision, so older
+                                      resourceVersions are gone -> {"compactedRevision": rev}
 
 A fault's fields: C{verb} (kube's verb: get, list, watch, create, update, patch, delete,
 deletecollection; empty or C{*} for any), C{resource} (C{configmaps}, or C{deployments.apps} /
@@ -32,6 +37,7 @@ import json
 from typing import Any, Optional
 
 import attr
+from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
@@ -143,9 +149,59 @@ class FaultRegistry:
     The armed faults of one server (shared by its listeners).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kv: Any = None) -> None:
         self.faults: list[Fault] = []
         self._ids = itertools.count(1)
+        #: the server's storage (an L{kapid.storage.interfaces.IKV}), for compaction
+        self.kv = kv
+        #: the open watch requests and their request infos
+        self.watches: dict[Any, Any] = {}
+
+    def track_watch(self, request: Any, info: Any) -> None:
+        """
+        Remember an open watch until its response finishes.
+        """
+        self.watches[request] = info
+        request.notifyFinish().addBoth(lambda _: self.watches.pop(request, None))
+
+    def close_watches(self, expired: bool, resource: str = "", namespace: str = "") -> int:
+        """
+        End every open watch (of C{resource} and C{namespace} when given) as kube-apiserver ends
+        them when its watch is broken: the stream just ends, or (C{expired}) an C{ERROR} event
+        with a 410 C{Expired} Status comes first. Returns how many were closed.
+        """
+        from kapid.server.filters.waitgroup import _ENDER
+        from kapid.storage.interfaces import ERROR, Event, ExpiredError
+
+        closed = 0
+        for request, info in list(self.watches.items()):
+            if resource and info.resource != resource or namespace and info.namespace != namespace:
+                continue
+            ender = getattr(request, _ENDER, None)
+            stream = getattr(ender, "__self__", None)
+            closed += 1
+            if expired and stream is not None and hasattr(stream, "on_event"):
+                rv = str(getattr(stream, "last_rv", "") or "0")
+                newer = int(rv) + 1 if rv.isdigit() else rv
+                stream.on_event(Event(ERROR, None, ExpiredError(f"too old resource version: {rv} ({newer})")))
+            elif ender is not None:
+                ender()
+            elif not request.finished:
+                request.finish()
+        log.warn("Injected fault: closed {n} watch(es){how}", n=closed, how=" with 410 Expired" if expired else "")
+        return closed
+
+    async def compact(self) -> int:
+        """
+        Compact the storage at its current revision (every older resourceVersion is then gone
+        from storage, as after kube's periodic compaction); returns that revision.
+        """
+        if self.kv is None:
+            raise status.service_unavailable("storage is not open yet")
+        revision = int(await self.kv.current_revision())
+        await self.kv.compact(revision)
+        log.warn("Injected fault: storage compacted at revision {rev}", rev=revision)
+        return revision
 
     def add(self, spec: dict[str, Any]) -> Fault:
         """
@@ -246,6 +302,8 @@ class FaultFilter(Filter):
                 return answer(request, e)
         info = context.request_info(request)
         fault = self.faults.take(info) if self.faults.faults else None
+        if info is not None and info.verb == "watch":
+            self.faults.track_watch(request, info)
         if fault is None:
             return self.wrapped.render(request)
         log.warn(
@@ -267,19 +325,36 @@ class FaultFilter(Filter):
         except StatusError as e:
             return answer(request, e)
 
-    def _api(self, request: Any, rest: str) -> bytes:
+    @staticmethod
+    def _body(request: Any, empty: Any = {}) -> Any:
+        raw = request.content.read() if request.content is not None else b""
+        if not raw.strip():
+            return dict(empty) if isinstance(empty, dict) else empty
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise status.bad_request(f"the body is not valid JSON: {e}")
+
+    def _api(self, request: Any, rest: str) -> Any:
         method = request.method
         if not rest and method == b"GET":
             return _json(request, 200, {"faults": [f.to_dict() for f in self.faults.faults]})
         if not rest and method == b"POST":
-            try:
-                spec = json.loads(request.content.read() or b"null")
-            except ValueError as e:
-                raise status.bad_request(f"the fault is not valid JSON: {e}")
-            return _json(request, 201, self.faults.add(spec).to_dict())
+            return _json(request, 201, self.faults.add(self._body(request, None)).to_dict())
         if not rest and method == b"DELETE":
             self.faults.clear()
             return _json(request, 200, {"faults": []})
+        if rest == "watches/close" and method == b"POST":
+            spec = self._body(request)
+            expired = spec.get("expired", False)
+            if not isinstance(expired, bool):
+                raise status.bad_request("expired must be true or false")
+            closed = self.faults.close_watches(expired, str(spec.get("resource") or ""),
+                                               str(spec.get("namespace") or ""))
+            return _json(request, 200, {"closed": closed})
+        if rest == "compact" and method == b"POST":
+            d = Deferred.fromCoroutine(self.faults.compact())
+            return continue_when(request, d, lambda revision: _json(request, 200, {"compactedRevision": revision}))
         if rest and "/" not in rest and method == b"DELETE":
             if not self.faults.remove(rest):
                 raise StatusError(404, "NotFound", f"fault {rest!r} not found")

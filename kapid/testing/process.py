@@ -413,6 +413,8 @@ class Faults:
         kapid.faults.inject(verb="update", resource="configmaps", namespace=ns, name="x", code=409)
         kapid.faults.inject(resource="deployments.apps", verb="list", code=503, count=3)
         kapid.faults.inject(verb="get", resource="secrets", delay=2.0)   # slow, then served
+        kapid.faults.close_watches(expired=True)    # every watch: 410 Expired, then the end
+        kapid.faults.compact()                      # old resourceVersions are gone
         kapid.faults.clear()
     """
 
@@ -451,6 +453,22 @@ class Faults:
                 "name": name, "code": code, "count": count, "delaySeconds": delay, "message": message,
                 "reason": reason}
         return self._call("POST", "", spec)
+
+    def close_watches(self, expired: bool = False, resource: str = "", namespace: str = "") -> int:
+        """
+        End every open watch (of C{resource}/C{namespace} when given); with C{expired}, each gets
+        an C{ERROR} event with a 410 C{Expired} Status first. Returns how many were closed.
+        """
+        answer = self._call("POST", "/watches/close", {"expired": expired, "resource": resource,
+                                                       "namespace": namespace})
+        return int(answer["closed"])
+
+    def compact(self) -> int:
+        """
+        Compact storage at its current revision (older resourceVersions then get 410 from
+        storage); returns that revision.
+        """
+        return int(self._call("POST", "/compact", {})["compactedRevision"])
 
     def list(self) -> list[dict]:
         """

@@ -5,7 +5,10 @@ C{kubernetes} client and kubectl, through the fixture's helper (L{kapid.testing.
 
 from __future__ import annotations
 
+import http.client
+import json
 import subprocess
+import urllib.parse
 
 import kubernetes
 from kubernetes.client.rest import ApiException
@@ -71,6 +74,63 @@ class FaultInjectionTests(SynchronousTestCase):
         self.assertEqual([f["id"] for f in self.kapid.faults.list()], [second["id"]])
         with self.assertRaises(ValueError):
             self.kapid.faults.inject(verb="frobnicate", code=500)
+
+
+    def open_watch(self, path: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        url = urllib.parse.urlsplit(self.kapid.insecure_url)
+        connection = http.client.HTTPConnection(url.netloc, timeout=30)
+        self.addCleanup(connection.close)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        self.assertEqual(response.status, 200)
+        return connection, response
+
+    def test_close_watches(self) -> None:
+        """
+        Closing watches ends the open streams: plainly (the stream just ends), or with a 410
+        Expired ERROR event first; watches of other resources are left open when a resource is named.
+        """
+        self.api.create_namespaced_config_map("default", {"metadata": {"name": "w"}})
+        rv = self.api.read_namespaced_config_map("w", "default").metadata.resource_version
+        _, plain = self.open_watch(f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}")
+        _, expiring = self.open_watch(f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}")
+        _, secrets = self.open_watch("/api/v1/namespaces/default/secrets?watch=1")
+        self.api.patch_namespaced_config_map("w", "default", {"data": {"a": "1"}})
+        for stream in (plain, expiring):
+            event = json.loads(stream.readline())
+            self.assertEqual((event["type"], event["object"]["data"]), ("MODIFIED", {"a": "1"}))
+        new_rv = event["object"]["metadata"]["resourceVersion"]
+        self.assertEqual(self.kapid.faults.close_watches(), 3)
+        self.assertEqual(plain.read(), b"")
+        self.assertEqual(secrets.read(), b"")
+        _, expiring = self.open_watch(f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={new_rv}")
+        _, secrets = self.open_watch("/api/v1/namespaces/default/secrets?watch=1")
+        self.assertEqual(self.kapid.faults.close_watches(expired=True, resource="configmaps"), 1)
+        error = json.loads(expiring.readline())
+        self.assertEqual(error["type"], "ERROR")
+        self.assertEqual({k: error["object"][k] for k in ("kind", "status", "reason", "code")},
+                         {"kind": "Status", "status": "Failure", "reason": "Expired", "code": 410})
+        self.assertTrue(error["object"]["message"].startswith("too old resource version: "), error)
+        self.assertEqual(expiring.read(), b"")
+        self.kapid.faults.close_watches()
+        self.assertEqual(secrets.read(), b"")
+
+    def test_compact(self) -> None:
+        """
+        After compaction a list at an old exact resourceVersion is answered 410 Expired, as kube
+        answers it once etcd has compacted.
+        """
+        self.api.create_namespaced_config_map("default", {"metadata": {"name": "c"}})
+        old = self.api.list_namespaced_config_map("default").metadata.resource_version
+        self.api.patch_namespaced_config_map("c", "default", {"data": {"a": "1"}})
+        code, _ = self.kapid.request(
+            "GET", f"/api/v1/namespaces/default/configmaps?resourceVersion={old}&resourceVersionMatch=Exact")
+        self.assertEqual(code, 200)
+        revision = self.kapid.faults.compact()
+        self.assertGreater(revision, int(old))
+        code, status = self.kapid.request(
+            "GET", f"/api/v1/namespaces/default/configmaps?resourceVersion={old}&resourceVersionMatch=Exact")
+        self.assertEqual((code, status["reason"]), (410, "Expired"), status)
 
 
 class FaultInjectionFlagTests(SynchronousTestCase):
