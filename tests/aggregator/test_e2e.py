@@ -1,0 +1,140 @@
+"""
+End-to-end tests of the aggregator with real C{twistd kapid} processes and the real kubectl:
+kube's Local APIServices and APF bootstrap objects, and one kapid aggregating a group served by
+another (front and extension API server, real TLS, front-proxy certificate, request-header
+authentication).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+from twisted.trial.unittest import TestCase
+
+from kapid.testing.tls import issue, make_ca
+from tests.e2e.helpers import _sleep, run_kubectl, start_kapid
+
+KUBECTL = "1.32"
+
+#: What C{kubectl get apiservices} lists against kube-apiserver 1.33 (all Local).
+KUBE_LOCAL_APISERVICES = [
+    "v1.", "v1.admissionregistration.k8s.io", "v1.apiextensions.k8s.io", "v1.apps", "v1.authentication.k8s.io",
+    "v1.authorization.k8s.io", "v1.autoscaling", "v1.batch", "v1.certificates.k8s.io", "v1.coordination.k8s.io",
+    "v1.discovery.k8s.io", "v1.events.k8s.io", "v1.flowcontrol.apiserver.k8s.io", "v1.networking.k8s.io",
+    "v1.node.k8s.io", "v1.policy", "v1.rbac.authorization.k8s.io", "v1.scheduling.k8s.io", "v1.storage.k8s.io",
+    "v2.autoscaling",
+]
+
+
+def write(directory: str, name: str, data: bytes | str) -> str:
+    """Write C{data} to C{directory/name}; its path."""
+    path = os.path.join(directory, name)
+    with open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+class AggregatorE2ETests(TestCase):
+    """Real processes, real kubectl."""
+
+    timeout = 240
+
+    def k(self, kubeconfig: str, *args: str, ok: bool = True, extra: tuple = ()) -> str:
+        """kubectl against C{kubeconfig}; its stdout (asserting success when C{ok})."""
+        result = run_kubectl(KUBECTL, list(extra) + list(args), kubeconfig=kubeconfig, home=self.home)
+        if ok:
+            self.assertEqual(result.returncode, 0, f"kubectl {' '.join(args)}: {result.stderr}")
+        return result.stdout if ok else result.stdout + result.stderr
+
+    async def test_local_apiservices_and_flowcontrol(self) -> None:
+        """get apiservices lists kube's Local ones (Available True), flowcontrol's bootstrap objects exist, the authentication ConfigMap is published."""
+        self.home = self.mktemp()
+        kapid = await start_kapid(self, "--storage-backend=memory")
+        groups = json.loads(self.k(kapid.kubeconfig, "get", "--raw", "/apis"))["groups"]
+        served = {g["name"] for g in groups}
+        expected = [n for n in KUBE_LOCAL_APISERVICES if n != "v1.apiextensions.k8s.io" or "apiextensions.k8s.io" in served]
+        out = self.k(kapid.kubeconfig, "get", "apiservices")
+        lines = out.strip().splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "SERVICE", "AVAILABLE", "AGE"])
+        self.assertEqual([line.split()[0] for line in lines[1:]], expected)
+        self.assertEqual({tuple(line.split()[1:3]) for line in lines[1:]}, {("Local", "True")})
+        self.assertEqual(len(self.k(kapid.kubeconfig, "get", "flowschemas", "-o", "name").split()), 13)
+        self.assertEqual(len(self.k(kapid.kubeconfig, "get", "prioritylevelconfigurations", "-o", "name").split()), 8)
+        cm = json.loads(self.k(kapid.kubeconfig, "get", "configmap", "-n", "kube-system", "extension-apiserver-authentication", "-o", "json"))
+        self.assertIn("client-ca-file", cm["data"])
+        self.assertEqual(cm["data"]["requestheader-allowed-names"], '["front-proxy-client"]')
+
+    async def test_front_and_extension(self) -> None:
+        """One kapid serves flowcontrol for another through an APIService: reads, writes and watches pass; availability follows the backend."""
+        self.home = self.mktemp()
+        os.makedirs(self.home)
+        certs = os.path.abspath(self.mktemp())
+        os.makedirs(certs)
+        serving_ca, fp_ca = make_ca("extension-serving-ca"), make_ca("front-proxy-ca")
+        serving = issue(serving_ca, "api", ("api.wardle.svc", "localhost"), ("127.0.0.1",))
+        client = issue(fp_ca, "front-proxy-client", server=False)
+        serving_ca_file = write(certs, "serving-ca.crt", serving_ca.cert_pem())
+        backend = await start_kapid(
+            self, "--storage-backend=memory",
+            f"--tls-cert-file={write(certs, 'api.crt', serving.cert_pem())}",
+            f"--tls-private-key-file={write(certs, 'api.key', serving.key_pem())}",
+            f"--requestheader-client-ca-file={write(certs, 'fp-ca.crt', fp_ca.cert_pem())}",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-", "--requestheader-allowed-names=front-proxy-client",
+        )
+        front = await start_kapid(
+            self, "--storage-backend=memory",
+            f"--proxy-client-cert-file={write(certs, 'fp.crt', client.cert_pem())}",
+            f"--proxy-client-key-file={write(certs, 'fp.key', client.key_pem())}",
+        )
+        bk = lambda *a, **kw: self.k(backend.kubeconfig, *a, extra=(f"--certificate-authority={serving_ca_file}",), **kw)  # noqa: E731
+        fk = lambda *a, **kw: self.k(front.kubeconfig, *a, **kw)  # noqa: E731
+        fs = {"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema", "metadata": {"name": "from-backend"},
+              "spec": {"priorityLevelConfiguration": {"name": "global-default"}, "matchingPrecedence": 5000}}
+        bk("create", "-f", write(self.home, "fs.json", json.dumps(fs)))
+        port = int(backend.secure_url.rsplit(":", 1)[1])
+        fk("create", "namespace", "wardle")
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "wardle"},
+               "spec": {"ports": [{"port": 443, "targetPort": port}]}}
+        eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "api", "namespace": "wardle"},
+               "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": port}]}]}
+        fk("create", "-f", write(self.home, "svc.json", json.dumps(svc)))
+        fk("create", "-f", write(self.home, "eps.json", json.dumps(eps)))
+        apiservice = {
+            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+            "metadata": {"name": "v1.flowcontrol.apiserver.k8s.io"},
+            "spec": {"group": "flowcontrol.apiserver.k8s.io", "version": "v1", "groupPriorityMinimum": 16100,
+                     "versionPriority": 21, "service": {"namespace": "wardle", "name": "api", "port": 443},
+                     "caBundle": base64.b64encode(serving_ca.cert_pem()).decode()},
+        }
+        fk("replace", "-f", write(self.home, "as.json", json.dumps(apiservice)))
+        row = ""
+        for _ in range(100):
+            row = fk("get", "apiservice", "v1.flowcontrol.apiserver.k8s.io", "--no-headers")
+            if row.split()[1:3] == ["wardle/api", "True"]:
+                break
+            await _sleep(0.2)
+        self.assertEqual(row.split()[1:3], ["wardle/api", "True"], row)
+
+        # reads, writes and a watch go to the extension server, as the front's user
+        self.assertIn("from-backend", fk("get", "flowschemas", "from-backend", "-o", "name"))
+        fs["metadata"]["name"] = "through-front"
+        fk("create", "-f", write(self.home, "fs2.json", json.dumps(fs)))
+        self.assertIn("through-front", bk("get", "flowschemas", "through-front", "-o", "name"))
+        events = fk("get", "--raw", "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas?watch=1&timeoutSeconds=1")
+        names = {json.loads(line)["object"]["metadata"]["name"] for line in events.splitlines() if line.strip()}
+        self.assertIn("through-front", names)
+        self.assertEqual(len(names), 15)
+
+        # the backend goes: the APIService becomes unavailable and requests get 503
+        await backend.stop()
+        for _ in range(150):
+            row = fk("get", "apiservice", "v1.flowcontrol.apiserver.k8s.io", "--no-headers")
+            if "FailedDiscoveryCheck" in row:
+                break
+            await _sleep(0.2)
+        self.assertIn("False (FailedDiscoveryCheck)", row)
+        err = fk("get", "flowschemas", ok=False)
+        self.assertIn("the server is currently unable to handle the request", err)
