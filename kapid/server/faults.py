@@ -15,6 +15,9 @@ non-resource path; JSON)::
                                       with C{expired}) -> {"closed": n}
     POST   /debug/kapid/faults/compact       storage compacted at its current revision, so older
                                       resourceVersions are gone -> {"compactedRevision": rev}
+    POST   /debug/kapid/faults/storage       {"unavailableSeconds": 5}: storage unreachable for that
+                                      long (0 ends it): /readyz red, 500 ServerTimeout on storage
+                                      operations, as for a real outage
 
 A fault's fields: C{verb} (kube's verb: get, list, watch, create, update, patch, delete,
 deletecollection; empty or C{*} for any), C{resource} (C{configmaps}, or C{deployments.apps} /
@@ -37,14 +40,16 @@ import json
 from typing import Any, Optional
 
 import attr
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from kapid.apimachinery import status
 from kapid.apimachinery.status import StatusError
 from kapid.server import context
 from kapid.server.filters import Filter, answer, continue_when
+from kapid.storage.interfaces import IKV, UnavailableError
 
 log = Logger()
 
@@ -191,6 +196,17 @@ class FaultRegistry:
         log.warn("Injected fault: closed {n} watch(es){how}", n=closed, how=" with 410 Expired" if expired else "")
         return closed
 
+    def make_storage_unavailable(self, seconds: float) -> float:
+        """
+        Make the storage unavailable for C{seconds} (0 ends an outage); returns when it ends, in
+        the clock's seconds.
+        """
+        if not isinstance(self.kv, FaultyKV):
+            raise status.service_unavailable("storage is not open yet")
+        self.kv.unavailable_until = self.kv.clock.seconds() + seconds if seconds > 0 else 0.0
+        log.warn("Injected fault: storage unavailable for {s}s", s=seconds)
+        return self.kv.unavailable_until
+
     async def compact(self) -> int:
         """
         Compact the storage at its current revision (every older resourceVersion is then gone
@@ -270,6 +286,45 @@ class FaultRegistry:
         Disarm every fault.
         """
         self.faults.clear()
+
+
+#: The IKV calls a storage outage fails (watches go on: like kapid's etcd watches, they resume).
+_GUARDED = ("get", "list", "count", "optimistic_put", "optimistic_delete", "put_all", "grant_lease", "compact",
+            "current_revision", "check_health")
+
+
+@implementer(IKV)
+class FaultyKV:
+    """
+    An L{IKV} in front of the server's storage that can be made unavailable for a while: every call
+    then fails with L{UnavailableError}, as the etcd client's do when etcd cannot be reached, so
+    the stack above answers what it answers for a real outage (C{/readyz} red, 500
+    C{ServerTimeout} on storage operations). Watches are left alone: no writes happen meanwhile.
+    """
+
+    def __init__(self, kv: Any, clock: Any) -> None:
+        self.kv = kv
+        self.clock = clock
+        self.unavailable_until = 0.0
+
+    @property
+    def unavailable(self) -> bool:
+        """
+        Whether the injected outage is still going on.
+        """
+        return self.clock.seconds() < self.unavailable_until
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.kv, name)
+        if name not in _GUARDED:
+            return attribute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if self.unavailable:
+                return fail(UnavailableError("storage unavailable (injected fault)"))
+            return attribute(*args, **kwargs)
+
+        return guarded
 
 
 def _json(request: Any, code: int, body: Any) -> bytes:
@@ -352,6 +407,12 @@ class FaultFilter(Filter):
             closed = self.faults.close_watches(expired, str(spec.get("resource") or ""),
                                                str(spec.get("namespace") or ""))
             return _json(request, 200, {"closed": closed})
+        if rest == "storage" and method == b"POST":
+            seconds = self._body(request).get("unavailableSeconds")
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+                raise status.bad_request("unavailableSeconds must be a non-negative number")
+            until = self.faults.make_storage_unavailable(float(seconds))
+            return _json(request, 200, {"unavailableSeconds": seconds, "unavailableUntil": until})
         if rest == "compact" and method == b"POST":
             d = Deferred.fromCoroutine(self.faults.compact())
             return continue_when(request, d, lambda revision: _json(request, 200, {"compactedRevision": revision}))

@@ -415,6 +415,7 @@ class Faults:
         kapid.faults.inject(verb="get", resource="secrets", delay=2.0)   # slow, then served
         kapid.faults.close_watches(expired=True)    # every watch: 410 Expired, then the end
         kapid.faults.compact()                      # old resourceVersions are gone
+        kapid.faults.storage_unavailable(5)         # /readyz red, 500 ServerTimeout, for 5 s
         kapid.faults.clear()
     """
 
@@ -462,6 +463,13 @@ class Faults:
         answer = self._call("POST", "/watches/close", {"expired": expired, "resource": resource,
                                                        "namespace": namespace})
         return int(answer["closed"])
+
+    def storage_unavailable(self, seconds: float) -> None:
+        """
+        Make kapid's storage unreachable for C{seconds} (0 ends an outage): C{/readyz} is red and
+        storage operations answer 500 C{ServerTimeout}, as for a real outage.
+        """
+        self._call("POST", "/storage", {"unavailableSeconds": seconds})
 
     def compact(self) -> int:
         """

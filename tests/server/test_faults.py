@@ -14,8 +14,10 @@ from twisted.web.resource import Resource
 
 from kapid.options.config import build_config
 from kapid.options.faults import non_loopback_listeners
-from kapid.server.faults import FaultFilter, FaultRegistry
+from kapid.server.faults import FaultFilter, FaultRegistry, FaultyKV
 from kapid.server.filters.requestinfo import RequestInfoFilter
+from kapid.storage.interfaces import IKV, UnavailableError
+from kapid.storage.memory import MemoryKV
 
 BASE = "http://kapid"
 
@@ -204,3 +206,28 @@ class FlagTests(SynchronousTestCase):
                          ["--secure-listen-endpoint=systemd:domain=INET:index=0",
                           "--insecure-listen-endpoint=tcp:8080:interface=10.0.0.1"])
         self.assertEqual(non_loopback_listeners({"secure-port": "0", "bind-address": "0.0.0.0"}), [])
+
+
+class FaultyKVTests(SynchronousTestCase):
+    """
+    L{FaultyKV}: an outage for a while on the clock.
+    """
+
+    def test_outage_ends_on_time(self) -> None:
+        """
+        During the outage the guarded calls fail with L{UnavailableError}; afterwards they reach
+        the store again; the proxy provides L{IKV}.
+        """
+        clock = Clock()
+        kv = FaultyKV(MemoryKV(clock), clock)
+        self.assertTrue(IKV.providedBy(kv))
+        registry = FaultRegistry(kv)
+        self.successResultOf(kv.optimistic_put(b"/k", b"v", 0))
+        registry.make_storage_unavailable(5)
+        self.failureResultOf(kv.get(b"/k"), UnavailableError)
+        self.failureResultOf(kv.check_health(), UnavailableError)
+        clock.advance(5)
+        self.assertEqual(self.successResultOf(kv.get(b"/k"))[0].value, b"v")
+        registry.make_storage_unavailable(5)
+        registry.make_storage_unavailable(0)
+        self.successResultOf(kv.check_health())

@@ -133,6 +133,26 @@ class FaultInjectionTests(SynchronousTestCase):
         self.assertEqual((code, status["reason"]), (410, "Expired"), status)
 
 
+    def test_storage_unavailable(self) -> None:
+        """
+        While storage is unavailable /readyz is red and storage operations answer kube's 500
+        ServerTimeout; when the outage ends (here: ended early) everything works again.
+        """
+        self.assertEqual(self.kapid.request("GET", "/readyz")[0], 200)
+        self.kapid.faults.storage_unavailable(60)
+        code, text = self.kapid.request("GET", "/readyz?verbose")
+        self.assertEqual(code, 500, text)
+        self.assertIn("[-]etcd failed", text)
+        with self.assertRaises(ApiException) as caught:
+            self.api.create_namespaced_config_map("default", {"metadata": {"name": "down"}})
+        self.assertEqual(caught.exception.status, 500)
+        body = json.loads(caught.exception.body)
+        self.assertEqual((body["reason"], body["details"]["retryAfterSeconds"]), ("ServerTimeout", 2), body)
+        self.kapid.faults.storage_unavailable(0)
+        self.assertEqual(self.kapid.request("GET", "/readyz")[0], 200)
+        self.api.create_namespaced_config_map("default", {"metadata": {"name": "down"}})
+
+
 class FaultInjectionFlagTests(SynchronousTestCase):
     """
     The flag: off by default, refused beyond loopback.
