@@ -379,6 +379,10 @@ class KapidService(Service):
         reactor = self.reactor
         os.makedirs(config.generic.data_dir, exist_ok=True)
         self.kv, self.storage_description = await open_storage(reactor, config)
+        if config.faults.enable_fault_injection:
+            from kapid.server.faults import FaultyKV
+
+            self.kv = FaultyKV(self.kv, self.clock)
         self._start_compactor()
         self.chain = build_chain(
             config, self.kv, reactor, resource_link_factory=self.resource_link_factory,
