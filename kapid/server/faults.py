@@ -359,7 +359,7 @@ class FaultFilter(Filter):
         fault = self.faults.take(info) if self.faults.faults else None
         if info is not None and info.verb == "watch":
             self.faults.track_watch(request, info)
-        if fault is None:
+        if fault is None or info is None:
             return self.wrapped.render(request)
         log.warn(
             "Injected fault {id} on {verb} {uri}: {what}", id=fault.id, verb=info.verb,

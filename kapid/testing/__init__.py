@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "Faults",
     "KapidExitError",
     "KapidProcess",
     "KapidProcessService",
