@@ -769,6 +769,8 @@ class Bench:
         if "embedded" in self.backends:
             ratio("get (embedded) ÷ Klein JSON, c16", "embedded/get/c16", "ceiling/klein_json/c16", 0.6)
             ratio("create (embedded) ÷ Klein JSON, c16", "embedded/create/c16", "ceiling/klein_json/c16", None)
+            ratio("get with RBAC among RoleBindings ÷ AlwaysAllow (embedded, HTTPS, token), c16",
+                  "embedded/rbac_get/c16", "embedded/rbac_allow_get/c16", 0.9)
         for b in self.backends:
             fan = next((f"{b}/watch_fanout/w{x}" for x, _ in s.fanout if x == w), None)
             if fan:
@@ -794,6 +796,9 @@ class Bench:
                       "ceiling/etcd_txn/c16", 0.7)
                 ratio(f"IStorage get ({kv}, {layer}) ÷ etcd range, c16", f"storage/{kv}/{layer}/get/c16",
                       "ceiling/etcd_range/c16", None)
+        from bench import crd as crd_bench
+
+        crd_bench.ratios(self, ratio)
         return [r for r in out if not self.only or r["value"] is not None]
 
     def report(self, started: float) -> dict:
@@ -860,6 +865,12 @@ class Bench:
             self.setup_storage()
             for b in self.backends:
                 self.setup_kapid(b)
+            from bench import crd as crd_bench
+
+            crd_bench.setup(self)
+            from bench import rbac as rbac_bench
+
+            rbac_bench.setup(self)
             self.run_repeats()
             results = self.report(started)
         finally:

@@ -216,7 +216,7 @@ class RBACIndex:
 
     def _index_binding(self, kind: str, binding: dict, add: bool) -> None:
         meta = binding.get("metadata") or {}
-        namespace = meta.get("namespace") or "" if kind == ROLE_BINDING else ""
+        namespace = (meta.get("namespace") or "") if kind == ROLE_BINDING else ""
         name = meta.get("name") or ""
         table = self._by_subject.setdefault(namespace, {})
         for subject in binding.get("subjects") or ():
