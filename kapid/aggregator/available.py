@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.web.client import readBody
 from twisted.web.http_headers import Headers
 
 from kapid.aggregator.autoregister import condition_differs, write_condition
@@ -45,14 +46,20 @@ class AvailabilityController:
     @param proxy: the L{kapid.aggregator.proxy.APIServiceProxy} whose clients probe the backends.
     @param clock: for the periodic checks and timeouts.
     @param interval: seconds between checks of every remote APIService.
+    @param discovery: the L{kapid.aggregator.discovery.RemoteDiscovery} fed with the discovery
+        documents of the APIServices that pass, or None.
     """
 
-    def __init__(self, store: Any, resolver: Any, proxy: Any, clock: Any, interval: float = 10.0) -> None:
+    def __init__(
+        self, store: Any, resolver: Any, proxy: Any, clock: Any, interval: float = 10.0, discovery: Any = None,
+    ) -> None:
         self.store = store
         self.resolver = resolver
         self.proxy = proxy
         self.clock = clock
         self.interval = interval
+        self.discovery = discovery
+        self._bodies: dict[int, bytes] = {}
         self.api_services: dict[str, dict] = {}
         self.stopped = False
         self._timer: Any = None
@@ -92,6 +99,11 @@ class AvailabilityController:
             before = old.get(name)
             if before is None or before.get("spec") != obj.get("spec"):
                 self.check_later(name)
+        if self.discovery is not None:
+            self.discovery.keep_only({
+                ((o.get("spec") or {}).get("group") or "", (o.get("spec") or {}).get("version") or "")
+                for o in self.api_services.values()
+            })
 
     def check_later(self, name: str) -> None:
         """
@@ -113,6 +125,16 @@ class AvailabilityController:
         if obj is None:
             return None
         cond = await self.condition(obj)
+        if self.discovery is not None:
+            spec = obj.get("spec") or {}
+            group, version = spec.get("group") or "", spec.get("version") or ""
+            body = self._bodies.pop(id(obj), None)
+            if cond["status"] == "True" and body is not None and name in self.api_services:
+                self.discovery.set(
+                    group, version, int(spec.get("groupPriorityMinimum") or 0), int(spec.get("versionPriority") or 0), body
+                )
+            else:
+                self.discovery.remove(group, version)
         current = self.api_services.get(name) or obj
         if condition_differs(current, cond):
             spec = obj.get("spec")
@@ -164,11 +186,15 @@ class AvailabilityController:
                 return _cond(False, "FailedDiscoveryCheck", f"timed out waiting for {url}", now)
             return _cond(False, "FailedDiscoveryCheck", f'failing or missing response from {url}: Get "{url}": {e.reason}', now)
         code = response.code
-        from twisted.internet.protocol import Protocol
-
-        response.deliverBody(Protocol())  # the body is not needed; let the connection go
         if code < 200 or code >= 300:
+            from twisted.internet.protocol import Protocol
+
+            response.deliverBody(Protocol())  # the body is not needed; let the connection go
             return _cond(False, "FailedDiscoveryCheck", f"failing or missing response from {url}: bad status from {url}: {code}", now)
+        try:
+            self._bodies[id(obj)] = await readBody(response)
+        except Exception as e:
+            return _cond(False, "FailedDiscoveryCheck", f"failing or missing response from {url}: {e}", now)
         return _cond(True, "Passed", "all checks passed", now)
 
     async def _service(self, namespace: str, name: str) -> Optional[dict]:

@@ -148,11 +148,13 @@ class AggregatorLink(Link):
         return []
 
 
-def aggregator_link_factory(service: Any, registry: Any) -> Callable[[IResource], AggregatorLink]:
+def aggregator_link_factory(service: Any, registry: Any, discovery: Any = None) -> Callable[[IResource], AggregatorLink]:
     """
     C{factory(delegate)} for L{kapid.server.chain.build_chain}: the daemon's aggregator over the
     shared C{registry} and the APIServices' store of C{service.resource_link} (built before it);
-    kept as C{service.aggregator_link}. Start its controller with L{post_start_hook}.
+    kept as C{service.aggregator_link}. Start its controller with L{post_start_hook}. The
+    discovery of available remote group/versions goes to C{discovery} (a
+    L{kapid.aggregator.discovery.RemoteDiscovery} the discovery stage reads).
     """
 
     def make(delegate: IResource) -> AggregatorLink:
@@ -176,7 +178,7 @@ def aggregator_link_factory(service: Any, registry: Any) -> Callable[[IResource]
             routing=bool(getattr(config.misc, "enable_aggregator_routing", True)),
         )
         link.proxy = proxy
-        link.availability = AvailabilityController(store, resolver, proxy, service.reactor)
+        link.availability = AvailabilityController(store, resolver, proxy, service.reactor, discovery=discovery)
         link.controller = AutoRegisterController(store, registry, service.reactor, on_change=link.update)
         return link
 

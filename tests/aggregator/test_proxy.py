@@ -55,7 +55,8 @@ class Backend(Resource):
         path = request.path.decode()
         if path == f"/apis/{GROUP}/{VERSION}":
             request.setResponseCode(self.discovery_code)
-            return b"{}"
+            return json.dumps({"kind": "APIResourceList", "groupVersion": f"{GROUP}/{VERSION}", "resources": [
+                {"name": "flunders", "singularName": "flunder", "namespaced": True, "kind": "Flunder", "verbs": ["get"]}]}).encode()
         if path.endswith("/slow"):
             request.write(b'{"type":"ADDED"}\n')
             self.streams.append(request)
@@ -99,6 +100,9 @@ class ProxyTests(TestCase):
         self.addCleanup(front.stopListening)
         self.front = f"http://127.0.0.1:{front.getHost().port}"
         self.agent = Agent(reactor)
+        from kapid.aggregator.discovery import RemoteDiscovery
+
+        self.discovery = RemoteDiscovery()
 
     def api_service(self, available: bool = True, port: int = 443) -> dict:
         """The APIService of wardle, its CA bundle set."""
@@ -228,7 +232,7 @@ class ProxyTests(TestCase):
     async def condition(self, obj: dict) -> dict:
         """The availability controller's condition for C{obj}, written to the store; returned as stored."""
         created = await self.api_services.create("", {k: v for k, v in obj.items() if k != "status"}, "v1")
-        ctl = AvailabilityController(self.api_services, self.resolver, self.proxy, self.clock)
+        ctl = AvailabilityController(self.api_services, self.resolver, self.proxy, self.clock, discovery=self.discovery)
         ctl.update({created["metadata"]["name"]: created})
         await ctl.check(created["metadata"]["name"])
         stored = await self.api_services.get("", created["metadata"]["name"], "v1")
@@ -251,10 +255,13 @@ class ProxyTests(TestCase):
             await self.endpoints.create("wardle", {"metadata": {"name": "api"}, "subsets": [
                 {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": self.backend_port}]}]}, "v1")
             self.assertEqual(await self.condition(obj), {"status": "True", "reason": "Passed", "message": "all checks passed"})
+            self.assertEqual(self.discovery.priorities(), {(GROUP, VERSION): (1000, 15)})
+            self.assertEqual([r["resource"] for r in self.discovery.resources(GROUP, VERSION)], ["flunders"])
             self.backend.discovery_code = 403
             url = f"https://127.0.0.1:{self.backend_port}/apis/{GROUP}/{VERSION}"
             self.assertEqual(await self.condition(obj), {
                 "status": "False", "reason": "FailedDiscoveryCheck",
                 "message": f"failing or missing response from {url}: bad status from {url}: 403"})
+            self.assertEqual(self.discovery.priorities(), {})
 
         return ensureDeferred(go())

@@ -1,0 +1,132 @@
+"""
+Discovery of remote group/versions (kube-aggregator's discovery merging): the C{APIResourceList}
+an available extension API server answers for its group/version (fetched by the availability
+check), kept in aggregated form with the APIService's priorities, so that C{/apis} (aggregated and
+legacy) and C{/apis/<group>} list remote groups next to the local ones
+(L{kapid.kubeapi.discovery.DiscoveryDocuments} reads this table). Entries go when their APIService
+is unavailable or gone; every change is announced (discovery caches and ETags follow).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import orjson
+
+
+def _gv(group: str, version: str) -> str:
+    return f"{group}/{version}" if group else version
+
+
+def aggregated_resources(resource_list: dict, group: str, version: str) -> list[dict]:
+    """
+    A legacy C{APIResourceList}'s resources in aggregated form (C{APIResourceDiscovery}, with
+    their subresources), sorted by name as kube lists them.
+    """
+    main: dict[str, dict] = {}
+    subs: list[tuple[str, str, dict]] = []
+    for r in resource_list.get("resources") or []:
+        if not isinstance(r, dict):
+            continue
+        name = r.get("name") or ""
+        if "/" in name:
+            parent, _, sub = name.partition("/")
+            subs.append((parent, sub, r))
+            continue
+        e: dict[str, Any] = {
+            "resource": name,
+            "responseKind": {"group": r.get("group", group), "version": r.get("version", version), "kind": r.get("kind") or ""},
+            "scope": "Namespaced" if r.get("namespaced") else "Cluster",
+            "singularResource": r.get("singularName") or "",
+            "verbs": list(r.get("verbs") or []),
+        }
+        if r.get("shortNames"):
+            e["shortNames"] = list(r["shortNames"])
+        if r.get("categories"):
+            e["categories"] = list(r["categories"])
+        main[name] = e
+    for parent, sub, r in sorted(subs, key=lambda s: (s[0], s[1])):
+        e = main.get(parent)
+        if e is None:
+            continue
+        e.setdefault("subresources", []).append({
+            "subresource": sub,
+            "responseKind": {"group": r.get("group", group), "version": r.get("version", version), "kind": r.get("kind") or ""},
+            "verbs": list(r.get("verbs") or []),
+        })
+    return [main[k] for k in sorted(main)]
+
+
+class RemoteDiscovery:
+    """
+    The discovery of the available remote group/versions.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[int, int, list[dict], dict]] = {}
+        self._subscribers: list[Callable[[], None]] = []
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """
+        Call C{callback()} after every change.
+        """
+        self._subscribers.append(callback)
+
+    def _changed(self) -> None:
+        for cb in list(self._subscribers):
+            cb()
+
+    def set(self, group: str, version: str, group_priority: int, version_priority: int, body: bytes) -> bool:
+        """
+        Take the backend's C{APIResourceList} (C{body}, JSON) for C{group/version}; False (and no
+        change) when it is not one.
+        """
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(doc, dict) or doc.get("kind") != "APIResourceList":
+            return False
+        entry = (group_priority, version_priority, aggregated_resources(doc, group, version), doc)
+        if self._entries.get((group, version)) == entry:
+            return True
+        self._entries[(group, version)] = entry
+        self._changed()
+        return True
+
+    def remove(self, group: str, version: str) -> None:
+        """
+        Forget C{group/version}.
+        """
+        if self._entries.pop((group, version), None) is not None:
+            self._changed()
+
+    def keep_only(self, group_versions: set[tuple[str, str]]) -> None:
+        """
+        Forget every group/version not in C{group_versions} (their APIServices are gone).
+        """
+        gone = [k for k in self._entries if k not in group_versions]
+        for k in gone:
+            del self._entries[k]
+        if gone:
+            self._changed()
+
+    def priorities(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """
+        C{{(group, version): (groupPriorityMinimum, versionPriority)}} of what is known.
+        """
+        return {k: (v[0], v[1]) for k, v in self._entries.items()}
+
+    def resources(self, group: str, version: str) -> Optional[list[dict]]:
+        """
+        The aggregated resources of C{group/version}, or None when not remote.
+        """
+        entry = self._entries.get((group, version))
+        return None if entry is None else entry[2]
+
+    def resource_list(self, group: str, version: str) -> Optional[dict]:
+        """
+        The backend's C{APIResourceList} of C{group/version}, or None.
+        """
+        entry = self._entries.get((group, version))
+        return None if entry is None else entry[3]

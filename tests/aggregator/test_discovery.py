@@ -1,0 +1,86 @@
+"""
+Tests for merged discovery: remote group/versions (from their backends' C{APIResourceList}s) in
+C{/apis} (aggregated and legacy) and C{/apis/<group>}, ordered by their APIServices' priorities,
+with ETags that change when they do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from treq.testing import StubTreq
+from twisted.trial.unittest import SynchronousTestCase
+
+from kapid.aggregator.discovery import RemoteDiscovery, aggregated_resources
+from kapid.kubeapi.discovery import AGGREGATED_V2, DiscoveryLink
+from kapid.registry.builtin import builtin_registry
+from kapid.server.link import NotFoundResource
+
+FLUNDERS = {
+    "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "wardle.example.com/v1alpha1",
+    "resources": [
+        {"name": "flunders", "singularName": "flunder", "namespaced": True, "kind": "Flunder",
+         "verbs": ["get", "list", "watch"], "shortNames": ["fl"], "categories": ["all"]},
+        {"name": "flunders/status", "singularName": "", "namespaced": True, "kind": "Flunder", "verbs": ["get", "patch"]},
+        {"name": "fischers", "singularName": "fischer", "namespaced": False, "kind": "Fischer", "verbs": ["get"]},
+    ],
+}
+
+
+class AggregatedResourcesTests(SynchronousTestCase):
+    """The legacy-to-aggregated conversion."""
+
+    def test_convert(self):
+        """Resources sorted, scope from namespaced, subresources attached to their parent."""
+        out = aggregated_resources(FLUNDERS, "wardle.example.com", "v1alpha1")
+        self.assertEqual([r["resource"] for r in out], ["fischers", "flunders"])
+        fl = out[1]
+        self.assertEqual(fl["scope"], "Namespaced")
+        self.assertEqual(fl["responseKind"], {"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"})
+        self.assertEqual(fl["shortNames"], ["fl"])
+        self.assertEqual(fl["subresources"], [{
+            "subresource": "status", "responseKind": {"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"},
+            "verbs": ["get", "patch"]}])
+        self.assertEqual(out[0]["scope"], "Cluster")
+
+
+class MergedDiscoveryTests(SynchronousTestCase):
+    """The discovery stage with remote group/versions."""
+
+    def setUp(self) -> None:
+        self.remote = RemoteDiscovery()
+        self.link = DiscoveryLink(NotFoundResource(), builtin_registry(), self.remote)
+        self.treq = StubTreq(self.link.resource())
+
+    def get(self, path: str, accept: str = "application/json") -> tuple[int, Any, Any]:
+        """(code, JSON body, headers)."""
+        d = self.treq.get("http://x" + path, headers={"Accept": accept})
+        resp = self.successResultOf(d)
+        body = self.successResultOf(resp.content())
+        return resp.code, (orjson.loads(body) if body else None), resp.headers
+
+    def test_remote_group_listed(self):
+        """A remote group appears in aggregated /apis at its priority with the backend's resources; the ETag changes; it goes again."""
+        code, before, h1 = self.get("/apis", AGGREGATED_V2)
+        self.assertTrue(self.remote.set("wardle.example.com", "v1alpha1", 17900, 15, orjson.dumps(FLUNDERS)))
+        code, doc, h2 = self.get("/apis", AGGREGATED_V2)
+        names = [i["metadata"]["name"] for i in doc["items"]]
+        self.assertEqual(names[:3], ["apiregistration.k8s.io", "wardle.example.com", "apps"])
+        wardle = doc["items"][1]
+        self.assertEqual(wardle["versions"][0]["version"], "v1alpha1")
+        self.assertEqual([r["resource"] for r in wardle["versions"][0]["resources"]], ["fischers", "flunders"])
+        self.assertNotEqual(h1.getRawHeaders("etag"), h2.getRawHeaders("etag"))
+        code, legacy, _ = self.get("/apis")
+        self.assertIn("wardle.example.com", [g["name"] for g in legacy["groups"]])
+        code, group, _ = self.get("/apis/wardle.example.com")
+        self.assertEqual((code, group["preferredVersion"]["groupVersion"]), (200, "wardle.example.com/v1alpha1"))
+        self.remote.keep_only(set())
+        code, doc, _ = self.get("/apis", AGGREGATED_V2)
+        self.assertNotIn("wardle.example.com", [i["metadata"]["name"] for i in doc["items"]])
+
+    def test_not_a_resource_list(self):
+        """A backend answer that is not an APIResourceList is not listed."""
+        self.assertFalse(self.remote.set("wardle.example.com", "v1alpha1", 1000, 15, b"{}"))
+        self.assertFalse(self.remote.set("wardle.example.com", "v1alpha1", 1000, 15, b"garbage"))
+        self.assertEqual(self.remote.priorities(), {})
