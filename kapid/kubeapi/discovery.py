@@ -94,12 +94,18 @@ def _sub_kind(resource: Resource, sub: Any, version: str) -> tuple[str, str, str
 class DiscoveryDocuments:
     """
     The discovery documents of a registry, computed on demand and cached until it changes.
+
+    @ivar remote: the aggregator's L{kapid.aggregator.discovery.RemoteDiscovery} (remote
+        group/versions listed with their APIServices' priorities), or None.
     """
 
-    def __init__(self, registry: ResourceRegistry) -> None:
+    def __init__(self, registry: ResourceRegistry, remote: Any = None) -> None:
         self.registry = registry
+        self.remote = remote
         self._cache: dict[Any, tuple[bytes, str]] = {}
         registry.subscribe(self._cache.clear)
+        if remote is not None:
+            remote.subscribe(self._cache.clear)
 
     # -- structure --------------------------------------------------------------------------
 
@@ -108,7 +114,13 @@ class DiscoveryDocuments:
         C{[(group, [versions, preferred first])]} in kube's order, core group first.
         """
         gv = self.registry.group_versions()
-        ordered = sorted(gv, key=lambda g: (-GROUP_PRIORITY.get(g, 1000), g))
+        priority = {g: GROUP_PRIORITY.get(g, 1000) for g in gv}
+        if self.remote is not None:
+            for (g, v), (group_priority, _) in self.remote.priorities().items():
+                if v not in gv.setdefault(g, []):
+                    gv[g].append(v)
+                priority[g] = max(priority.get(g, group_priority), group_priority)
+        ordered = sorted(gv, key=lambda g: (-priority[g], g))
         return [(g, sorted(gv[g], key=version_sort_key)) for g in ordered]
 
     def resources(self, group: str, version: str) -> list[Resource]:
@@ -241,7 +253,7 @@ class DiscoveryDocuments:
                     "versions": [
                         {
                             "version": v,
-                            "resources": [self._resource_discovery(r, v) for r in self.resources(g, v)],
+                            "resources": self._version_resources(g, v),
                             "freshness": "Current",
                         }
                         for v in versions
@@ -254,6 +266,12 @@ class DiscoveryDocuments:
             "metadata": {},
             "items": items,
         }
+
+    def _version_resources(self, group: str, version: str) -> list[dict[str, Any]]:
+        remote = self.remote.resources(group, version) if self.remote is not None else None
+        if remote is not None:
+            return remote
+        return [self._resource_discovery(r, version) for r in self.resources(group, version)]
 
     # -- encoded, with ETags ------------------------------------------------------------------
 
@@ -328,10 +346,10 @@ class DiscoveryLink(Link):
 
     app = Klein()
 
-    def __init__(self, delegate: IResource, registry: ResourceRegistry) -> None:
+    def __init__(self, delegate: IResource, registry: ResourceRegistry, remote: Any = None) -> None:
         super().__init__(delegate)
         self.registry = registry
-        self.documents = DiscoveryDocuments(registry)
+        self.documents = DiscoveryDocuments(registry, remote)
 
     def listed_paths(self) -> list[str]:
         """
@@ -413,9 +431,9 @@ class DiscoveryLink(Link):
         return write_cached(request, body, etag, "application/json")
 
 
-def discovery_stage(registry: ResourceRegistry) -> Any:
+def discovery_stage(registry: ResourceRegistry, remote: Any = None) -> Any:
     """
-    A chain stage factory C{delegate -> DiscoveryLink} over C{registry} (for
-    L{kapid.server.service.KapidService.stage_factories}).
+    A chain stage factory C{delegate -> DiscoveryLink} over C{registry} and the aggregator's
+    C{remote} group/versions (for L{kapid.server.service.KapidService.stage_factories}).
     """
-    return lambda delegate: DiscoveryLink(delegate, registry)
+    return lambda delegate: DiscoveryLink(delegate, registry, remote)
