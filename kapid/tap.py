@@ -113,9 +113,12 @@ def add_api_stages(service: Any) -> None:
 
     from kapid.apiextensions.link import apiextensions_link_factory, serves_builtin
 
+    from kapid.aggregator.discovery import RemoteDiscovery
+
     registry = builtin_registry()
     service.registry = registry
-    service.stage_factories.extend([discovery_stage(registry), openapi_stage(registry)])
+    service.remote_discovery = RemoteDiscovery()
+    service.stage_factories.extend([discovery_stage(registry, service.remote_discovery), openapi_stage(registry)])
     from kapid.auth.oidc import issuer_discovery_stage
 
     service.stage_factories.append(issuer_discovery_stage(service))
@@ -143,7 +146,9 @@ def add_aggregator(service: Any, registry: Any) -> None:
     from kapid.aggregator import link as aggregator
     from kapid.aggregator import requestheader
 
-    service.aggregator_factory = aggregator.aggregator_link_factory(service, registry)
+    service.aggregator_factory = aggregator.aggregator_link_factory(
+        service, registry, getattr(service, "remote_discovery", None)
+    )
     service.add_post_start_hook("kube-apiserver-autoregistration", aggregator.post_start_hook)
     service.add_post_start_hook("start-cluster-authentication-info-controller", requestheader.post_start_hook)
 
