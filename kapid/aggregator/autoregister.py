@@ -236,6 +236,8 @@ class AutoRegisterController:
         self.known: dict[str, dict] = {}
         self.stopped = False
         self.synced_once = False
+        #: the names of the Local APIServices wanted at the first pass (kube's readiness check)
+        self.startup_names: Optional[set[str]] = None
         self._wanted_before: set[str] = set()
         self._watcher: Any = None
         self._restart: Any = None
@@ -354,6 +356,8 @@ class AutoRegisterController:
         APIService available.
         """
         wanted = desired_api_services(self.registry)
+        if self.startup_names is None:
+            self.startup_names = set(wanted)
         for name, obj in wanted.items():
             if self.stopped:
                 return

@@ -128,6 +128,26 @@ class AggregatorLink(Link):
 
     # -- served set ---------------------------------------------------------------------------
 
+    def health_checks(self) -> list[Any]:
+        """
+        kube's C{autoregister-completion} readiness check (with a controller): every Local
+        APIService registered at start has been seen available.
+        """
+        if self.controller is None:
+            return []
+        from kapid.server.healthz import READYZ, HealthCheck
+
+        return [HealthCheck("autoregister-completion", self._autoregister_check, (READYZ,))]
+
+    def _autoregister_check(self) -> None:
+        from kapid.aggregator.autoregister import desired_api_services
+
+        c = self.controller
+        names = c.startup_names if c.startup_names is not None else set(desired_api_services(c.registry))
+        missing = sorted(n for n in names if not _available(c.known.get(n) or {}))
+        if missing:
+            raise RuntimeError(f"missing APIService: {missing}")
+
     def pre_shutdown_hooks(self) -> list[Any]:
         """
         Stop the autoregister controller.

@@ -211,3 +211,24 @@ class LinkTests(SynchronousTestCase):
         self.link.update({"v1alpha1.wardle.example.com": self.remote(True)})
         self.assertEqual(self.get("/apis/wardle.example.com/v1alpha1/flunders")[:2], (200, b"proxied"))
         self.assertEqual(seen, ["v1alpha1.wardle.example.com"])
+
+
+class ReadinessTests(SynchronousTestCase):
+    """kube's autoregister-completion readiness check."""
+
+    def test_ready_once_registered(self):
+        """The check fails until every Local APIService of the first pass is available."""
+        api = API(self)
+        res = api.registry.lookup("apiregistration.k8s.io", "v1", "apiservices")
+        link = AggregatorLink(NotFoundResource())
+        link.controller = AutoRegisterController(api.link.store_for(res), api.registry, api.clock, on_change=link.update)
+        self.addCleanup(link.controller.stop)
+        [check] = link.health_checks()
+        self.assertEqual(check.name, "autoregister-completion")
+        self.assertRaises(RuntimeError, check.check)
+        api.run(link.controller.start())
+        for _ in range(5):
+            api.clock.advance(0)
+            api.treq.flush()
+        check.check()
+        self.assertEqual(AggregatorLink(NotFoundResource()).health_checks(), [])
