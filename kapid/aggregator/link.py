@@ -67,7 +67,10 @@ class _AggregatorResource(Resource):
                 target = remote.get((postpath[1], postpath[2]))
                 if target is not None:
                     return self.link.serve_remote(request, target)
-        return getChildForRequest(self.link.delegate, request).render(request)
+        delegate = self.link.delegate
+        if not getattr(delegate, "isLeaf", False):
+            delegate = getChildForRequest(delegate, request)
+        return delegate.render(request)
 
 
 class AggregatorLink(Link):
