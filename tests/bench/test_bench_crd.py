@@ -1,0 +1,80 @@
+"""
+Tests for C{bench/crd.py}: its objects are what the rows claim, and a tiny run of its rows (with
+the ConfigMap rows they are compared with) reports every figure and ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from bench import crd
+from bench.common import REPO, child_env, configmap
+
+#: The rows a tiny run must produce.
+ROWS = ("embedded/create/c16", "embedded/get/c16", "embedded/cr_create/c16", "embedded/cr_get/c16",
+        "embedded/crd_ready", "embedded/startup")
+
+
+class ObjectTests(SynchronousTestCase):
+    """
+    The CRD and the custom resources the rows send.
+    """
+
+    def test_schema_size(self) -> None:
+        """
+        The schema is of realistic size: a few dozen properties, nested.
+        """
+        self.assertEqual(crd.count_properties(crd.SCHEMA), 60)
+
+    def test_same_size_as_configmap(self) -> None:
+        """
+        A custom resource is padded to the byte length asked for: the ConfigMap rows' template's.
+        """
+        size = len(json.dumps(configmap("@NAME@", "bench-create")))
+        obj = crd.custom_resource("@NAME@", crd.NAMESPACE, size)
+        self.assertEqual(len(json.dumps(obj, separators=(",", ":"))), size)
+
+    def test_crd_valid(self) -> None:
+        """
+        kapid's CRD validation accepts the bench CRD.
+        """
+        from kapid.apiextensions.validation import set_crd_defaults, validate_crd
+
+        definition = crd.crd("r1.embedded." + crd.GROUP)
+        set_crd_defaults(definition)
+        self.assertEqual(validate_crd(definition), [])
+
+
+class TinyRunTests(SynchronousTestCase):
+    """
+    C{bench/run --tiny} of the custom resource rows.
+    """
+
+    def test_rows_and_ratios(self) -> None:
+        """
+        The run exits 0 (every selected row ran) with a positive figure per row and the three
+        custom resource ratios.
+        """
+        out = os.path.abspath(self.mktemp())
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.run", "--tiny", "--backend", "embedded", "--only",
+             "embedded/create,embedded/get,embedded/cr_,embedded/crd_ready,embedded/startup", "--out", out],
+            capture_output=True, text=True, timeout=240, env=child_env(), cwd=REPO,
+        )
+        self.assertEqual(done.returncode, 0, (done.stdout + done.stderr)[-3000:])
+        with open(os.path.join(out, "results.json")) as f:
+            results = json.load(f)
+        for name in ROWS:
+            entry = results["scenarios"][name]
+            self.assertEqual(entry["status"], "ok", f"{name}: {entry.get('reason')}")
+            self.assertGreater(entry["summary"]["throughput_median"], 0, name)
+        ratios = {r["numerator"]: r for r in results["ratios"]}
+        for name, target in (("embedded/cr_create/c16", 0.8), ("embedded/cr_get/c16", 0.8),
+                             ("embedded/crd_ready", None)):
+            self.assertGreater(ratios[name]["value"], 0, name)
+            self.assertEqual(ratios[name]["target"], target)
