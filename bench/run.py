@@ -769,6 +769,8 @@ class Bench:
         if "embedded" in self.backends:
             ratio("get (embedded) ÷ Klein JSON, c16", "embedded/get/c16", "ceiling/klein_json/c16", 0.6)
             ratio("create (embedded) ÷ Klein JSON, c16", "embedded/create/c16", "ceiling/klein_json/c16", None)
+            ratio("get with RBAC among RoleBindings ÷ AlwaysAllow (embedded, HTTPS, token), c16",
+                  "embedded/rbac_get/c16", "embedded/rbac_allow_get/c16", 0.9)
         for b in self.backends:
             fan = next((f"{b}/watch_fanout/w{x}" for x, _ in s.fanout if x == w), None)
             if fan:
@@ -866,6 +868,9 @@ class Bench:
             from bench import crd as crd_bench
 
             crd_bench.setup(self)
+            from bench import rbac as rbac_bench
+
+            rbac_bench.setup(self)
             self.run_repeats()
             results = self.report(started)
         finally:
