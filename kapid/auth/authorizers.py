@@ -18,6 +18,17 @@ from kapid.apimachinery.status import StatusError, qualified
 from kapid.auth.interfaces import ALLOW, DENY, MASTERS_GROUP, NO_OPINION, Attributes, Decision, IAuthorizer
 
 
+def aggregate(errors: Sequence[str]) -> str:
+    """
+    Go's C{utilerrors.NewAggregate(errors).Error()}: C{""}, the one error, or C{[a, b]}.
+    """
+    if not errors:
+        return ""
+    if len(errors) == 1:
+        return errors[0]
+    return "[" + ", ".join(errors) + "]"
+
+
 @implementer(IAuthorizer)
 class AlwaysAllow:
     """
@@ -97,17 +108,21 @@ class UnionAuthorizer:
         authorizer answers asynchronously).
         """
         reasons: list[str] = []
+        errors: list[str] = []
         for index, authorizer in enumerate(self.authorizers):
             decision = authorizer.authorize(attributes)
             if isinstance(decision, Deferred):
-                return Deferred.fromCoroutine(self._rest(attributes, decision, index, reasons))
+                return Deferred.fromCoroutine(self._rest(attributes, decision, index, reasons, errors))
             if decision.decision in (ALLOW, DENY):
                 return decision
             if decision.reason:
                 reasons.append(decision.reason)
-        return Decision(NO_OPINION, "\n".join(reasons))
+            if decision.error:
+                errors.append(decision.error)
+        return Decision(NO_OPINION, "\n".join(reasons), aggregate(errors))
 
-    async def _rest(self, attributes: Attributes, pending: Deferred, index: int, reasons: list[str]) -> Decision:
+    async def _rest(self, attributes: Attributes, pending: Deferred, index: int, reasons: list[str],
+                    errors: list[str]) -> Decision:
         decision = await pending
         for authorizer in [None] + self.authorizers[index + 1:]:
             if authorizer is not None:
@@ -116,7 +131,9 @@ class UnionAuthorizer:
                 return decision
             if decision.reason:
                 reasons.append(decision.reason)
-        return Decision(NO_OPINION, "\n".join(reasons))
+            if decision.error:
+                errors.append(decision.error)
+        return Decision(NO_OPINION, "\n".join(reasons), aggregate(errors))
 
     def rules_for(self, user: Any, namespace: str) -> Deferred:
         """
@@ -143,8 +160,7 @@ class UnionAuthorizer:
             resource_rules.extend(more)
             non_resource_rules.extend(more_non)
             incomplete = incomplete or partial
-        error = errors[0] if len(errors) == 1 else ("[" + ", ".join(errors) + "]" if errors else "")
-        return resource_rules, non_resource_rules, incomplete, error
+        return resource_rules, non_resource_rules, incomplete, aggregate(errors)
 
 
 def _rbac(service: Any = None, **context: Any) -> Any:

@@ -56,11 +56,13 @@ NO_OPINION = "NoOpinion"
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class Decision:
     """
-    An authorizer's answer: L{ALLOW}, L{DENY} or L{NO_OPINION}, with a reason.
+    An authorizer's answer: L{ALLOW}, L{DENY} or L{NO_OPINION}, with a reason, and the error it
+    met deciding (kube's third return value: a request not allowed with an error is a 500).
     """
 
     decision: str
     reason: str = ""
+    error: str = ""
 
 
 class IAuthenticator(Interface):

@@ -122,11 +122,7 @@ class SelfSubjectAccessReviewREST:
         except Exception as e:
             status = {"allowed": False, "evaluationError": str(e)}
         else:
-            status = {"allowed": decision.decision == ALLOW}
-            if decision.decision == DENY:
-                status["denied"] = True
-            if decision.reason:
-                status["reason"] = decision.reason
+            status = _review_status(decision)
         out = copy.deepcopy(obj)
         out["kind"] = "SelfSubjectAccessReview"
         out["apiVersion"] = f"{GROUP}/v1"
@@ -141,6 +137,8 @@ def _review_status(decision: Any) -> dict[str, Any]:
         status["denied"] = True
     if decision.reason:
         status["reason"] = decision.reason
+    if getattr(decision, "error", ""):
+        status["evaluationError"] = decision.error
     return status
 
 

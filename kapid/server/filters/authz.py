@@ -1,6 +1,6 @@
 """
 The authorization filter (kube's C{WithAuthorization}): ask the L{IAuthorizer}; 403 C{Forbidden}
-with kube's message unless allowed.
+with kube's message unless allowed (500 when the authorizers met an error and none allowed).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 
 from twisted.internet.defer import maybeDeferred
 
+from kapid.apimachinery.status import internal_error
 from kapid.auth.authorizers import forbidden_error
 from kapid.auth.interfaces import ALLOW, Attributes, Decision, UserInfo
 from kapid.server import context
@@ -58,6 +59,9 @@ class AuthorizationFilter(Filter):
             record_authorization(request, decision.decision, decision.reason)
             if decision.decision == ALLOW:
                 return self.wrapped.render(request)
+            if getattr(decision, "error", ""):
+                # kube: an authorizer error without an allow is a 500
+                raise internal_error(decision.error)
             raise forbidden_error(attributes, decision.reason)
 
         return continue_when(request, maybeDeferred(self.authorizer.authorize, attributes), then)
