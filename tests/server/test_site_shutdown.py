@@ -99,6 +99,8 @@ class CloseIdleTLSTests(SynchronousTestCase):
         channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 6443))
         channel.makeConnection(_TLSTransport(lower))
         channel.dataReceived(request)
+        # the channel's idle timeout is a call on the global reactor: end the connection after the test
+        self.addCleanup(channel.connectionLost, None)
         return site, lower
 
     def test_idle_closed_without_waiting(self) -> None:
