@@ -133,6 +133,9 @@ class AvailabilityController:
                 self.discovery.set(
                     group, version, int(spec.get("groupPriorityMinimum") or 0), int(spec.get("versionPriority") or 0), body
                 )
+                openapi = await self._fetch(obj, f"/openapi/v3/apis/{group}/{version}" if group else f"/openapi/v3/api/{version}")
+                if openapi is not None and name in self.api_services:
+                    self.discovery.set_openapi(group, version, openapi)
             else:
                 self.discovery.remove(group, version)
         current = self.api_services.get(name) or obj
@@ -196,6 +199,21 @@ class AvailabilityController:
         except Exception as e:
             return _cond(False, "FailedDiscoveryCheck", f"failing or missing response from {url}: {e}", now)
         return _cond(True, "Passed", "all checks passed", now)
+
+    async def _fetch(self, obj: dict, path: str) -> Optional[bytes]:
+        """
+        The body of a 200 answer of C{obj}'s backend to C{GET path} as the aggregator, or None.
+        """
+        headers = Headers()
+        headers.setRawHeaders(b"X-Remote-User", [b"system:kube-aggregator"])
+        headers.setRawHeaders(b"X-Remote-Group", [b"system:masters"])
+        headers.setRawHeaders(b"Accept", [b"application/json"])
+        try:
+            response = await self.proxy.client_for(obj).request("GET", path, headers, None, timeout=DISCOVERY_TIMEOUT)
+            body = await readBody(response)
+        except Exception:
+            return None
+        return body if response.code == 200 else None
 
     async def _service(self, namespace: str, name: str) -> Optional[dict]:
         store = getattr(self.resolver, "services", None)

@@ -1,15 +1,21 @@
 """
-Discovery of remote group/versions (kube-aggregator's discovery merging): the C{APIResourceList}
+Discovery and OpenAPI of remote group/versions (kube-aggregator's discovery and OpenAPI v3
+merging): the C{APIResourceList}
 an available extension API server answers for its group/version (fetched by the availability
 check), kept in aggregated form with the APIService's priorities, so that C{/apis} (aggregated and
 legacy) and C{/apis/<group>} list remote groups next to the local ones
 (L{kapid.kubeapi.discovery.DiscoveryDocuments} reads this table). Entries go when their APIService
-is unavailable or gone; every change is announced (discovery caches and ETags follow).
+is unavailable or gone; every change is announced (discovery caches and ETags follow). The
+backends' OpenAPI v3 documents are kept the same way (L{RemoteDiscovery.set_openapi}), for
+C{/openapi/v3} (L{kapid.kubeapi.openapi.OpenAPIDocuments} reads them), so C{kubectl explain}
+works for aggregated kinds.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
+
+import hashlib
 
 import orjson
 
@@ -64,6 +70,7 @@ class RemoteDiscovery:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], tuple[int, int, list[dict], dict]] = {}
+        self._openapi: dict[tuple[str, str], tuple[bytes, str]] = {}
         self._subscribers: list[Callable[[], None]] = []
 
     def subscribe(self, callback: Callable[[], None]) -> None:
@@ -98,18 +105,51 @@ class RemoteDiscovery:
         """
         Forget C{group/version}.
         """
-        if self._entries.pop((group, version), None) is not None:
+        had = self._entries.pop((group, version), None) is not None
+        had = self._openapi.pop((group, version), None) is not None or had
+        if had:
             self._changed()
 
     def keep_only(self, group_versions: set[tuple[str, str]]) -> None:
         """
         Forget every group/version not in C{group_versions} (their APIServices are gone).
         """
-        gone = [k for k in self._entries if k not in group_versions]
+        gone = [k for k in set(self._entries) | set(self._openapi) if k not in group_versions]
         for k in gone:
-            del self._entries[k]
+            self._entries.pop(k, None)
+            self._openapi.pop(k, None)
         if gone:
             self._changed()
+
+    def set_openapi(self, group: str, version: str, body: bytes) -> bool:
+        """
+        Take the backend's OpenAPI v3 document of C{group/version}; False (and no change) when
+        it is not one.
+        """
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(doc, dict) or "openapi" not in doc:
+            return False
+        entry = (body, hashlib.sha512(body).hexdigest().upper())
+        if self._openapi.get((group, version)) == entry:
+            return True
+        self._openapi[(group, version)] = entry
+        self._changed()
+        return True
+
+    def openapi_v3(self, group: str, version: str) -> Optional[tuple[bytes, str]]:
+        """
+        C{(body, hash)} of the backend's OpenAPI v3 document of C{group/version}, or None.
+        """
+        return self._openapi.get((group, version))
+
+    def openapi_group_versions(self) -> list[tuple[str, str]]:
+        """
+        The group/versions whose OpenAPI v3 document is known.
+        """
+        return sorted(self._openapi)
 
     def priorities(self) -> dict[tuple[str, str], tuple[int, int]]:
         """

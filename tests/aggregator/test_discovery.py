@@ -84,3 +84,30 @@ class MergedDiscoveryTests(SynchronousTestCase):
         self.assertFalse(self.remote.set("wardle.example.com", "v1alpha1", 1000, 15, b"{}"))
         self.assertFalse(self.remote.set("wardle.example.com", "v1alpha1", 1000, 15, b"garbage"))
         self.assertEqual(self.remote.priorities(), {})
+
+
+class MergedOpenAPITests(SynchronousTestCase):
+    """The OpenAPI stage with remote v3 documents."""
+
+    def test_v3_index_and_document(self):
+        """A remote group/version's v3 document is listed in /openapi/v3 with its hash and served as the backend wrote it."""
+        from kapid.kubeapi.openapi import OpenAPILink
+
+        remote = RemoteDiscovery()
+        link = OpenAPILink(NotFoundResource(), builtin_registry(), remote)
+        treq = StubTreq(link.resource())
+
+        def get(path: str) -> tuple[int, bytes]:
+            resp = self.successResultOf(treq.get("http://x" + path))
+            return resp.code, self.successResultOf(resp.content())
+
+        doc = orjson.dumps({"openapi": "3.0.0", "info": {"title": "wardle"}, "paths": {}})
+        self.assertFalse(remote.set_openapi("wardle.example.com", "v1alpha1", b"[]"))
+        self.assertTrue(remote.set_openapi("wardle.example.com", "v1alpha1", doc))
+        code, body = get("/openapi/v3")
+        url = orjson.loads(body)["paths"]["apis/wardle.example.com/v1alpha1"]["serverRelativeURL"]
+        self.assertTrue(url.startswith("/openapi/v3/apis/wardle.example.com/v1alpha1?hash="))
+        self.assertEqual(get(url), (200, doc))
+        remote.remove("wardle.example.com", "v1alpha1")
+        code, body = get("/openapi/v3")
+        self.assertNotIn("apis/wardle.example.com/v1alpha1", orjson.loads(body)["paths"])

@@ -57,6 +57,8 @@ class Backend(Resource):
             request.setResponseCode(self.discovery_code)
             return json.dumps({"kind": "APIResourceList", "groupVersion": f"{GROUP}/{VERSION}", "resources": [
                 {"name": "flunders", "singularName": "flunder", "namespaced": True, "kind": "Flunder", "verbs": ["get"]}]}).encode()
+        if path == f"/openapi/v3/apis/{GROUP}/{VERSION}":
+            return json.dumps({"openapi": "3.0.0", "paths": {}, "components": {"schemas": {}}}).encode()
         if path.endswith("/slow"):
             request.write(b'{"type":"ADDED"}\n')
             self.streams.append(request)
@@ -257,11 +259,13 @@ class ProxyTests(TestCase):
             self.assertEqual(await self.condition(obj), {"status": "True", "reason": "Passed", "message": "all checks passed"})
             self.assertEqual(self.discovery.priorities(), {(GROUP, VERSION): (1000, 15)})
             self.assertEqual([r["resource"] for r in self.discovery.resources(GROUP, VERSION)], ["flunders"])
+            self.assertEqual(json.loads(self.discovery.openapi_v3(GROUP, VERSION)[0])["openapi"], "3.0.0")
             self.backend.discovery_code = 403
             url = f"https://127.0.0.1:{self.backend_port}/apis/{GROUP}/{VERSION}"
             self.assertEqual(await self.condition(obj), {
                 "status": "False", "reason": "FailedDiscoveryCheck",
                 "message": f"failing or missing response from {url}: bad status from {url}: 403"})
             self.assertEqual(self.discovery.priorities(), {})
+            self.assertIsNone(self.discovery.openapi_v3(GROUP, VERSION))
 
         return ensureDeferred(go())
