@@ -469,14 +469,20 @@ def _gv_path(group: str, version: str) -> str:
 class OpenAPIDocuments:
     """
     The OpenAPI documents of a registry, computed on demand and cached until it changes.
+
+    @ivar remote: the aggregator's L{kapid.aggregator.discovery.RemoteDiscovery} (the v3
+        documents of remote group/versions, served as their backends wrote them), or None.
     """
 
-    def __init__(self, registry: ResourceRegistry, title: str = "Kubernetes", version: str = "") -> None:
+    def __init__(self, registry: ResourceRegistry, title: str = "Kubernetes", version: str = "", remote: Any = None) -> None:
         self.registry = registry
         self.title = title
         self.version = version or f"v{SCHEMA_VERSION}"
+        self.remote = remote
         self._cache: dict[Any, Any] = {}
         registry.subscribe(self._cache.clear)
+        if remote is not None:
+            remote.subscribe(self._cache.clear)
 
     def group_versions(self) -> list[tuple[str, str]]:
         """
@@ -485,6 +491,8 @@ class OpenAPIDocuments:
         out = []
         for g, versions in sorted(self.registry.group_versions().items()):
             out.extend((g, v) for v in versions)
+        if self.remote is not None:
+            out = sorted(set(out) | set(self.remote.openapi_group_versions()))
         return out
 
     def _resources(self, group: str, version: str) -> list[Resource]:
@@ -521,6 +529,9 @@ class OpenAPIDocuments:
         """
         C{(body, hash)} of a group version's v3 document, or None.
         """
+        remote = self.remote.openapi_v3(group, version) if self.remote is not None else None
+        if remote is not None:
+            return remote
         key = ("v3", group, version)
         if key not in self._cache:
             doc = self.v3(group, version)
@@ -586,10 +597,10 @@ class OpenAPILink(Link):
 
     app = Klein()
 
-    def __init__(self, delegate: IResource, registry: ResourceRegistry) -> None:
+    def __init__(self, delegate: IResource, registry: ResourceRegistry, remote: Any = None) -> None:
         super().__init__(delegate)
         self.registry = registry
-        self.documents = OpenAPIDocuments(registry)
+        self.documents = OpenAPIDocuments(registry, remote=remote)
 
     def listed_paths(self) -> list[str]:
         """
@@ -647,9 +658,9 @@ class OpenAPILink(Link):
         return write_cached(request, body, etag, "application/json")
 
 
-def openapi_stage(registry: ResourceRegistry) -> Any:
+def openapi_stage(registry: ResourceRegistry, remote: Any = None) -> Any:
     """
-    A chain stage factory C{delegate -> OpenAPILink} over C{registry} (for
-    L{kapid.server.service.KapidService.stage_factories}).
+    A chain stage factory C{delegate -> OpenAPILink} over C{registry} and the aggregator's
+    C{remote} documents (for L{kapid.server.service.KapidService.stage_factories}).
     """
-    return lambda delegate: OpenAPILink(delegate, registry)
+    return lambda delegate: OpenAPILink(delegate, registry, remote)
