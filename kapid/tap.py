@@ -118,7 +118,9 @@ def add_api_stages(service: Any) -> None:
     registry = builtin_registry()
     service.registry = registry
     service.remote_discovery = RemoteDiscovery()
-    service.stage_factories.extend([discovery_stage(registry, service.remote_discovery), openapi_stage(registry)])
+    service.stage_factories.extend(
+        [discovery_stage(registry, service.remote_discovery), openapi_stage(registry, service.remote_discovery)]
+    )
     from kapid.auth.oidc import issuer_discovery_stage
 
     service.stage_factories.append(issuer_discovery_stage(service))
