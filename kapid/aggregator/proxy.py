@@ -22,6 +22,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.client import PotentialDataLoss, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IRequest
 from zope.interface import implementer
@@ -189,7 +190,16 @@ class _Relay(Protocol):
             self.request.unregisterProducer()
         except Exception:
             pass
-        self.request.finish()
+        if reason is None or reason.check(ResponseDone, PotentialDataLoss):
+            self.request.finish()
+            return
+        # the backend went away mid-response: so does the client's connection (as Go's proxy
+        # aborts the handler), so that a truncated body is never taken for a whole one
+        log.warn("the backend of {uri} closed the response early: {why}", uri=self.request.uri, why=reason.getErrorMessage())
+        transport = getattr(self.request, "transport", None) or getattr(getattr(self.request, "channel", None), "transport", None)
+        abort = getattr(transport, "abortConnection", None) or getattr(transport, "loseConnection", None)
+        if abort is not None:
+            abort()
 
     def _client_gone(self, _: Any) -> None:
         if self.finished:

@@ -59,6 +59,10 @@ class Backend(Resource):
                 {"name": "flunders", "singularName": "flunder", "namespaced": True, "kind": "Flunder", "verbs": ["get"]}]}).encode()
         if path == f"/openapi/v3/apis/{GROUP}/{VERSION}":
             return json.dumps({"openapi": "3.0.0", "paths": {}, "components": {"schemas": {}}}).encode()
+        if path.endswith("/broken"):
+            request.write(b'{"type":"ADDED"}\n')
+            reactor.callLater(0.05, request.channel.transport.abortConnection)
+            return NOT_DONE_YET
         if path.endswith("/slow"):
             request.write(b'{"type":"ADDED"}\n')
             self.streams.append(request)
@@ -203,6 +207,20 @@ class ProxyTests(TestCase):
             stream.finish()
             await done
             self.assertEqual(b"".join(got), b'{"type":"ADDED"}\n{"type":"MODIFIED"}\n')
+
+        return ensureDeferred(go())
+
+    def test_backend_closes_mid_stream(self) -> None:
+        """A backend that goes away mid-response takes the client's connection with it (no clean end)."""
+        async def go() -> None:
+            await self.register()
+            self.link.update({"x": self.api_service()})
+            resp = await self.agent.request(b"GET", (self.front + f"/apis/{GROUP}/{VERSION}/broken").encode())
+            self.assertEqual(resp.code, 200)
+            from twisted.web.client import PartialDownloadError, ResponseFailed
+
+            with self.assertRaises((ResponseFailed, PartialDownloadError)):
+                await readBody(resp)
 
         return ensureDeferred(go())
 
