@@ -172,11 +172,20 @@ def _rbac(service: Any = None, **context: Any) -> Any:
     return rbac_for_service(service)
 
 
+def _webhook(service: Any = None, **context: Any) -> Any:
+    if service is None:
+        return context["webhook"]
+    from kapid.auth.webhook import webhook_for_service
+
+    return webhook_for_service(service)
+
+
 #: Authorization mode name -> factory of its authorizer (others may register more).
 MODES: dict[str, Callable[..., Any]] = {
     "AlwaysAllow": lambda **kw: AlwaysAllow(),
     "AlwaysDeny": lambda **kw: AlwaysDeny(),
     "RBAC": _rbac,
+    "Webhook": _webhook,
 }
 
 

@@ -14,7 +14,7 @@ from kapid.options import Checker, Flag, Section, split_list
 KNOWN_MODES = ("AlwaysAllow", "AlwaysDeny", "ABAC", "Webhook", "RBAC", "Node")
 
 #: The modes kapid implements (see L{kapid.auth.authorizers}); others are refused at start-up.
-IMPLEMENTED_MODES = ["AlwaysAllow", "AlwaysDeny", "RBAC"]
+IMPLEMENTED_MODES = ["AlwaysAllow", "AlwaysDeny", "RBAC", "Webhook"]
 
 SECTION = Section(
     "Authorization flags",
@@ -27,7 +27,14 @@ SECTION = Section(
         Flag("authorization-policy-file", "", "File with authorization policy in json line by line "
              "format, used with --authorization-mode=ABAC, on the secure port."),
         Flag("authorization-webhook-config-file", "", "File with webhook configuration in "
-             "kubeconfig format, used with --authorization-mode=Webhook."),
+             "kubeconfig format, used with --authorization-mode=Webhook. The API server will query "
+             "the remote service to determine access on the API server's secure port."),
+        Flag("authorization-webhook-version", "v1beta1", "The API version of the "
+             "authorization.k8s.io SubjectAccessReview to send to and expect from the webhook."),
+        Flag("authorization-webhook-cache-authorized-ttl", "5m0s", "The duration to cache "
+             "'authorized' responses from the webhook authorizer."),
+        Flag("authorization-webhook-cache-unauthorized-ttl", "30s", "The duration to cache "
+             "'unauthorized' responses from the webhook authorizer."),
     ),
 )
 
@@ -41,6 +48,9 @@ class AuthorizationConfig:
     modes: tuple[str, ...]
     policy_file: Optional[str]
     webhook_config_file: Optional[str]
+    webhook_version: str = "v1beta1"
+    webhook_cache_authorized_ttl: float = 300.0
+    webhook_cache_unauthorized_ttl: float = 30.0
 
 
 def complete(values: dict[str, Any]) -> None:
@@ -72,9 +82,15 @@ def validate(values: dict[str, Any]) -> tuple[AuthorizationConfig, list[str]]:
         c.error("--authorization-policy-file: required when using ABAC authorization mode")
     if "Webhook" in modes and not c.text("authorization-webhook-config-file"):
         c.error("--authorization-webhook-config-file: required when using Webhook authorization mode")
+    version = c.text("authorization-webhook-version")
+    if version not in ("v1", "v1beta1"):
+        c.error(f"--authorization-webhook-version: {version!r} is not one of v1, v1beta1")
     config = AuthorizationConfig(
         modes=tuple(modes),
         policy_file=c.readable_file("authorization-policy-file"),
         webhook_config_file=c.readable_file("authorization-webhook-config-file"),
+        webhook_version=version,
+        webhook_cache_authorized_ttl=c.duration("authorization-webhook-cache-authorized-ttl"),
+        webhook_cache_unauthorized_ttl=c.duration("authorization-webhook-cache-unauthorized-ttl"),
     )
     return config, c.errors
