@@ -9,19 +9,26 @@ rows use, so the ratios compare figures of one process in one run):
 * C{<backend>/crd_ready}: seconds from the POST of a new CRD (the same schema, a fresh group each
   repeat) to the first custom resource create that answers 201, polled every 2 ms (bounded).
 
+* C{schema/validate/pN} (N = 10, 100, 1,000): objects per second through a compiled schema of N
+  properties (L{kapid.apiextensions.schema.compile_schema}: prune, default, validate of an object
+  that sets every property), in a process of its own (C{python -m bench.crd validate N SECONDS}).
+
 The ratios: custom resource create / get ÷ ConfigMap create / get of the same size (target ≥ 0.8),
-and the CRD-to-first-create time ÷ kapid's start-up to C{/readyz} (no target).
+the CRD-to-first-create time ÷ kapid's start-up to C{/readyz} (no target), and the validation cost
+per object at 100 and 1,000 properties ÷ at 10 (how it grows: linear growth is 10 and 100).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
 from bench import wrk
-from bench.common import configmap, http_status
+from bench.common import child_env, configmap, http_status, python_argv
 
 GROUP = "bench.kapid.io"
 NAMESPACE = "bench-cr"
@@ -191,6 +198,96 @@ def custom_resource(name: str, namespace: str, size: int, group: str = GROUP, ki
     return obj
 
 
+#: The schema sizes of the validation rows.
+VALIDATION_SIZES = (10, 100, 1000)
+
+#: Leaf schemas of the validation rows (cycled) and a valid value for each.
+_LEAVES: tuple = (
+    ({"type": "string", "maxLength": 64, "pattern": "^[a-z][a-z0-9-]*$"}, "value-one"),
+    ({"type": "integer", "minimum": 0, "maximum": 100000}, 42),
+    ({"type": "string", "enum": ["alpha", "beta", "gamma", "delta"]}, "gamma"),
+    ({"type": "boolean", "default": False}, True),
+    ({"type": "string", "format": "date-time"}, "2026-01-02T03:04:05Z"),
+    ({"type": "number", "minimum": 0}, 1.5),
+    ({"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}, ["a", "b", "c"]),
+    ({"type": "string", "default": "dflt"}, "set"),
+    ({"x-kubernetes-int-or-string": True}, "50%"),
+)
+
+
+def wide_schema(properties: int) -> tuple[dict, dict]:
+    """
+    A schema of exactly C{properties} properties (C{spec} holds groups of one object and up to
+    nine leaves each, every tenth group one level deeper) and an object that sets every leaf validly.
+    """
+    spec: dict = {"type": "object", "properties": {}}
+    value: dict = {}
+    parent_schema, parent_value = spec, value
+    remaining, g = properties - 1, 0
+    while remaining > 0:
+        count = min(9, remaining - 1)
+        remaining -= 1 + count
+        leaves = {f"f{i}": copy.deepcopy(_LEAVES[(g + i) % len(_LEAVES)][0]) for i in range(count)}
+        group_schema = {"type": "object", "properties": leaves}
+        group_value = {f"f{i}": copy.deepcopy(_LEAVES[(g + i) % len(_LEAVES)][1]) for i in range(count)}
+        parent_schema["properties"][f"g{g}"] = group_schema
+        parent_value[f"g{g}"] = group_value
+        if g % 10 == 9:  # every tenth group goes one level deeper
+            parent_schema, parent_value = group_schema, group_value
+        g += 1
+    schema = {"type": "object", "properties": {"spec": spec}}
+    obj = {"apiVersion": f"{GROUP}/v1", "kind": "Wide", "metadata": {"name": "w", "namespace": "default"},
+           "spec": value}
+    return schema, obj
+
+
+def validation_cost(properties: int, seconds: float, max_objects: int = 100_000) -> dict:
+    """
+    Prune, default and validate copies of L{wide_schema}'s object for about C{seconds}: objects per
+    second and microseconds per object (only those three calls are timed).
+    """
+    from kapid.apiextensions.schema import compile_schema
+
+    schema, template = wide_schema(properties)
+    compiled = compile_schema(schema)
+    check = copy.deepcopy(template)
+    compiled.prune(check)
+    compiled.default(check)
+    errors = compiled.validate(check)
+    if errors:
+        raise RuntimeError(f"the {properties}-property object is invalid: {errors[:3]}")
+    spent, done = 0.0, 0
+    wall = time.perf_counter()
+    while done < max_objects and time.perf_counter() - wall < seconds:
+        obj = copy.deepcopy(template)
+        t = time.perf_counter()
+        compiled.prune(obj)
+        compiled.default(obj)
+        compiled.validate(obj)
+        spent += time.perf_counter() - t
+        done += 1
+    per = spent / done if done else 0.0
+    return {"throughput": 1 / per if per else 0.0, "us_per_object": per * 1e6,
+            "us_per_property": per * 1e6 / count_properties(schema), "objects": done,
+            "properties": count_properties(schema)}
+
+
+def _validation_sample(properties: int, seconds: float) -> dict:
+    """
+    L{validation_cost} in a process of its own; raises L{NotAvailable} without the schema module.
+    """
+    from bench.run import NotAvailable
+
+    done = subprocess.run(python_argv("-m", "bench.crd", "validate", str(properties), str(seconds)),
+                          capture_output=True, text=True, timeout=seconds + 120, env=child_env())
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        if "No module named 'kapid.apiextensions.schema'" in done.stderr:
+            raise NotAvailable("kapid.apiextensions.schema is missing")
+        raise RuntimeError(f"bench.crd validate {properties} exited {done.returncode}: {tail[0][:300]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def _post(base: str, path: str, obj: dict, ok: tuple = (201, 409)) -> None:
     status, data = http_status(base + path, "POST", json.dumps(obj).encode(), {"Content-Type": "application/json"})
     if status not in ok:
@@ -289,6 +386,10 @@ def setup(bench: Any) -> None:
                                note="GET one custom resource"))
         bench.add(Scenario(f"{b}/crd_ready", b, "s", established,
                            note="CRD POST to the first custom resource POST answering 201"))
+    for n in VALIDATION_SIZES:
+        bench.add(Scenario(f"schema/validate/p{n}", "schema", "objects/s",
+                           lambda n=n: _validation_sample(n, s.duration),
+                           note=f"prune + default + validate, {n}-property schema, in-process"))
 
 
 def ratios(bench: Any, ratio: Any) -> None:
@@ -301,3 +402,20 @@ def ratios(bench: Any, ratio: Any) -> None:
         ratio(f"custom resource get ÷ ConfigMap get, same size ({b}), c16", f"{b}/cr_get/c16", f"{b}/get/c16", 0.8)
         ratio(f"CRD create → first CR create ÷ start-up to /readyz ({b})", f"{b}/crd_ready", f"{b}/startup",
               None, "lower")
+    for n in VALIDATION_SIZES[1:]:
+        # throughput at 10 ÷ at n = cost per object at n ÷ at 10
+        ratio(f"validation cost per object, {n:,} ÷ {VALIDATION_SIZES[0]} properties",
+              f"schema/validate/p{VALIDATION_SIZES[0]}", f"schema/validate/p{n}", None, "lower")
+
+
+def main(argv: list[str]) -> None:
+    """
+    C{python -m bench.crd validate N SECONDS}: print L{validation_cost}'s result as one JSON line.
+    """
+    if len(argv) != 3 or argv[0] != "validate":
+        raise SystemExit("usage: python -m bench.crd validate PROPERTIES SECONDS")
+    print(json.dumps(validation_cost(int(argv[1]), float(argv[2]))))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -17,7 +17,8 @@ from bench.common import REPO, child_env, configmap
 
 #: The rows a tiny run must produce.
 ROWS = ("embedded/create/c16", "embedded/get/c16", "embedded/cr_create/c16", "embedded/cr_get/c16",
-        "embedded/crd_ready", "embedded/startup")
+        "embedded/crd_ready", "embedded/startup", "schema/validate/p10", "schema/validate/p100",
+        "schema/validate/p1000")
 
 
 class ObjectTests(SynchronousTestCase):
@@ -30,6 +31,16 @@ class ObjectTests(SynchronousTestCase):
         The schema is of realistic size: a few dozen properties, nested.
         """
         self.assertEqual(crd.count_properties(crd.SCHEMA), 60)
+
+    def test_wide_schema(self) -> None:
+        """
+        The validation rows' schemas have exactly the number of properties they are named by, and
+        their objects set every leaf.
+        """
+        for n in crd.VALIDATION_SIZES:
+            schema, obj = crd.wide_schema(n)
+            self.assertEqual(crd.count_properties(schema), n)
+            self.assertEqual(obj["spec"].keys(), schema["properties"]["spec"]["properties"].keys())
 
     def test_same_size_as_configmap(self) -> None:
         """
@@ -63,7 +74,8 @@ class TinyRunTests(SynchronousTestCase):
         out = os.path.abspath(self.mktemp())
         done = subprocess.run(
             [sys.executable, "-m", "bench.run", "--tiny", "--backend", "embedded", "--only",
-             "embedded/create,embedded/get,embedded/cr_,embedded/crd_ready,embedded/startup", "--out", out],
+             "embedded/create,embedded/get,embedded/cr_,embedded/crd_ready,embedded/startup,schema/validate",
+             "--out", out],
             capture_output=True, text=True, timeout=240, env=child_env(), cwd=REPO,
         )
         self.assertEqual(done.returncode, 0, (done.stdout + done.stderr)[-3000:])
@@ -78,3 +90,6 @@ class TinyRunTests(SynchronousTestCase):
                              ("embedded/crd_ready", None)):
             self.assertGreater(ratios[name]["value"], 0, name)
             self.assertEqual(ratios[name]["target"], target)
+        growth = {r["denominator"]: r["value"] for r in results["ratios"] if r["numerator"] == "schema/validate/p10"}
+        self.assertEqual(sorted(growth), ["schema/validate/p100", "schema/validate/p1000"])
+        self.assertTrue(all(v > 0 for v in growth.values()), growth)
