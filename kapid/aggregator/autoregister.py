@@ -186,7 +186,7 @@ def with_condition(obj: dict, cond: dict) -> dict:
     status does not change (kube's C{SetAPIServiceCondition}).
     """
     new = copy.deepcopy(obj)
-    status = new.get("status") if isinstance(new.get("status"), dict) else {}
+    status: dict = new["status"] if isinstance(new.get("status"), dict) else {}
     conds = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
     for i, c in enumerate(conds):
         if c.get("type") == cond["type"]:
@@ -290,12 +290,14 @@ class AutoRegisterController:
         def again() -> None:
             self._restart = None
             if not self.stopped:
-                self.start().addErrback(
-                    lambda f: (log.failure("autoregister restart failed", f), self._watch_ended(None))
-                )
+                self.start().addErrback(self._restart_failed)
 
         self._restart = self.clock.callLater(self.retry_delay, again)
         return None
+
+    def _restart_failed(self, failure: Any) -> None:
+        log.failure("autoregister restart failed", failure)
+        self._watch_ended(None)
 
     def _on_event(self, event: Event) -> None:
         if event.type == ERROR:
@@ -373,8 +375,8 @@ class AutoRegisterController:
         for name in sorted(self.known):
             if self.stopped:
                 return
-            obj = self.known.get(name)
-            if obj is not None and not (obj.get("spec") or {}).get("service"):
+            seen = self.known.get(name)
+            if seen is not None and not (seen.get("spec") or {}).get("service"):
                 await self._mark_local_available(name)
         self._wanted_before = set(wanted)
         self.synced_once = True

@@ -13,7 +13,7 @@ works for aggregated kinds.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Collection, Optional
 
 import hashlib
 
@@ -52,10 +52,10 @@ def aggregated_resources(resource_list: dict, group: str, version: str) -> list[
             e["categories"] = list(r["categories"])
         main[name] = e
     for parent, sub, r in sorted(subs, key=lambda s: (s[0], s[1])):
-        e = main.get(parent)
-        if e is None:
+        owner = main.get(parent)
+        if owner is None:
             continue
-        e.setdefault("subresources", []).append({
+        owner.setdefault("subresources", []).append({
             "subresource": sub,
             "responseKind": {"group": r.get("group", group), "version": r.get("version", version), "kind": r.get("kind") or ""},
             "verbs": list(r.get("verbs") or []),
@@ -110,7 +110,7 @@ class RemoteDiscovery:
         if had:
             self._changed()
 
-    def keep_only(self, group_versions: set[tuple[str, str]]) -> None:
+    def keep_only(self, group_versions: Collection[tuple[str, str]]) -> None:
         """
         Forget every group/version not in C{group_versions} (their APIServices are gone).
         """

@@ -216,7 +216,7 @@ def post_start_hook(service: Any) -> Deferred:
     """
     link = getattr(service, "aggregator_link", None)
     controller = getattr(link, "controller", None)
-    if controller is None:
+    if link is None or controller is None:
         d: Deferred = Deferred()
         d.callback(None)
         return d

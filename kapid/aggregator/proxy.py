@@ -114,9 +114,9 @@ def auth_proxy_headers(headers: Headers, name: str, groups: tuple[str, ...], ext
     """
     kube's C{SetAuthProxyHeaders}: replace any C{X-Remote-*} headers with the user's.
     """
-    for key, _ in list(headers.getAllRawHeaders()):
-        if key.lower().startswith(b"x-remote-"):
-            headers.removeHeader(key)
+    for raw, _ in list(headers.getAllRawHeaders()):
+        if raw.lower().startswith(b"x-remote-"):
+            headers.removeHeader(raw)
     headers.setRawHeaders(b"X-Remote-User", [name.encode("utf-8")])
     if groups:
         headers.setRawHeaders(b"X-Remote-Group", [g.encode("utf-8") for g in groups])
@@ -206,7 +206,7 @@ class _Relay(Protocol):
             return
         self.finished = True
         if self.transport is not None:
-            self.transport.stopProducing()
+            self.transport.stopProducing()  # type: ignore[attr-defined]
 
 
 class APIServiceProxy:
@@ -253,7 +253,7 @@ class APIServiceProxy:
         method = request.method.decode("ascii")  # type: ignore[attr-defined]
         uri = request.uri.decode("latin-1")  # type: ignore[attr-defined]
         d = Deferred.fromCoroutine(self.client_for(api_service).request(method, uri, headers, body))
-        d.addCallbacks(self._respond, self._failed, (request,), None, (request, api_service), None)
+        d.addCallbacks(self._respond, self._failed, callbackArgs=(request,), errbackArgs=(request, api_service))
         request.notifyFinish().addErrback(lambda _: d.cancel())  # type: ignore[attr-defined]
         return NOT_DONE_YET
 

@@ -62,7 +62,7 @@ def validate_api_service(obj: dict) -> list[FieldError]:
     may carry neither C{caBundle} nor C{insecureSkipTLSVerify}.
     """
     errs: list[FieldError] = []
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec: dict = obj["spec"] if isinstance(obj.get("spec"), dict) else {}
     name = (obj.get("metadata") or {}).get("name") or ""
     group = spec.get("group") or ""
     version = spec.get("version") or ""
@@ -108,7 +108,7 @@ def validate_api_service_status(obj: dict) -> list[FieldError]:
     kube's C{ValidateAPIServiceStatus}: every condition's status is True, False or Unknown.
     """
     errs: list[FieldError] = []
-    st = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    st: dict = obj["status"] if isinstance(obj.get("status"), dict) else {}
     for i, cond in enumerate(st.get("conditions") or []):
         if not isinstance(cond, dict):
             continue
