@@ -29,8 +29,12 @@ timeout filter, as kube does).
 
 The answer for a code is what kube-apiserver answers for the real fault: 409 is the optimistic-lock
 C{Conflict} on the object, 410 C{Expired}, 429 C{TooManyRequests} with C{Retry-After: 1}, 500
-C{InternalError}, 503 C{ServiceUnavailable}, 504 C{Timeout}, 404 C{NotFound} of the object. Each hit
-is logged (C{Injected fault ...}) so nobody mistakes it for a real one.
+C{InternalError}, 503 C{ServiceUnavailable}, 504 C{Timeout}, 404 C{NotFound} of the object.
+
+So that nobody mistakes an injected fault for a real one: each is logged (C{Injected fault ...}),
+a request it hit carries the audit annotation C{kapid.io/injected-fault} (the fault as JSON), and
+during an injected storage outage the readyz check C{kapid-fault-injection} fails beside the
+storage check.
 """
 
 from __future__ import annotations
@@ -195,6 +199,19 @@ class FaultRegistry:
                 request.finish()
         log.warn("Injected fault: closed {n} watch(es){how}", n=closed, how=" with 410 Expired" if expired else "")
         return closed
+
+    def health_check(self) -> Any:
+        """
+        The C{kapid-fault-injection} readyz check: it fails while an injected storage outage goes
+        on, so C{/readyz?verbose} names the injection beside the storage check it turned red.
+        """
+        from kapid.server.healthz import READYZ, HealthCheck
+
+        def check() -> None:
+            if isinstance(self.kv, FaultyKV) and self.kv.unavailable:
+                raise RuntimeError("storage made unavailable by an injected fault")
+
+        return HealthCheck("kapid-fault-injection", check, (READYZ,))
 
     def make_storage_unavailable(self, seconds: float) -> float:
         """
@@ -366,6 +383,9 @@ class FaultFilter(Filter):
             uri=request.uri.decode("utf-8", "replace"),
             what=f"{fault.code or 'no error'}" + (f" after {fault.delay}s" if fault.delay else ""),
         )
+        from kapid.server.audit import add_annotations
+
+        add_annotations(request, {"kapid.io/injected-fault": json.dumps(fault.to_dict(), sort_keys=True)})
         error = fault.error(info)
 
         def go(_: Any) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import urllib.parse
 
@@ -143,14 +144,48 @@ class FaultInjectionTests(SynchronousTestCase):
         code, text = self.kapid.request("GET", "/readyz?verbose")
         self.assertEqual(code, 500, text)
         self.assertIn("[-]etcd failed", text)
+        self.assertIn("[-]kapid-fault-injection failed", text)
         with self.assertRaises(ApiException) as caught:
             self.api.create_namespaced_config_map("default", {"metadata": {"name": "down"}})
         self.assertEqual(caught.exception.status, 500)
         body = json.loads(caught.exception.body)
         self.assertEqual((body["reason"], body["details"]["retryAfterSeconds"]), ("ServerTimeout", 2), body)
         self.kapid.faults.storage_unavailable(0)
-        self.assertEqual(self.kapid.request("GET", "/readyz")[0], 200)
+        code, text = self.kapid.request("GET", "/readyz?verbose")
+        self.assertEqual(code, 200, text)
+        self.assertIn("[+]kapid-fault-injection ok", text)
         self.api.create_namespaced_config_map("default", {"metadata": {"name": "down"}})
+
+
+class FaultAuditTests(SynchronousTestCase):
+    """
+    Injected faults in the audit log.
+    """
+
+    def test_audit_annotation(self) -> None:
+        """
+        A request an injected fault hit carries the C{kapid.io/injected-fault} audit annotation
+        (the fault); other requests do not.
+        """
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        policy = os.path.join(base, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
+        audit_log = os.path.join(base, "audit.log")
+        with KapidProcess(base, ["--storage-backend=memory", "--enable-fault-injection=true",
+                                 f"--audit-policy-file={policy}", f"--audit-log-path={audit_log}"]) as kapid:
+            fault = kapid.faults.inject(verb="get", resource="configmaps", name="nope", code=503)
+            self.assertEqual(kapid.request("GET", "/api/v1/namespaces/default/configmaps/nope")[0], 503)
+            self.assertEqual(kapid.request("GET", "/api/v1/namespaces/default/configmaps/other")[0], 404)
+        with open(audit_log) as f:
+            events = [json.loads(line) for line in f if '"ResponseComplete"' in line]
+        by_uri = {e["requestURI"]: e for e in events}
+        hit = by_uri["/api/v1/namespaces/default/configmaps/nope"]
+        injected = json.loads(hit["annotations"]["kapid.io/injected-fault"])
+        self.assertEqual((injected["id"], injected["code"], hit["responseStatus"]["code"]), (fault["id"], 503, 503))
+        self.assertNotIn("kapid.io/injected-fault",
+                         by_uri["/api/v1/namespaces/default/configmaps/other"].get("annotations", {}))
 
 
 class FaultInjectionFlagTests(SynchronousTestCase):
