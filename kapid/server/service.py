@@ -404,6 +404,7 @@ class KapidService(Service):
             from kapid.server.faults import FAULTS_PATH, FaultRegistry
 
             self.faults = FaultRegistry(self.kv)
+            self.chain.health.add(self.faults.health_check())
             log.warn("Fault injection enabled: {path} makes chosen requests fail or wait", path=FAULTS_PATH)
         common = dict(
             clock=reactor, in_flight=self.in_flight, limits=self.limits,
