@@ -152,6 +152,16 @@ class APIServiceHTTPTests(SynchronousTestCase):
             ],
         )
 
+    def test_service_port(self):
+        """The port defaults to 443 and must be a valid port number."""
+        code, body, _ = self.api.post(BASE, api_service(service={"namespace": "w", "name": "api"}))
+        self.assertEqual((code, body["spec"]["service"]["port"]), (201, 443))
+        obj = api_service("v1.other.example.com", service={"namespace": "w", "name": "api", "port": 70000})
+        self.assertEqual(
+            self.causes(obj),
+            [("spec.service.port", "Invalid value: 70000: port is not valid: must be between 1 and 65535, inclusive")],
+        )
+
     def test_update_validated(self):
         """Updates are validated as creates are."""
         self.api.post(BASE, api_service())

@@ -98,6 +98,9 @@ def validate_api_service(obj: dict) -> list[FieldError]:
         errs.append(field.required("spec.service.namespace"))
     if not service.get("name"):
         errs.append(field.required("spec.service.name"))
+    port = service.get("port")
+    if isinstance(port, int) and not 1 <= port <= 65535:
+        errs.append(field.invalid("spec.service.port", port, "port is not valid: must be between 1 and 65535, inclusive"))
     if insecure and ca_size:
         errs.append(field.invalid("spec.insecureSkipTLSVerify", True, "may not be true if caBundle is present"))
     return errs
@@ -124,6 +127,14 @@ class APIServiceStrategy(GenericStrategy):
     status handling), kube's validation of the spec on create and update and of the conditions
     on status writes.
     """
+
+    def default(self, version: str, obj: dict) -> None:
+        """
+        kube's v1 defaults: a service reference's port is 443.
+        """
+        svc = (obj.get("spec") or {}).get("service") if isinstance(obj.get("spec"), dict) else None
+        if isinstance(svc, dict) and svc.get("port") is None:
+            svc["port"] = 443
 
     def validate(self, obj: dict) -> list[FieldError]:
         return validate_api_service(obj)
