@@ -252,7 +252,8 @@ def service_account_authenticator(service: Any) -> ServiceAccountTokenAuthentica
 def authenticator_for_service(service: Any) -> Any:
     """
     The secure port's authenticator (kube's order): client certificates, then bearer tokens
-    (C{--token-auth-file}, service account tokens), then anonymous when C{--anonymous-auth}
+    (C{--token-auth-file}, service account tokens, the token webhook), then anonymous when
+    C{--anonymous-auth}
     (consulted only when no credentials were presented that failed).
     """
     from kapid.auth.authenticators import (
@@ -267,6 +268,10 @@ def authenticator_for_service(service: Any) -> Any:
     if authn.token_auth_file:
         token_authenticators.append(TokenFileAuthenticator.from_file(authn.token_auth_file))
     token_authenticators.append(service_account_authenticator(service))
+    if getattr(authn, "token_webhook_config_file", None):
+        from kapid.auth.webhook import token_webhook_for_service
+
+        token_authenticators.append(token_webhook_for_service(service))
     authenticators: list[Any] = [X509Authenticator(), BearerTokenAuthenticator(token_authenticators)]
     if authn.anonymous_auth:
         authenticators.append(AnonymousAuthenticator())

@@ -149,6 +149,47 @@ class RetryableWebhookError(WebhookError):
     """
 
 
+async def post_review(client: Any, clock: Any, token: str, data: bytes, timeout: float, retry_steps: int) -> dict:
+    """
+    POST a review to a webhook and fire with the C{status} of its answer, retrying with kube's
+    backoff when it gives no answer, a 5xx or a 429; raises the last error.
+    """
+    delay = RETRY_INITIAL
+    last: Exception = WebhookError("no attempt")
+    for attempt in range(retry_steps):
+        if attempt:
+            await deferLater(clock, delay, lambda: None)
+            delay *= RETRY_FACTOR
+        try:
+            return await _post(client, token, data, timeout)
+        except RetryableWebhookError as e:
+            last = e
+        except WebhookError:
+            raise
+        except Exception as e:  # no answer: connection refused, TLS, timeout
+            last = e
+    raise last
+
+
+async def _post(client: Any, token: str, data: bytes, timeout: float) -> dict:
+    headers = Headers({b"Content-Type": [b"application/json"], b"Accept": [b"application/json, */*"]})
+    if token:
+        headers.setRawHeaders(b"Authorization", [f"Bearer {token}".encode()])
+    response = await client.request("POST", "", headers, FileBodyProducer(BytesIO(data)), timeout=timeout)
+    payload = await readBody(response)
+    if response.code >= 500 or response.code == 429:
+        raise RetryableWebhookError(f"the server responded with the status code {response.code} but did not "
+                                    "return more information")
+    if response.code >= 300:
+        raise WebhookError(f"the server responded with the status code {response.code}")
+    try:
+        out = json.loads(payload)
+    except ValueError as e:
+        raise WebhookError(f"the webhook's answer is not JSON: {e}")
+    status = out.get("status") if isinstance(out, dict) else None
+    return status if isinstance(status, dict) else {}
+
+
 @implementer(IAuthorizer)
 class WebhookAuthorizer:
     """
@@ -222,40 +263,7 @@ class WebhookAuthorizer:
             del self._cache[k]
 
     async def _post_with_retries(self, data: bytes) -> dict:
-        delay = RETRY_INITIAL
-        last: Exception = WebhookError("no attempt")
-        for attempt in range(self.retry_steps):
-            if attempt:
-                await deferLater(self.clock, delay, lambda: None)
-                delay *= RETRY_FACTOR
-            try:
-                return await self._post(data)
-            except RetryableWebhookError as e:
-                last = e
-            except WebhookError:
-                raise
-            except Exception as e:  # no answer: connection refused, TLS, timeout
-                last = e
-        raise last
-
-    async def _post(self, data: bytes) -> dict:
-        headers = Headers({b"Content-Type": [b"application/json"], b"Accept": [b"application/json, */*"]})
-        if self.token:
-            headers.setRawHeaders(b"Authorization", [f"Bearer {self.token}".encode()])
-        d = self.client.request("POST", "", headers, FileBodyProducer(BytesIO(data)), timeout=self.timeout)
-        response = await d
-        payload = await readBody(response)
-        if response.code >= 500 or response.code == 429:
-            raise RetryableWebhookError(f"the server responded with the status code {response.code} but did not "
-                                        "return more information")
-        if response.code >= 300:
-            raise WebhookError(f"the server responded with the status code {response.code}")
-        try:
-            out = json.loads(payload)
-        except ValueError as e:
-            raise WebhookError(f"the webhook's answer is not JSON: {e}")
-        status = out.get("status") if isinstance(out, dict) else None
-        return status if isinstance(status, dict) else {}
+        return await post_review(self.client, self.clock, self.token, data, self.timeout, self.retry_steps)
 
     def rules_for(self, user: Any, namespace: str) -> tuple[list[dict], list[dict], bool, str]:
         """
@@ -281,3 +289,87 @@ def webhook_for_service(service: Any) -> WebhookAuthorizer:
         getattr(a, "webhook_cache_unauthorized_ttl", UNAUTHORIZED_TTL),
     )
     return service.webhook_authorizer
+
+
+class WebhookTokenAuthenticator:
+    """
+    Webhook token authentication (C{--authentication-token-webhook-config-file}, kube's
+    C{plugin/pkg/authenticator/token/webhook}): a bearer token is POSTed in a C{TokenReview}
+    (C{--authentication-token-webhook-version}, v1beta1 by default); C{status.authenticated} gives
+    the user (C{status.user}), anything else refuses the token (C{status.error} as the reason).
+    Answers, both ways, are cached by token for C{--authentication-token-webhook-cache-ttl}; a
+    webhook that fails refuses the token (a 401), bounded by the timeout and retries.
+    """
+
+    def __init__(self, client: Any, clock: Any, token: str = "", version: str = DEFAULT_VERSION,
+                 cache_ttl: float = 120.0, timeout: float = TIMEOUT, retry_steps: int = RETRY_STEPS) -> None:
+        self.client = client
+        self.clock = clock
+        self.token = token
+        self.version = version
+        self.cache_ttl = cache_ttl
+        self.timeout = timeout
+        self.retry_steps = retry_steps
+        self._cache: dict[str, tuple[float, Any]] = {}
+
+    def authenticate_token(self, token: str) -> Any:
+        """
+        The user of C{token} (a Deferred unless cached); raises (errbacks with)
+        L{kapid.auth.interfaces.AuthenticationError} when the webhook refuses it or fails.
+        """
+        from twisted.internet.defer import Deferred
+
+        from kapid.auth.interfaces import AuthenticationError
+
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] > self.clock.seconds():
+            if isinstance(cached[1], str):
+                raise AuthenticationError(cached[1])
+            return cached[1]
+        return Deferred.fromCoroutine(self._review(token))
+
+    async def _review(self, token: str) -> Any:
+        from kapid.auth.interfaces import AuthenticationError, UserInfo
+
+        body = {
+            "apiVersion": f"authentication.k8s.io/{self.version}", "kind": "TokenReview",
+            "metadata": {"creationTimestamp": None}, "spec": {"token": token}, "status": {"user": {}},
+        }
+        try:
+            status = await post_review(self.client, self.clock, self.token, json.dumps(body).encode(),
+                                       self.timeout, self.retry_steps)
+        except Exception as e:
+            log.warn("Webhook token authentication failed: {error}", error=str(e))
+            raise AuthenticationError(str(e))
+        if not status.get("authenticated"):
+            error = status.get("error") or "invalid bearer token"
+            self._remember(token, error)
+            raise AuthenticationError(error)
+        user = status.get("user") or {}
+        info = UserInfo(
+            name=user.get("username") or "", uid=user.get("uid") or "", groups=tuple(user.get("groups") or ()),
+            extra={k: tuple(v or ()) for k, v in (user.get("extra") or {}).items()},
+        )
+        self._remember(token, info)
+        return info
+
+    def _remember(self, token: str, answer: Any) -> None:
+        if self.cache_ttl <= 0:
+            return
+        now = self.clock.seconds()
+        self._cache[token] = (now + self.cache_ttl, answer)
+        if len(self._cache) > 10000:
+            for k in [k for k, (until, _) in self._cache.items() if until <= now]:
+                del self._cache[k]
+
+
+def token_webhook_for_service(service: Any) -> WebhookTokenAuthenticator:
+    """
+    The webhook token authenticator of C{service}'s flags.
+    """
+    a = service.config.authentication
+    target = load_kubeconfig(a.token_webhook_config_file)
+    return WebhookTokenAuthenticator(
+        client_for(target, service.reactor), service.reactor, target.token,
+        a.token_webhook_version or DEFAULT_VERSION, a.token_webhook_cache_ttl,
+    )

@@ -34,6 +34,13 @@ SECTION = Section(
         Flag("api-audiences", "", "Identifiers of the API. The service account token authenticator "
              "will validate that tokens used against the API are bound to at least one of these "
              "audiences."),
+        Flag("authentication-token-webhook-config-file", "", "File with webhook configuration for "
+             "token authentication in kubeconfig format. The API server will query the remote "
+             "service to determine authentication for bearer tokens."),
+        Flag("authentication-token-webhook-version", "v1beta1", "The API version of the "
+             "authentication.k8s.io TokenReview to send to and expect from the webhook."),
+        Flag("authentication-token-webhook-cache-ttl", "2m0s", "The duration to cache responses from "
+             "the webhook token authenticator."),
         Flag("requestheader-client-ca-file", "", "Root certificate bundle to use to verify client "
              "certificates on incoming requests before trusting usernames in headers specified by "
              "--requestheader-username-headers."),
@@ -66,6 +73,9 @@ class AuthenticationConfig:
     requestheader_group_headers: tuple[str, ...]
     requestheader_allowed_names: tuple[str, ...]
     service_account_signing_key_file: Optional[str] = None
+    token_webhook_config_file: Optional[str] = None
+    token_webhook_version: str = "v1beta1"
+    token_webhook_cache_ttl: float = 120.0
     requestheader_extra_headers_prefix: tuple[str, ...] = ()
 
 
@@ -100,5 +110,10 @@ def validate(values: dict[str, Any]) -> tuple[AuthenticationConfig, list[str]]:
         requestheader_allowed_names=tuple(split_list(c.text("requestheader-allowed-names"))),
         service_account_signing_key_file=c.readable_file("service-account-signing-key-file"),
         requestheader_extra_headers_prefix=tuple(split_list(c.text("requestheader-extra-headers-prefix"))),
+        token_webhook_config_file=c.readable_file("authentication-token-webhook-config-file"),
+        token_webhook_version=c.text("authentication-token-webhook-version"),
+        token_webhook_cache_ttl=c.duration("authentication-token-webhook-cache-ttl"),
     )
+    if config.token_webhook_version not in ("v1", "v1beta1"):
+        c.error(f"--authentication-token-webhook-version: {config.token_webhook_version!r} is not one of v1, v1beta1")
     return config, c.errors

@@ -19,7 +19,14 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from kapid.auth.authorizers import build_authorizer
 from kapid.auth.interfaces import ALLOW, DENY, NO_OPINION, Attributes, UserInfo
-from kapid.auth.webhook import WebhookAuthorizer, client_for, load_kubeconfig, review_spec
+from kapid.auth.interfaces import AuthenticationError
+from kapid.auth.webhook import (
+    WebhookAuthorizer,
+    WebhookTokenAuthenticator,
+    client_for,
+    load_kubeconfig,
+    review_spec,
+)
 from kapid.testing.tls import issue, make_ca, server_options
 
 
@@ -47,6 +54,11 @@ class Webhook(Resource):
         if self.hang:
             self.pending.append(request)
             return NOT_DONE_YET
+        if review["kind"] == "TokenReview":
+            good = review["spec"]["token"] == "good"
+            status = ({"authenticated": True, "user": {"username": "tina", "uid": "7", "groups": ["devs"]}}
+                      if good else {"authenticated": False, "error": "bad token"})
+            return json.dumps({"apiVersion": review["apiVersion"], "kind": "TokenReview", "status": status}).encode()
         user = review["spec"].get("user")
         status = {"allowed": user == "alice"}
         if user == "mallory":
@@ -169,6 +181,26 @@ class WebhookAuthorizerTests(TestCase):
         self.assertIn("context deadline exceeded", decision.error)
         for request in self.webhook.pending:
             request.finish() if not request.finished and not request._disconnected else None
+
+    async def test_token_webhook(self) -> None:
+        """
+        A token the webhook accepts is its user; one it refuses (or a failing webhook) is an
+        authentication error; answers are cached for the TTL.
+        """
+        authn = WebhookTokenAuthenticator(self.client, self.clock, cache_ttl=120, retry_steps=1)
+        user = await authn.authenticate_token("good")
+        self.assertEqual((user.name, user.uid, user.groups), ("tina", "7", ("devs",)))
+        self.assertEqual(self.webhook.reviews[0]["apiVersion"], "authentication.k8s.io/v1beta1")
+        self.assertEqual(self.webhook.reviews[0]["spec"], {"token": "good"})
+        with self.assertRaises(AuthenticationError) as raised:
+            await authn.authenticate_token("bad")
+        self.assertEqual(str(raised.exception), "bad token")
+        self.assertEqual(authn.authenticate_token("good").name, "tina")  # cached
+        self.assertRaises(AuthenticationError, authn.authenticate_token, "bad")  # cached too
+        self.assertEqual(len(self.webhook.reviews), 2)
+        self.webhook.fail = 1
+        with self.assertRaises(AuthenticationError):
+            await authn.authenticate_token("other")
 
     def test_rules_unsupported(self) -> None:
         """
