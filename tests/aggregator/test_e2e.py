@@ -66,6 +66,33 @@ class AggregatorE2ETests(TestCase):
         self.assertIn("client-ca-file", cm["data"])
         self.assertEqual(cm["data"]["requestheader-allowed-names"], '["front-proxy-client"]')
 
+        def python_client() -> list:
+            from kubernetes import client
+
+            cfg = client.Configuration()
+            cfg.host = kapid.insecure_url
+            api = client.ApiregistrationV1Api(client.ApiClient(cfg))
+            api.create_api_service(client.V1APIService(
+                metadata=client.V1ObjectMeta(name="v1alpha1.wardle.example.com"),
+                spec=client.V1APIServiceSpec(
+                    group="wardle.example.com", version="v1alpha1", group_priority_minimum=1000, version_priority=15,
+                    insecure_skip_tls_verify=True, service=client.ApiregistrationV1ServiceReference(namespace="wardle", name="api"),
+                ),
+            ))
+            items = api.list_api_service().items
+            return [(i.metadata.name, [(c.type, c.status, c.reason) for c in (i.status.conditions or [])]) for i in items]
+
+        from twisted.internet.threads import deferToThread
+
+        listed = dict(await deferToThread(python_client))
+        self.assertEqual(listed["v1.apps"], [("Available", "True", "Local")])
+        for _ in range(50):
+            row = self.k(kapid.kubeconfig, "get", "apiservice", "v1alpha1.wardle.example.com", "--no-headers")
+            if "ServiceNotFound" in row:
+                break
+            await _sleep(0.1)
+        self.assertEqual(row.split()[1:4], ["wardle/api", "False", "(ServiceNotFound)"])
+
     async def test_front_and_extension(self) -> None:
         """One kapid serves flowcontrol for another through an APIService: reads, writes and watches pass; availability follows the backend."""
         self.home = self.mktemp()
