@@ -153,7 +153,7 @@ class AggregatorLink(Link):
 
     def pre_shutdown_hooks(self) -> list[Any]:
         """
-        Stop the autoregister controller.
+        Stop the autoregister and availability controllers; close the proxy's pooled connections.
         """
 
         def stop(_service: Any = None) -> None:
@@ -161,6 +161,9 @@ class AggregatorLink(Link):
                 self.controller.stop()
             if self.availability is not None:
                 self.availability.stop()
+            close = getattr(self.proxy, "close", None)
+            if close is not None:
+                close()
 
         return [("stop-kube-aggregator-controllers", stop)]
 
