@@ -195,13 +195,25 @@ def child_env(extra: Optional[dict[str, str]] = None, home: Optional[str] = None
     return env
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def _death_signal_setter() -> Any:
+    """
+    A C{preexec_fn} that asks Linux to SIGKILL the child when the thread that started it exits
+    (C{PR_SET_PDEATHSIG}), or None elsewhere. C{prctl} is looked up here, in the parent, so the
+    child runs no loader code between fork and exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except Exception:
-        pass
+        return None
+
+    def set_death_signal() -> None:  # pragma: no cover - runs in the child between fork and exec
+        prctl(1, int(signal.SIGKILL))
+
+    return set_death_signal
 
 
 class Credentials:
@@ -651,7 +663,7 @@ class KapidProcess(ClientAccess):
                 cwd=self.cwd,
                 env=child_env(self.env, home=self.base_dir),
                 pass_fds=[sock.fileno() for sock in self.systemd_sockets],
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=_death_signal_setter(),
             )
         finally:
             log.close()
