@@ -480,9 +480,17 @@ def merge_applied(live: Any, applied: Any, schema: Any, owned_by_me: set[Path], 
             if k in applied:
                 continue
             p = prefix + ("f:" + k,)
-            if p in owned_by_me or any(o[: len(p)] == p for o in owned_by_me if len(o) > len(p)) and _only_mine(p, owned_by_me):
-                if p in owned_by_me:
-                    del out[k]
+            if p in owned_by_me:
+                del out[k]
+            elif isinstance(live[k], (dict, list)) and any(o[: len(p)] == p for o in owned_by_me if len(o) > len(p)):
+                # members under k this manager applied before and applies no more: they go, the
+                # others' stay (an emptied list or map stays, empty, as structured-merge-diff keeps it)
+                sub = None
+                if schema is not None:
+                    sub = schema.additional_properties if schema.is_map else schema.prop(k)
+                if isinstance(live[k], list) and not (_list_keys(sub) or (sub is not None and sub.list_type == "set")):
+                    continue
+                out[k] = merge_applied(live[k], type(live[k])(), sub, owned_by_me, p)
         return out
     if isinstance(applied, list) and isinstance(live, list):
         keys = _list_keys(schema)
@@ -520,10 +528,6 @@ def merge_applied(live: Any, applied: Any, schema: Any, owned_by_me: set[Path], 
                     out_list.append(i)
             return out_list
     return copy.deepcopy(applied)
-
-
-def _only_mine(p: Path, owned: set[Path]) -> bool:
-    return True
 
 
 def apply(

@@ -90,6 +90,28 @@ class ApplyTests(SynchronousTestCase):
         live = ssa.apply(live, dep([{"name": "a", "image": "x"}]), "m1", False, "apps/v1", 0, DEPLOY)
         self.assertEqual([c["name"] for c in live["spec"]["template"]["spec"]["containers"]], ["a"])
 
+    def test_apply_removes_list_items_of_a_field_no_longer_applied(self) -> None:
+        """
+        A manager whose configuration no longer has a keyed list at all loses the items it applied
+        there; another manager's items stay.
+        """
+        svc = Schema.of("io.k8s.api.core.v1.Service")
+
+        def service(*ports: str) -> dict:
+            spec: dict = {"ports": [{"name": n, "port": 80 + i, "protocol": "TCP"} for i, n in enumerate(ports)]}
+            if not ports:
+                spec = {"type": "ClusterIP"}
+            return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": spec}
+
+        live = ssa.apply(None, service("a"), "m1", False, "v1", 0, svc)
+        live = ssa.apply(live, dict(service("b"), spec={"ports": [{"name": "b", "port": 90, "protocol": "TCP"}]}),
+                         "m2", False, "v1", 0, svc)
+        self.assertEqual([p["name"] for p in live["spec"]["ports"]], ["a", "b"])
+        live = ssa.apply(live, service(), "m2", False, "v1", 0, svc)
+        self.assertEqual([p["name"] for p in live["spec"]["ports"]], ["a"])
+        managers = {e["manager"]: e["fieldsV1"] for e in live["metadata"]["managedFields"]}
+        self.assertEqual(managers["m2"], {"f:spec": {"f:type": {}}})
+
     def test_conflict(self) -> None:
         """
         Changing a field another manager owns is a 409 naming it.
