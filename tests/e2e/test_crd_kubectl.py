@@ -339,6 +339,10 @@ class CRDKubectlTests(TestCase):
                  self.write("bob2.yaml", BOB_COLOR.replace("{name: https, port: 443}", "{name: admin, port: 8443}")))
         self.assertEqual(self.json("get", "wd", "shared")["spec"]["ports"],
                          [{"name": "http", "port": 80}, {"name": "admin", "port": 8443}])
+        # bob's configuration without ports at all: his entry goes, alice's stays
+        self.out("apply", "--server-side", "--field-manager=bob", "-f",
+                 self.write("bob3.yaml", BOB_COLOR.replace("  ports:\n  - {name: https, port: 443}\n", "")))
+        self.assertEqual(self.json("get", "wd", "shared")["spec"]["ports"], [{"name": "http", "port": 80}])
         # kubectl 1.32 applies the same way: alice takes the color back
         self.assertEqual(
             self.out("apply", "--server-side", "--field-manager=alice", "--force-conflicts", "-f", alice,
