@@ -188,3 +188,26 @@ class EntryPointTests(SynchronousTestCase):
         import kapid.testing.pytest_plugin as plugin
 
         self.assertTrue(callable(plugin.pytest_addoption))
+
+    def test_autoloaded_when_installed(self) -> None:
+        """
+        Installed (as the test command installs kapid), pytest loads the plugin by itself: its
+        options are in C{pytest --help}, and C{-p no:kapid} turns it off.
+        """
+        from importlib.metadata import entry_points
+
+        names = [e.value for e in entry_points(group="pytest11") if e.name == "kapid"]
+        self.assertEqual(names, ["kapid.testing.pytest_plugin"],
+                         "kapid's pytest11 entry point is not installed (pip install '.[test]')")
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env["PYTHONPATH"] = PACKAGE_ROOT
+        help_text = [
+            subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *extra, "--help"],
+                           capture_output=True, text=True, timeout=120, cwd=base, env=env).stdout
+            for extra in ([], ["-p", "no:kapid"])
+        ]
+        self.assertIn("--kapid-url=URL", help_text[0])
+        self.assertIn("--help", help_text[1])
+        self.assertNotIn("--kapid-url", help_text[1])
