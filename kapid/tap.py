@@ -171,6 +171,9 @@ def add_controllers(service: Any) -> None:
     from kapid.auth import rbac_bootstrap
 
     service.add_post_start_hook("rbac/bootstrap-roles", rbac_bootstrap.post_start_hook)
+    from kapid.auth import legacytokens
+
+    service.add_post_start_hook("tokens-controller", legacytokens.post_start_hook)
     from kapid.admission.plugins import pods as pod_admission
 
     service.add_post_start_hook("scheduling/bootstrap-system-priority-classes", pod_admission.post_start_hook)
