@@ -9,6 +9,10 @@ cached per token until it expires, and on every request the objects it is bound 
 ServiceAccount, and the Pod, Secret or Node of a bound token) must still exist with the uid in the
 token. The user is C{system:serviceaccount:<ns>:<name>} in C{system:serviceaccounts} and
 C{system:serviceaccounts:<ns>}.
+
+Legacy tokens (issuer C{kubernetes/serviceaccount}, from C{kubernetes.io/service-account-token}
+Secrets, see L{kapid.auth.legacytokens}) are accepted while their Secret exists and holds them and
+their ServiceAccount exists with the same uid.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from kapid.auth.interfaces import AuthenticationError, IAuthenticator, UserInfo
-from kapid.auth.tokens import key_id
+from kapid.auth.tokens import LEGACY_ISSUER, key_id
+
+#: The prefix of the legacy tokens' private claims.
+LEGACY_PREFIX = "kubernetes.io/serviceaccount/"
 
 #: kube's error for a bearer token no token authenticator accepts.
 INVALID_TOKEN = "invalid bearer token"
@@ -128,6 +135,7 @@ class ServiceAccountTokenAuthenticator:
         lookup: Callable[[str, str, str], Any],
         now: Callable[[], float],
         cache_size: int = CACHE_SIZE,
+        legacy: bool = True,
     ) -> None:
         self.keys = list(keys)
         self.kids = {key_id(k): k for k in self.keys}
@@ -136,6 +144,7 @@ class ServiceAccountTokenAuthenticator:
         self.lookup = lookup
         self.now = now
         self.cache_size = cache_size
+        self.legacy = legacy
         self._cache: OrderedDict[str, dict] = OrderedDict()
 
     def _verify(self, token: str) -> Optional[dict]:
@@ -144,13 +153,19 @@ class ServiceAccountTokenAuthenticator:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             return None
-        if not isinstance(unverified, dict) or unverified.get("iss") not in self.issuers:
+        if not isinstance(unverified, dict):
+            return None
+        if unverified.get("iss") not in self.issuers and not (self.legacy and unverified.get("iss") == LEGACY_ISSUER):
             return None
         kid = header.get("kid")
         candidates = [self.kids[kid]] if kid in self.kids else self.keys
         last: Exception = AuthenticationError(INVALID_TOKEN)
+        legacy = unverified.get("iss") == LEGACY_ISSUER
         for key in candidates:
             try:
+                if legacy:
+                    return jwt.decode(token, key, algorithms=_algorithms(key), issuer=LEGACY_ISSUER,
+                                      options={"verify_aud": False, "verify_exp": False, "require": ["sub"]})
                 return jwt.decode(
                     token, key, algorithms=_algorithms(key), audience=self.audiences,
                     issuer=list(self.issuers),
@@ -180,10 +195,45 @@ class ServiceAccountTokenAuthenticator:
         else:
             self._cache.move_to_end(token)
         t = self.now()
-        if t >= claims["exp"] or ("nbf" in claims and t < claims["nbf"] - 60):
+        if ("exp" in claims and t >= claims["exp"]) or ("nbf" in claims and t < claims["nbf"] - 60):
             self._cache.pop(token, None)
             raise AuthenticationError("service account token has expired")
+        if claims.get("iss") == LEGACY_ISSUER:
+            return Deferred.fromCoroutine(self._check_legacy(token, claims))
         return Deferred.fromCoroutine(self._check_bound(claims))
+
+    async def _check_legacy(self, token: str, claims: dict) -> UserInfo:
+        """
+        kube's legacy validator: the Secret still exists and holds this token (and is not marked
+        invalid), and the ServiceAccount exists with the uid in the token.
+        """
+        import base64
+
+        namespace = claims.get(LEGACY_PREFIX + "namespace") or ""
+        name = claims.get(LEGACY_PREFIX + "service-account.name") or ""
+        uid = claims.get(LEGACY_PREFIX + "service-account.uid") or ""
+        secret_name = claims.get(LEGACY_PREFIX + "secret.name") or ""
+        if not (namespace and name and secret_name):
+            raise AuthenticationError(INVALID_TOKEN)
+        secret = await self.lookup("secrets", namespace, secret_name)
+        if secret is None:
+            raise AuthenticationError(f'secret "{secret_name}" has been deleted')
+        stored = ((secret.get("data") or {}).get("token")) or ""
+        try:
+            stored = base64.b64decode(stored).decode()
+        except Exception:
+            stored = ""
+        if stored != token:
+            raise AuthenticationError(f'token does not match secret "{secret_name}"')
+        if "kubernetes.io/legacy-token-invalid-since" in ((secret.get("metadata") or {}).get("labels") or {}):
+            raise AuthenticationError(f'the token in secret "{secret_name}" has been invalidated')
+        account = await self.lookup("serviceaccounts", namespace, name)
+        if account is None or (uid and (account.get("metadata") or {}).get("uid") != uid):
+            raise AuthenticationError(f'service account "{name}" has been deleted')
+        return UserInfo(
+            name=f"system:serviceaccount:{namespace}:{name}", uid=uid,
+            groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
+        )
 
     async def _check_bound(self, claims: dict) -> UserInfo:
         from kapid.registry.builtin.authentication import service_account_user

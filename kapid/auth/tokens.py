@@ -29,6 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 #: kube-apiserver's issuer when C{--service-account-issuer} is not given (kapid's default).
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
+#: The issuer of legacy (Secret-based) service account tokens.
+LEGACY_ISSUER = "kubernetes/serviceaccount"
+
 #: The key pair kapid generates in its pki directory.
 SA_KEY = "sa.key"
 SA_PUB = "sa.pub"
@@ -168,6 +171,21 @@ class TokenIssuer:
         }
         token = jwt.encode(claims, self.key, algorithm=_algorithm(self.key), headers={"kid": self.key_id, "typ": None})
         return IssuedToken(token, float(exp))
+
+    def issue_legacy(self, namespace: str, name: str, uid: str, secret_name: str) -> str:
+        """
+        A legacy token for a C{kubernetes.io/service-account-token} Secret (kube's
+        C{LegacyClaims}): issuer L{LEGACY_ISSUER}, no audience, no expiry.
+        """
+        claims = {
+            "iss": LEGACY_ISSUER,
+            "kubernetes.io/serviceaccount/namespace": namespace,
+            "kubernetes.io/serviceaccount/secret.name": secret_name,
+            "kubernetes.io/serviceaccount/service-account.name": name,
+            "kubernetes.io/serviceaccount/service-account.uid": uid,
+            "sub": f"system:serviceaccount:{namespace}:{name}",
+        }
+        return jwt.encode(claims, self.key, algorithm=_algorithm(self.key), headers={"kid": self.key_id, "typ": None})
 
     def verify(self, token: str, audience: Optional[str] = None) -> dict:
         """
