@@ -203,7 +203,8 @@ def test_crds_ini_relative_to_ini_file(pytester: Any) -> None:
 
 def test_bad_crd_dir_fails_with_kapids_message(pytester: Any) -> None:
     """
-    A CRD directory kapid refuses fails the tests that need kapid with kapid's own message.
+    A CRD directory kapid refuses (missing, or with a broken manifest) fails the tests that need
+    kapid with kapid's own message.
     """
     module(pytester, """
         def test_needs_kapid(kapid):
@@ -217,6 +218,11 @@ def test_bad_crd_dir_fails_with_kapids_message(pytester: Any) -> None:
         "*(twistd's usage text)",
     ])
     assert "Generic flags:" not in result.stdout.str()
+    bad = pytester.mkdir("bad-crds")
+    (bad / "broken.yaml").write_text("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec: [\n")
+    result = run(pytester, "--kapid-crds=bad-crds")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*--crd-dir: {bad / 'broken.yaml'}: not valid YAML or JSON*"])
 
 
 def test_namespace_isolation(pytester: Any) -> None:
