@@ -3,11 +3,12 @@ End to end: RBAC and service account tokens with the real kubectl against a real
 (RBAC is the default mode): the default policy as on a new cluster, a ServiceAccount bound to a Role
 doing exactly what the Role grants with a token from C{kubectl create token}, C{kubectl auth can-i
 [--list] [--as]}, escalation refused, the token refused once its bound Pod is deleted, anonymous
-requests limited to the public info, and the issuer discovery documents.
+requests limited to the public info, the issuer discovery documents, and a legacy token Secret.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import urllib.error
@@ -15,6 +16,8 @@ import urllib.request
 from typing import Any
 
 import jwt
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
@@ -180,6 +183,25 @@ class RBACTests(TestCase):
         key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(token)["kid"]]
         claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=config["issuer"], issuer=config["issuer"])
         self.assertEqual(claims["sub"], "system:serviceaccount:team:bot")
+
+        # a legacy token Secret, filled by the tokens controller, works while the Secret exists
+        secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                  "metadata": {"name": "bot-token", "namespace": "team",
+                               "annotations": {"kubernetes.io/service-account.name": "bot"}}}
+        with open(path, "w") as f:
+            json.dump(secret, f)
+        await self.ok("create", "-f", path)
+        legacy = ""
+        for _ in range(50):
+            data = json.loads(await self.ok("-n", "team", "get", "secret", "bot-token", "-o", "json")).get("data") or {}
+            if data.get("token"):
+                legacy = base64.b64decode(data["token"]).decode()
+                break
+            await deferLater(reactor, 0.1, lambda: None)
+        self.assertTrue(legacy)
+        self.assertIn("web", await self.ok("-n", "team", "get", "pods", token=legacy))
+        await self.ok("-n", "team", "delete", "secret", "bot-token")
+        self.assertIn("Unauthorized", await self.fails("-n", "team", "get", "pods", token=legacy))
 
         # the token dies with its Pod
         await self.ok("-n", "team", "delete", "pod", "web", "--grace-period=0", "--force")
