@@ -201,6 +201,11 @@ def embedded_session(url: str) -> dict:
     out["unknown_version"] = _error(lambda: co.list_namespaced_custom_object(GROUP, "v9", ns, "widgets"))
     out["strict"] = _error(lambda: co.create_namespaced_custom_object(
         GROUP, "v1", ns, "widgets", widget("typo", colour="red"), field_validation="Strict"))
+    # unknown fields without fieldValidation (kube's default: Warn) are pruned with a Warning each
+    data, code, headers = co.create_namespaced_custom_object_with_http_info(
+        GROUP, "v1", ns, "widgets", widget("warned", color="red", colour="red", extra={"a": 1}))
+    out["warn"] = (code, headers.get("Warning"), data["spec"])
+    co.delete_namespaced_custom_object(GROUP, "v1", ns, "widgets", "warned")
     rv = co.list_namespaced_custom_object(GROUP, "v1", ns, "widgets")["metadata"]["resourceVersion"]
     got = co.get_namespaced_custom_object(GROUP, "v1", ns, "widgets", "w1")
     got["spec"]["color"] = "green"
@@ -245,9 +250,13 @@ def embedded_session(url: str) -> dict:
     # -- watch from the list's resourceVersion: every change in order
     co.create_namespaced_custom_object(GROUP, "v1", ns, "widgets", widget("w2", color="blue"))
     co.delete_namespaced_custom_object(GROUP, "v1", ns, "widgets", "w2")
-    events = watch.Watch().stream(co.list_namespaced_custom_object, GROUP, "v1", ns, "widgets",
-                                  resource_version=rv, timeout_seconds=2)
-    out["watch"] = [(e["type"], e["object"]["metadata"]["name"]) for e in events]
+    out["watch"] = []
+    w = watch.Watch()
+    for e in w.stream(co.list_namespaced_custom_object, GROUP, "v1", ns, "widgets", resource_version=rv,
+                      timeout_seconds=10):
+        out["watch"].append((e["type"], e["object"]["metadata"]["name"]))
+        if e["type"] == "DELETED":
+            w.stop()
 
     # -- label selectors, pagination, delete collection
     for i in range(3):
@@ -389,6 +398,10 @@ class CRDPythonClientTests(TestCase):
         self.assertEqual((code, body["reason"], body["message"]), (
             400, "BadRequest",
             'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.colour"',
+        ))
+        self.assertEqual(out["warn"], (
+            201, '299 - "unknown field \\"spec.colour\\"", 299 - "unknown field \\"spec.extra\\""',
+            {"color": "red", "size": "medium"},
         ))
         self.assertEqual(out["replaced"], {"color": "green", "replicas": 1, "size": "medium"})
         self.assertEqual(out["stale"], 409)
