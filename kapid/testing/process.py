@@ -386,10 +386,14 @@ class ClientAccess:
         """
         return Faults(self)
 
-    def request(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, timeout: float = 30.0,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
         """
         A blocking JSON request as the kubeconfig's user: returns the status code and the decoded
-        body (the raw text when it is not JSON).
+        body (the raw text when it is not JSON). C{content_type} names a patch type for PATCH
+        (e.g. C{application/merge-patch+json}).
         """
         credentials = self.credentials
         url = urllib.parse.urlsplit(credentials.server)
@@ -404,7 +408,7 @@ class ClientAccess:
         data = None
         if body is not None:
             data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         try:
             connection.request(method, url.path.rstrip("/") + path, body=data, headers=headers)
             response = connection.getresponse()

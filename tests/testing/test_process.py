@@ -341,6 +341,9 @@ class BlockingTests(SynchronousTestCase):
             plain.check_running()
             self.assertEqual(plain.url, kapid.insecure_url)
             self.assertEqual(plain.request("GET", "/api/v1/namespaces/default")[0], 200)
+            code, patched = plain.request("PATCH", "/api/v1/namespaces/default", {"metadata": {"labels": {"a": "b"}}},
+                                          content_type="application/merge-patch+json")
+            self.assertEqual((code, patched["metadata"]["labels"]["a"]), (200, "b"), patched)
             secure = RunningKapid(kapid.secure_url, kapid.kubeconfig, files_dir=self.mktemp())
             secure.check_running()
             code, body = secure.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
