@@ -5,8 +5,9 @@ annotated C{rbac.authorization.kubernetes.io/autoupdate: "true"}.
 
 Rules are written compactly: L{R} for resource rules (verbs, API groups and resources as
 space-separated words, C{-} standing for the core group C{""}) and L{U} for non-resource rules.
-The C{system:controller:*} roles of kube-controller-manager's controllers are not here (kapid runs
-no kube-controller-manager).
+The C{system:controller:*} roles of kube-controller-manager's controllers are here too (bound to
+their ServiceAccounts in C{kube-system}), as on any new cluster, though kapid runs no
+kube-controller-manager.
 """
 
 from __future__ import annotations
@@ -233,6 +234,162 @@ CLUSTER_ROLES: dict[str, tuple[list[dict], Any, dict[str, str]]] = {
 }
 
 
+_SCALE = R("get", "*", "*/scale")
+
+#: kube-controller-manager's controllers (C{system:controller:<name>}, each bound to the
+#: ServiceAccount C{<name>} in C{kube-system}): name -> rules. Roles of controllers kube 1.33 runs
+#: only behind feature gates that are off by default are left out.
+CONTROLLER_ROLES: dict[str, list[dict]] = {
+    "attachdetach-controller": [
+        R("list watch", "-", "persistentvolumeclaims persistentvolumes"), R(READ, "-", "nodes"),
+        R("patch update", "-", "nodes/status"), R("list watch", "-", "pods"), _EVENTS,
+        R("create delete get list watch", "storage.k8s.io", "volumeattachments"),
+        R(READ, "storage.k8s.io", "csidrivers"), R(READ, "storage.k8s.io", "csinodes"),
+    ],
+    "certificate-controller": [
+        R("delete get list watch", "certificates.k8s.io", "certificatesigningrequests"),
+        R("update", "certificates.k8s.io", "certificatesigningrequests/approval certificatesigningrequests/status"),
+        R("approve", "certificates.k8s.io", "signers", "kubernetes.io/kube-apiserver-client-kubelet"),
+        R("sign", "certificates.k8s.io", "signers", "kubernetes.io/kube-apiserver-client "
+          "kubernetes.io/kube-apiserver-client-kubelet kubernetes.io/kubelet-serving kubernetes.io/legacy-unknown"),
+        R("create", "authorization.k8s.io", "subjectaccessreviews"), _EVENTS,
+    ],
+    "clusterrole-aggregation-controller": [
+        R("escalate get list patch update watch", RBAC_GROUP, "clusterroles"),
+    ],
+    "cronjob-controller": [
+        R("get list update watch", "batch", "cronjobs"),
+        R("create delete get list patch update watch", "batch", "jobs"),
+        R("update", "batch", "cronjobs/status"), R("update", "batch", "cronjobs/finalizers"),
+        R("delete list watch", "-", "pods"), _EVENTS,
+    ],
+    "daemon-set-controller": [
+        R(READ, "apps extensions", "daemonsets"), R("update", "apps extensions", "daemonsets/status"),
+        R("update", "apps extensions", "daemonsets/finalizers"), R("list watch", "-", "nodes"),
+        R("create delete list patch watch", "-", "pods"), R("create", "-", "pods/binding"),
+        R("create delete get list patch update watch", "apps", "controllerrevisions"), _EVENTS,
+    ],
+    "deployment-controller": [
+        R("get list update watch", "apps extensions", "deployments"),
+        R("update", "apps extensions", "deployments/status"),
+        R("update", "apps extensions", "deployments/finalizers"),
+        R("create delete get list patch update watch", "apps extensions", "replicasets"),
+        R("get list update watch", "-", "pods"), _EVENTS,
+    ],
+    "disruption-controller": [
+        R(READ, "apps extensions", "deployments"), R(READ, "apps extensions", "replicasets"),
+        R(READ, "-", "replicationcontrollers"), R(READ, "policy", "poddisruptionbudgets"),
+        R(READ, "apps", "statefulsets"), R("update", "policy", "poddisruptionbudgets/status"),
+        R("patch update", "-", "pods/status"), _SCALE, _EVENTS,
+    ],
+    "endpoint-controller": [
+        R(READ, "-", "pods services"), R("create delete get list update watch", "-", "endpoints"),
+        R("create", "-", "endpoints/restricted"), _EVENTS,
+    ],
+    "endpointslice-controller": [
+        R(READ, "-", "nodes pods services"), R("update", "-", "services/finalizers"),
+        R("create delete get list update watch", "discovery.k8s.io", "endpointslices"), _EVENTS,
+    ],
+    "endpointslicemirroring-controller": [
+        R(READ, "-", "endpoints services"), R("update", "-", "services/finalizers"),
+        R("update", "-", "endpoints/finalizers"),
+        R("create delete get list update watch", "discovery.k8s.io", "endpointslices"), _EVENTS,
+    ],
+    "ephemeral-volume-controller": [
+        R(READ, "-", "pods"), R("update", "-", "pods/finalizers"),
+        R("create get list watch", "-", "persistentvolumeclaims"), _EVENTS,
+    ],
+    "expand-controller": [
+        R("get list patch update watch", "-", "persistentvolumes"),
+        R("patch update", "-", "persistentvolumeclaims/status"), R(READ, "-", "persistentvolumeclaims"), _EVENTS,
+    ],
+    "generic-garbage-collector": [R("delete get list patch update watch", "*", "*"), _EVENTS],
+    "horizontal-pod-autoscaler": [
+        R(READ, "autoscaling", "horizontalpodautoscalers"),
+        R("update", "autoscaling", "horizontalpodautoscalers/status"), R("get update", "*", "*/scale"),
+        R("list watch", "-", "pods"), R("list watch", "metrics.k8s.io", "pods"),
+        R(READ, "custom.metrics.k8s.io", "*"), R(READ, "external.metrics.k8s.io", "*"), _EVENTS,
+    ],
+    "job-controller": [
+        R("get list patch update watch", "batch", "jobs"), R("update", "batch", "jobs/status"),
+        R("update", "batch", "jobs/finalizers"), R("create delete list patch watch", "-", "pods"), _EVENTS,
+    ],
+    "legacy-service-account-token-cleaner": [
+        R("get", "-", "configmaps", "kube-apiserver-legacy-service-account-token-tracking"),
+        R("delete patch", "-", "secrets"),
+    ],
+    "namespace-controller": [
+        R("delete get list watch", "-", "namespaces"), R("update", "-", "namespaces/finalize namespaces/status"),
+        R("delete deletecollection get list watch", "*", "*"),
+    ],
+    "node-controller": [
+        R("delete get list patch update watch", "-", "nodes"), R("patch update", "-", "nodes/status"),
+        R("patch update", "-", "pods/status"), R("delete get list watch", "-", "pods"), _EVENTS,
+    ],
+    "persistent-volume-binder": [
+        R("create delete get list update watch", "-", "persistentvolumes"),
+        R("update", "-", "persistentvolumes/status"), R("get list update watch", "-", "persistentvolumeclaims"),
+        R("update", "-", "persistentvolumeclaims/status"), R("create delete get list watch", "-", "pods"),
+        R(READ, "storage.k8s.io", "storageclasses"), R("list watch", "-", "nodes"), _EVENTS,
+        R("watch", "-", "events"),
+    ],
+    "pod-garbage-collector": [
+        R("delete list watch", "-", "pods"), R(READ, "-", "nodes"), R("patch", "-", "pods/status"),
+    ],
+    "pv-protection-controller": [R("get list update watch", "-", "persistentvolumes"), _EVENTS],
+    "pvc-protection-controller": [
+        R("get list update watch", "-", "persistentvolumeclaims"),
+        R("update", "-", "persistentvolumeclaims/status"), R(READ, "-", "pods"), _EVENTS,
+    ],
+    "replicaset-controller": [
+        R("get list update watch", "apps extensions", "replicasets"),
+        R("update", "apps extensions", "replicasets/status"),
+        R("update", "apps extensions", "replicasets/finalizers"),
+        R("create delete list patch watch", "-", "pods"), _EVENTS,
+    ],
+    "replication-controller": [
+        R("get list update watch", "-", "replicationcontrollers"),
+        R("update", "-", "replicationcontrollers/status"), R("update", "-", "replicationcontrollers/finalizers"),
+        R("create delete list patch watch", "-", "pods"), _EVENTS,
+    ],
+    "resourcequota-controller": [
+        R("list watch", "*", "*"), R("update", "-", "resourcequotas/status"), _EVENTS,
+    ],
+    "root-ca-cert-publisher": [R("create update", "-", "configmaps"), _EVENTS],
+    "route-controller": [R("list watch", "-", "nodes"), R("patch", "-", "nodes/status"), _EVENTS],
+    "selinux-warning-controller": [
+        _EVENTS, R(READ, "-", "persistentvolumes"), R(READ, "-", "persistentvolumeclaims"), R(READ, "-", "pods"),
+        R(READ, "storage.k8s.io", "csidrivers"),
+    ],
+    "service-account-controller": [R("create", "-", "serviceaccounts"), _EVENTS],
+    "service-cidrs-controller": [
+        R("get list patch update watch", "networking.k8s.io", "servicecidrs"),
+        R("patch update", "networking.k8s.io", "servicecidrs/finalizers"),
+        R("patch update", "networking.k8s.io", "servicecidrs/status"),
+        R(READ, "networking.k8s.io", "ipaddresses"), _EVENTS,
+    ],
+    "service-controller": [
+        R(READ, "-", "services"), R("patch update", "-", "services/status"), R("list watch", "-", "nodes"), _EVENTS,
+    ],
+    "statefulset-controller": [
+        R("list watch", "-", "pods"), R(READ, "apps", "statefulsets"), R("update", "apps", "statefulsets/status"),
+        R("update", "apps", "statefulsets/finalizers"), R("create delete get patch update", "-", "pods"),
+        R("create delete get list patch update watch", "apps", "controllerrevisions"),
+        R("create get list watch", "-", "persistentvolumeclaims"), R("delete update", "-", "persistentvolumeclaims"),
+        R("update", "-", "pods/finalizers"), _EVENTS,
+    ],
+    "ttl-after-finished-controller": [R("delete get list watch", "batch", "jobs"), _EVENTS],
+    "ttl-controller": [R("list patch update watch", "-", "nodes"), _EVENTS],
+    "validatingadmissionpolicy-status-controller": [
+        R(READ, "admissionregistration.k8s.io", "validatingadmissionpolicies"),
+        R("get patch update", "admissionregistration.k8s.io", "validatingadmissionpolicies/status"), _EVENTS,
+    ],
+}
+
+for _name, _rules in CONTROLLER_ROLES.items():
+    CLUSTER_ROLES[f"system:controller:{_name}"] = (_rules, None, {})
+
+
 def _user(name: str) -> dict[str, str]:
     return {"kind": "User", "apiGroup": RBAC_GROUP, "name": name}
 
@@ -260,6 +417,82 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict]]] = {
     ),
     "system:volume-scheduler": ("system:volume-scheduler", [_user("system:kube-scheduler")]),
 }
+
+for _name in CONTROLLER_ROLES:
+    CLUSTER_ROLE_BINDINGS[f"system:controller:{_name}"] = (
+        f"system:controller:{_name}", [{"kind": "ServiceAccount", "name": _name, "namespace": "kube-system"}]
+    )
+
+
+_LEADER_LOCKING = [
+    R("create get list update watch", "coordination.k8s.io", "leases"),
+    R("create get list update watch", "coordination.k8s.io", "leasecandidates"),
+]
+
+#: (namespace, name) -> rules of the default Roles.
+NAMESPACE_ROLES: dict[tuple[str, str], list[dict]] = {
+    ("kube-public", "system:controller:bootstrap-signer"): [
+        R(READ, "-", "configmaps"), R("update", "-", "configmaps", "cluster-info"), _EVENTS,
+    ],
+    ("kube-system", "extension-apiserver-authentication-reader"): [
+        R(READ, "-", "configmaps", "extension-apiserver-authentication"),
+    ],
+    ("kube-system", "system::leader-locking-kube-controller-manager"): _LEADER_LOCKING,
+    ("kube-system", "system::leader-locking-kube-scheduler"): _LEADER_LOCKING,
+    ("kube-system", "system:controller:bootstrap-signer"): [R(READ, "-", "secrets")],
+    ("kube-system", "system:controller:cloud-provider"): [R("create get list watch", "-", "configmaps")],
+    ("kube-system", "system:controller:token-cleaner"): [R("delete get list watch", "-", "secrets"), _EVENTS],
+}
+
+
+def _sa(name: str) -> dict[str, str]:
+    return {"kind": "ServiceAccount", "name": name, "namespace": "kube-system"}
+
+
+#: (namespace, name) -> (role, subjects) of the default RoleBindings.
+NAMESPACE_ROLE_BINDINGS: dict[tuple[str, str], tuple[str, list[dict]]] = {
+    ("kube-public", "system:controller:bootstrap-signer"): (
+        "system:controller:bootstrap-signer", [_sa("bootstrap-signer")]),
+    ("kube-system", "system::extension-apiserver-authentication-reader"): (
+        "extension-apiserver-authentication-reader",
+        [_user("system:kube-controller-manager"), _user("system:kube-scheduler")]),
+    ("kube-system", "system::leader-locking-kube-controller-manager"): (
+        "system::leader-locking-kube-controller-manager",
+        [_user("system:kube-controller-manager"), _sa("kube-controller-manager"), _sa("leader-election-controller")]),
+    ("kube-system", "system::leader-locking-kube-scheduler"): (
+        "system::leader-locking-kube-scheduler", [_user("system:kube-scheduler"), _sa("kube-scheduler")]),
+    ("kube-system", "system:controller:bootstrap-signer"): (
+        "system:controller:bootstrap-signer", [_sa("bootstrap-signer")]),
+    ("kube-system", "system:controller:cloud-provider"): ("system:controller:cloud-provider", [_sa("cloud-provider")]),
+    ("kube-system", "system:controller:token-cleaner"): ("system:controller:token-cleaner", [_sa("token-cleaner")]),
+}
+
+
+def roles() -> list[dict]:
+    """
+    The default Roles (in C{kube-system} and C{kube-public}), as objects to create.
+    """
+    out = []
+    for (namespace, name), rules in NAMESPACE_ROLES.items():
+        meta = _metadata(name, {})
+        meta["namespace"] = namespace
+        out.append({"kind": "Role", "apiVersion": f"{RBAC_GROUP}/v1", "metadata": meta,
+                    "rules": [dict(r) for r in rules]})
+    return out
+
+
+def role_bindings() -> list[dict]:
+    """
+    The default RoleBindings, as objects to create.
+    """
+    out = []
+    for (namespace, name), (role, subjects) in NAMESPACE_ROLE_BINDINGS.items():
+        meta = _metadata(name, {})
+        meta["namespace"] = namespace
+        out.append({"kind": "RoleBinding", "apiVersion": f"{RBAC_GROUP}/v1", "metadata": meta,
+                    "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": role},
+                    "subjects": [dict(s) for s in subjects]})
+    return out
 
 
 def _metadata(name: str, labels: dict[str, str]) -> dict[str, Any]:

@@ -103,22 +103,18 @@ async def _ignore_conflicts(d: Any) -> None:
             raise
 
 
-async def ensure_policy(index: RBACIndex, roles: Any, bindings: Any) -> int:
+async def ensure_policy(index: RBACIndex, roles: Any, bindings: Any, ns_roles: Any = None,
+                        ns_bindings: Any = None) -> int:
     """
     Create or reconcile the default ClusterRoles and ClusterRoleBindings through the
-    clusterroles' and clusterrolebindings' L{kapid.registry.store.RegistryStore}s, reading what
-    exists from the synced C{index}; fires with the number of writes.
+    clusterroles' and clusterrolebindings' L{kapid.registry.store.RegistryStore}s (and, given the
+    roles' and rolebindings' stores, the default Roles and RoleBindings of C{kube-system} and
+    C{kube-public}), reading what exists from the synced C{index}; fires with the number of
+    writes.
     """
     writes: list[Deferred] = []
-
-    def replace_with(new: dict) -> Callable[[Optional[dict]], dict]:
-        def updater(current: Optional[dict]) -> dict:
-            out = copy.deepcopy(new)
-            if current is not None:
-                out["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
-            return out
-
-        return updater
+    if ns_roles is not None and ns_bindings is not None:
+        writes.extend(_ensure_namespaced(index, ns_roles, ns_bindings))
 
     for role in bootstrappolicy.cluster_roles():
         name = role["metadata"]["name"]
@@ -129,7 +125,7 @@ async def ensure_policy(index: RBACIndex, roles: Any, bindings: Any) -> int:
         new = reconcile_role(role, existing)
         if new is not None:
             log.info("RBAC: reconciling clusterrole {name}", name=name)
-            writes.append(Deferred.fromCoroutine(_ignore_conflicts(roles.update("", name, replace_with(new), "v1"))))
+            writes.append(Deferred.fromCoroutine(_ignore_conflicts(roles.update("", name, _replace_with(new), "v1"))))
     for binding in bootstrappolicy.cluster_role_bindings():
         name = binding["metadata"]["name"]
         existing = index.cluster_role_bindings.get(name)
@@ -144,21 +140,58 @@ async def ensure_policy(index: RBACIndex, roles: Any, bindings: Any) -> int:
             writes.append(Deferred.fromCoroutine(_recreate(bindings, name, new)))
         else:
             writes.append(Deferred.fromCoroutine(
-                _ignore_conflicts(bindings.update("", name, replace_with(new), "v1"))
+                _ignore_conflicts(bindings.update("", name, _replace_with(new), "v1"))
             ))
     if writes:
         await gatherResults(writes, consumeErrors=True)
     return len(writes)
 
 
-async def _recreate(store: Any, name: str, obj: dict) -> None:
-    from kapid.storage.interfaces import Preconditions  # noqa: F401
+def _replace_with(new: dict) -> Callable[[Optional[dict]], dict]:
+    def updater(current: Optional[dict]) -> dict:
+        out = copy.deepcopy(new)
+        if current is not None:
+            out["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
+        return out
 
+    return updater
+
+
+def _ensure_namespaced(index: RBACIndex, roles: Any, bindings: Any) -> list[Deferred]:
+    writes: list[Deferred] = []
+    for role in bootstrappolicy.roles():
+        namespace, name = role["metadata"]["namespace"], role["metadata"]["name"]
+        existing = index.roles.get((namespace, name))
+        if existing is None:
+            writes.append(Deferred.fromCoroutine(_ignore_conflicts(roles.create(namespace, role, "v1"))))
+            continue
+        new = reconcile_role(role, existing)
+        if new is not None:
+            writes.append(Deferred.fromCoroutine(
+                _ignore_conflicts(roles.update(namespace, name, _replace_with(new), "v1"))))
+    for binding in bootstrappolicy.role_bindings():
+        namespace, name = binding["metadata"]["namespace"], binding["metadata"]["name"]
+        existing = index.role_bindings.get((namespace, name))
+        if existing is None:
+            writes.append(Deferred.fromCoroutine(_ignore_conflicts(bindings.create(namespace, binding, "v1"))))
+            continue
+        new, recreate = reconcile_binding(binding, existing)
+        if new is None:
+            continue
+        if recreate:
+            writes.append(Deferred.fromCoroutine(_recreate(bindings, name, new, namespace)))
+        else:
+            writes.append(Deferred.fromCoroutine(
+                _ignore_conflicts(bindings.update(namespace, name, _replace_with(new), "v1"))))
+    return writes
+
+
+async def _recreate(store: Any, name: str, obj: dict, namespace: str = "") -> None:
     try:
-        await store.storage.delete(store.key("", name))
+        await store.storage.delete(store.key(namespace, name))
     except Exception:
         pass
-    await _ignore_conflicts(store.create("", obj, "v1"))
+    await _ignore_conflicts(store.create(namespace, obj, "v1"))
 
 
 def aggregated_rules(index: RBACIndex, role: dict) -> list[dict]:
@@ -322,9 +355,13 @@ async def _post_start(service: Any) -> None:
     if roles_res is None or bindings_res is None:
         return
     roles, bindings = link.store_for(roles_res), link.store_for(bindings_res)
+    ns_roles_res = registry.lookup("rbac.authorization.k8s.io", "v1", "roles")
+    ns_bindings_res = registry.lookup("rbac.authorization.k8s.io", "v1", "rolebindings")
+    ns_roles = link.store_for(ns_roles_res) if ns_roles_res is not None else None
+    ns_bindings = link.store_for(ns_bindings_res) if ns_bindings_res is not None else None
     index = authorizer.index
     await index.when_synced()
-    writes = await ensure_policy(index, roles, bindings)
+    writes = await ensure_policy(index, roles, bindings, ns_roles, ns_bindings)
     log.info("RBAC: default policy ensured ({writes} writes)", writes=writes)
     controller = AggregationController(index, roles, service.reactor)
     # aggregate before the server says it is ready, so the default roles are complete then

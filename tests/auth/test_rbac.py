@@ -419,6 +419,9 @@ class BootstrapTests(TestCase):
         self.link = ResourceLink(Resource(), registry, storage, self.clock)
         self.roles = self.link.store_for(registry.lookup(GROUP, "v1", "clusterroles"))
         self.bindings = self.link.store_for(registry.lookup(GROUP, "v1", "clusterrolebindings"))
+        self.ns_roles = self.link.store_for(registry.lookup(GROUP, "v1", "roles"))
+        self.ns_bindings = self.link.store_for(registry.lookup(GROUP, "v1", "rolebindings"))
+        await self.link.ensure_system_namespaces()
         self.index = RBACIndex()
         self.informer = RBACInformer(storage, prefixes_of(registry, "/registry"), self.index, self.clock)
         self.addCleanup(self.informer.stop)
@@ -429,14 +432,21 @@ class BootstrapTests(TestCase):
         On an empty store every default role and binding is created; on the next start nothing is
         written.
         """
-        writes = await ensure_policy(self.index, self.roles, self.bindings)
-        expected = len(bootstrappolicy.CLUSTER_ROLES) + len(bootstrappolicy.CLUSTER_ROLE_BINDINGS)
+        writes = await ensure_policy(self.index, self.roles, self.bindings, self.ns_roles, self.ns_bindings)
+        expected = (len(bootstrappolicy.CLUSTER_ROLES) + len(bootstrappolicy.CLUSTER_ROLE_BINDINGS)
+                    + len(bootstrappolicy.NAMESPACE_ROLES) + len(bootstrappolicy.NAMESPACE_ROLE_BINDINGS))
         self.assertEqual(writes, expected)
         self.assertEqual(len(self.index.cluster_roles), len(bootstrappolicy.CLUSTER_ROLES))
+        self.assertEqual(set(self.index.roles), set(bootstrappolicy.NAMESPACE_ROLES))
+        self.assertIn("system:controller:namespace-controller", self.index.cluster_role_bindings)
+        reader = UserInfo("system:kube-scheduler")
+        decision = RBACAuthorizer(self.index).authorize(resource_attrs(
+            "get", "configmaps", namespace="kube-system", name="extension-apiserver-authentication", user=reader))
+        self.assertEqual(decision.decision, ALLOW)
         admin = self.index.cluster_roles["cluster-admin"]
         self.assertEqual(admin["metadata"]["annotations"], {"rbac.authorization.kubernetes.io/autoupdate": "true"})
         self.assertEqual(admin["metadata"]["labels"], {"kubernetes.io/bootstrapping": "rbac-defaults"})
-        self.assertEqual(await ensure_policy(self.index, self.roles, self.bindings), 0)
+        self.assertEqual(await ensure_policy(self.index, self.roles, self.bindings, self.ns_roles, self.ns_bindings), 0)
         decision = RBACAuthorizer(self.index).authorize(url_attrs("get", "/version", UserInfo("x", groups=("system:unauthenticated",))))
         self.assertEqual(decision.decision, ALLOW)
 
