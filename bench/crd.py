@@ -9,6 +9,12 @@ rows use, so the ratios compare figures of one process in one run):
 * C{<backend>/crd_ready}: seconds from the POST of a new CRD (the same schema, a fresh group each
   repeat) to the first custom resource create that answers 201, polled every 2 ms (bounded).
 
+* C{<backend>/cr_heavy/get_alone/c4} and C{<backend>/cr_heavy/get_during/c4}: wrk GET of one
+  ConfigMap, alone and while another wrk POSTs custom resources of a CRD whose schema is slow on
+  purpose (32 nested levels with an enum of 200 values each, one of 5,000 at the bottom; the CRD
+  stays well under etcd's 1.5 MB request limit): does validation stall the reactor
+  for everyone else? The ratio is the GET's p99 during ÷ alone (no target); the heavy creates per
+  second and their p50 are in the row's details.
 * C{schema/validate/pN} (N = 10, 100, 1,000): objects per second through a compiled schema of N
   properties (L{kapid.apiextensions.schema.compile_schema}: prune, default, validate of an object
   that sets every property), in a process of its own (C{python -m bench.crd validate N SECONDS}).
@@ -272,20 +278,51 @@ def validation_cost(properties: int, seconds: float, max_objects: int = 100_000)
             "properties": count_properties(schema)}
 
 
-def _validation_sample(properties: int, seconds: float) -> dict:
+def _validation_sample(properties: int, seconds: float, not_available: type) -> dict:
     """
-    L{validation_cost} in a process of its own; raises L{NotAvailable} without the schema module.
+    L{validation_cost} in a process of its own; raises C{not_available} without the schema module.
     """
-    from bench.run import NotAvailable
-
     done = subprocess.run(python_argv("-m", "bench.crd", "validate", str(properties), str(seconds)),
                           capture_output=True, text=True, timeout=seconds + 120, env=child_env())
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
         if "No module named 'kapid.apiextensions.schema'" in done.stderr:
-            raise NotAvailable("kapid.apiextensions.schema is missing")
+            raise not_available("kapid.apiextensions.schema is missing")
         raise RuntimeError(f"bench.crd validate {properties} exited {done.returncode}: {tail[0][:300]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+#: The slow schema's nesting depth, enum size per level and at the bottom.
+HEAVY_DEPTH, HEAVY_ENUM, HEAVY_BOTTOM_ENUM = 32, 200, 5000
+
+
+def heavy_crd() -> dict:
+    """
+    A CRD whose schema is deep and has huge enums (C{heavies.heavy.bench.kapid.io}).
+    """
+    enum = [f"value-{i:05d}" for i in range(HEAVY_ENUM)]
+    bottom = [f"value-{i:05d}" for i in range(HEAVY_BOTTOM_ENUM)]
+    level: dict = {"type": "object", "properties": {"v": {"type": "string", "enum": bottom}}}
+    for _ in range(HEAVY_DEPTH - 1):
+        level = {"type": "object", "properties": {"v": {"type": "string", "enum": enum}, "next": level}}
+    schema = {"type": "object", "properties": {"spec": level}}
+    definition = crd("heavy." + GROUP, "Heavy", "heavies")
+    version = definition["spec"]["versions"][0]
+    version["schema"]["openAPIV3Schema"] = schema
+    version.pop("subresources")
+    version["additionalPrinterColumns"] = []
+    return definition
+
+
+def heavy_object(name: str) -> dict:
+    """
+    A valid Heavy: every level set, each to its enum's last value.
+    """
+    spec: dict = {"v": f"value-{HEAVY_BOTTOM_ENUM - 1:05d}"}
+    for _ in range(HEAVY_DEPTH - 1):
+        spec = {"v": f"value-{HEAVY_ENUM - 1:05d}", "next": spec}
+    return {"apiVersion": f"heavy.{GROUP}/v1", "kind": "Heavy", "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": spec}
 
 
 def _post(base: str, path: str, obj: dict, ok: tuple = (201, 409)) -> None:
@@ -325,8 +362,9 @@ def setup(bench: Any) -> None:
     Register the custom resource scenarios on the long-lived kapid of every backend (call after
     C{setup_kapid}).
     """
-    from bench.run import NotAvailable, Scenario
-
+    # the classes of the module running the bench (bench.run, or __main__ under python -m bench.run)
+    run_module = sys.modules[type(bench).__module__]
+    NotAvailable, Scenario = run_module.NotAvailable, run_module.Scenario
     s = bench.settings
     # the ConfigMap rows send json.dumps(configmap(...)) with names made the same way (prefix, wrk
     # thread, counter): a custom resource of that many bytes is the same size on the wire
@@ -386,9 +424,59 @@ def setup(bench: Any) -> None:
                                note="GET one custom resource"))
         bench.add(Scenario(f"{b}/crd_ready", b, "s", established,
                            note="CRD POST to the first custom resource POST answering 201"))
+        heavy_state: dict = {}
+
+        def heavy_ready(ready: Any = ready, heavy_state: dict = heavy_state) -> str:
+            base = ready()
+            if "error" not in heavy_state:
+                try:
+                    _post(base, CRDS, heavy_crd())
+                    _post(base, f"/api/v1/namespaces/{NAMESPACE}/configmaps",
+                          configmap("heavy-probe", NAMESPACE))
+                    path = f"/apis/heavy.{GROUP}/v1/namespaces/{NAMESPACE}/heavies"
+                    deadline = time.monotonic() + 30.0
+                    while True:
+                        status, data = http_status(base + path, "POST", json.dumps(heavy_object("one")).encode(),
+                                                   {"Content-Type": "application/json"})
+                        if status in (201, 409) or time.monotonic() > deadline or status not in (404, 0):
+                            break
+                        time.sleep(0.01)
+                    if status not in (201, 409):
+                        raise RuntimeError(f"POST {path} answered {status}: {data[:200].decode(errors='replace')}")
+                    heavy_state["error"] = None
+                except Exception as e:
+                    heavy_state["error"] = f"the slow CRD is not served: {e}"
+            if heavy_state["error"]:
+                raise NotAvailable(heavy_state["error"])
+            return base
+
+        get_script = wrk.script_get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/heavy-probe")
+
+        def get_alone(heavy_ready: Any = heavy_ready) -> dict:
+            return wrk.run_wrk(heavy_ready(), get_script, 4, s.duration)
+
+        def get_during(heavy_ready: Any = heavy_ready) -> dict:
+            import concurrent.futures
+
+            base = heavy_ready()
+            heavy = json.dumps(heavy_object("@NAME@"), separators=(",", ":"))
+            create_script = wrk.script_create(f"/apis/heavy.{GROUP}/v1/namespaces/{NAMESPACE}/heavies", heavy,
+                                              f"h-{time.monotonic_ns()}")
+            with concurrent.futures.ThreadPoolExecutor(2) as ex:
+                creates = ex.submit(wrk.run_wrk, base, create_script, 4, s.duration)
+                gets = ex.submit(wrk.run_wrk, base, get_script, 4, s.duration)
+                out, load = gets.result(), creates.result()
+            out["heavy_creates_per_s"] = load["throughput"]
+            out["heavy_create_p50_ms"] = load["p50_ms"]
+            return out
+
+        bench.add(Scenario(f"{b}/cr_heavy/get_alone/c4", b, "req/s", get_alone, note="GET one ConfigMap, c4"))
+        bench.add(Scenario(f"{b}/cr_heavy/get_during/c4", b, "req/s", get_during,
+                           note=f"the same GET while POSTs of a {HEAVY_DEPTH}-level schema with "
+                                f"{HEAVY_ENUM}- and {HEAVY_BOTTOM_ENUM:,}-value enums run at c4"))
     for n in VALIDATION_SIZES:
         bench.add(Scenario(f"schema/validate/p{n}", "schema", "objects/s",
-                           lambda n=n: _validation_sample(n, s.duration),
+                           lambda n=n: _validation_sample(n, s.duration, NotAvailable),
                            note=f"prune + default + validate, {n}-property schema, in-process"))
 
 
@@ -402,6 +490,8 @@ def ratios(bench: Any, ratio: Any) -> None:
         ratio(f"custom resource get ÷ ConfigMap get, same size ({b}), c16", f"{b}/cr_get/c16", f"{b}/get/c16", 0.8)
         ratio(f"CRD create → first CR create ÷ start-up to /readyz ({b})", f"{b}/crd_ready", f"{b}/startup",
               None, "lower")
+        ratio(f"GET p99 during slow-schema creates ÷ alone ({b}), c4", f"{b}/cr_heavy/get_during/c4",
+              f"{b}/cr_heavy/get_alone/c4", None, "lower", "p99_ms", "p99_ms")
     for n in VALIDATION_SIZES[1:]:
         # throughput at 10 ÷ at n = cost per object at n ÷ at 10
         ratio(f"validation cost per object, {n:,} ÷ {VALIDATION_SIZES[0]} properties",

@@ -920,7 +920,8 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
 DETAILS = (("lists_per_s", "lists/s"), ("complete", "all delivered"), ("upstream_watchers_added", "upstream watches"),
            ("rss_per_10k_objects_mb", "MB RSS/10k"), ("json_per_10k_objects_mb", "MB JSON/10k"),
            ("one_process", "one process"), ("ratio", "two÷one"), ("errors", "errors"),
-           ("error_events", "ERROR events"))
+           ("error_events", "ERROR events"), ("heavy_creates_per_s", "slow-schema creates/s"),
+           ("us_per_object", "µs/object"), ("tries", "tries"))
 
 
 def details(sm: dict) -> str:

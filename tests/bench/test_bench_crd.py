@@ -17,8 +17,8 @@ from bench.common import REPO, child_env, configmap
 
 #: The rows a tiny run must produce.
 ROWS = ("embedded/create/c16", "embedded/get/c16", "embedded/cr_create/c16", "embedded/cr_get/c16",
-        "embedded/crd_ready", "embedded/startup", "schema/validate/p10", "schema/validate/p100",
-        "schema/validate/p1000")
+        "embedded/crd_ready", "embedded/startup", "embedded/cr_heavy/get_alone/c4",
+        "embedded/cr_heavy/get_during/c4", "schema/validate/p10", "schema/validate/p100", "schema/validate/p1000")
 
 
 class ObjectTests(SynchronousTestCase):
@@ -41,6 +41,21 @@ class ObjectTests(SynchronousTestCase):
             schema, obj = crd.wide_schema(n)
             self.assertEqual(crd.count_properties(schema), n)
             self.assertEqual(obj["spec"].keys(), schema["properties"]["spec"]["properties"].keys())
+
+    def test_heavy_crd_valid_and_small_enough(self) -> None:
+        """
+        The slow CRD is valid, fits etcd's 1.5 MB request limit with room, and its object is deep.
+        """
+        from kapid.apiextensions.validation import set_crd_defaults, validate_crd
+
+        definition = crd.heavy_crd()
+        self.assertLess(len(json.dumps(definition)), 512 * 1024)
+        set_crd_defaults(definition)
+        self.assertEqual(validate_crd(definition), [])
+        spec, depth = crd.heavy_object("h")["spec"], 1
+        while "next" in spec:
+            spec, depth = spec["next"], depth + 1
+        self.assertEqual(depth, crd.HEAVY_DEPTH)
 
     def test_same_size_as_configmap(self) -> None:
         """
@@ -85,9 +100,10 @@ class TinyRunTests(SynchronousTestCase):
             entry = results["scenarios"][name]
             self.assertEqual(entry["status"], "ok", f"{name}: {entry.get('reason')}")
             self.assertGreater(entry["summary"]["throughput_median"], 0, name)
+        self.assertGreater(results["scenarios"]["embedded/cr_heavy/get_during/c4"]["summary"]["heavy_creates_per_s"], 0)
         ratios = {r["numerator"]: r for r in results["ratios"]}
         for name, target in (("embedded/cr_create/c16", 0.8), ("embedded/cr_get/c16", 0.8),
-                             ("embedded/crd_ready", None)):
+                             ("embedded/crd_ready", None), ("embedded/cr_heavy/get_during/c4", None)):
             self.assertGreater(ratios[name]["value"], 0, name)
             self.assertEqual(ratios[name]["target"], target)
         growth = {r["denominator"]: r["value"] for r in results["ratios"] if r["numerator"] == "schema/validate/p10"}
