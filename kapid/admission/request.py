@@ -125,11 +125,15 @@ class RequestAdmission:
             name = self.target.name
             if not name and isinstance(obj, dict):
                 name = (obj.get("metadata") or {}).get("name") or ""
+        namespace = self.target.namespace
+        if self.resource_tuple[0] == "" and self.resource_tuple[2] == "namespaces":
+            # kube's request info names a namespace request's namespace after the namespace
+            namespace = name
         a = Attributes(
             kind=self.kind,
             resource=self.resource_tuple,
             operation=operation,
-            namespace=self.target.namespace,
+            namespace=namespace,
             name=name,
             subresource=self.target.subresource,
             object=obj,

@@ -4,3 +4,4 @@ registers each with L{kapid.admission.chain.register}.
 """
 
 from kapid.admission.plugins import defaults, limitranger, namespace, pods, podsecurity  # noqa: F401
+from kapid.admission import webhook  # noqa: F401
