@@ -205,9 +205,9 @@ class ValidationTests(SynchronousTestCase):
         """
         A kube authorization mode kapid does not implement yet is refused by name.
         """
-        _, errors = build_config({"authorization-mode": "Node"})
+        _, errors = build_config({"authorization-mode": "ABAC", "authorization-policy-file": __file__})
         self.assertEqual(len(errors), 1)
-        self.assertIn("'Node' is not implemented by kapid yet", errors[0])
+        self.assertIn("'ABAC' is not implemented by kapid yet", errors[0])
 
     def test_systemd_endpoint_accepted(self) -> None:
         """
