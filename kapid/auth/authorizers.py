@@ -180,12 +180,22 @@ def _webhook(service: Any = None, **context: Any) -> Any:
     return webhook_for_service(service)
 
 
+def _node(service: Any = None, **context: Any) -> Any:
+    from kapid.auth.node import NodeAuthorizer, NodeGraph, node_for_service
+
+    if service is None:
+        graph = context.get("node_graph")
+        return NodeAuthorizer(graph if graph is not None else NodeGraph())
+    return node_for_service(service)
+
+
 #: Authorization mode name -> factory of its authorizer (others may register more).
 MODES: dict[str, Callable[..., Any]] = {
     "AlwaysAllow": lambda **kw: AlwaysAllow(),
     "AlwaysDeny": lambda **kw: AlwaysDeny(),
     "RBAC": _rbac,
     "Webhook": _webhook,
+    "Node": _node,
 }
 
 

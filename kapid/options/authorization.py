@@ -14,7 +14,7 @@ from kapid.options import Checker, Flag, Section, split_list
 KNOWN_MODES = ("AlwaysAllow", "AlwaysDeny", "ABAC", "Webhook", "RBAC", "Node")
 
 #: The modes kapid implements (see L{kapid.auth.authorizers}); others are refused at start-up.
-IMPLEMENTED_MODES = ["AlwaysAllow", "AlwaysDeny", "RBAC", "Webhook"]
+IMPLEMENTED_MODES = ["AlwaysAllow", "AlwaysDeny", "RBAC", "Webhook", "Node"]
 
 SECTION = Section(
     "Authorization flags",
