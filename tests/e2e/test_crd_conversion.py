@@ -188,7 +188,8 @@ class ConversionWebhookTests(TestCase):
         site = TrackingSite(webhook)
         port = _global_reactor.listenSSL(0, site, options, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
-        url = f"https://127.0.0.1:{port.getHost().port}/convert"
+        number = port.getHost().port
+        url = f"https://127.0.0.1:{number}/convert"
 
         kapid = await start_kapid(self, "--storage-backend=memory")
         out = await deferToThread(converting_session, kapid.insecure_url, thing_crd(url, ca_pem))
@@ -212,5 +213,5 @@ class ConversionWebhookTests(TestCase):
         self.assertEqual((code, body["status"], body.get("reason", "")), (500, "Failure", ""))
         self.assertEqual(body["message"], (
             f'conversion webhook for {GROUP}/v1, Kind=Thing failed: Post "{url}?timeout=30s": '
-            f"dial tcp 127.0.0.1:{port.getHost().port}: connect: connection refused"
+            f"dial tcp 127.0.0.1:{number}: connect: connection refused"
         ))
