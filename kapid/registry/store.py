@@ -441,22 +441,27 @@ class RegistryStore:
         """
         obj = self.prepare_create(obj, namespace, version, user)
         name = obj["metadata"]["name"]
+        admitted = None
         if admit is None:
             # a write with no admission (kapid's own): the namespace checks still hold
             await self.check_namespace_for_create(namespace, name)
         else:
-            await _maybe_await(admit(obj))
+            # what admission took (e.g. quota) comes back as a transaction, settled like the strategy's
+            admitted = await _maybe_await(admit(obj))
         generated = bool(obj["metadata"].get("generateName")) and name.startswith(
             obj["metadata"]["generateName"][: metautil.MAX_GENERATED_NAME_PREFIX]
         )
         attempts = GENERATE_NAME_ATTEMPTS if generated else 1
-        txn = await self._begin_create(obj, dry_run)
+        txn = None
         try:
+            txn = await self._begin_create(obj, dry_run)
             out = await self._create_attempts(namespace, obj, version, dry_run, attempts)
         except BaseException:
             await _finish(txn, False)
+            await _finish(admitted, False)
             raise
         await _finish(txn, not dry_run)
+        await _finish(admitted, not dry_run)
         return out
 
     async def _create_attempts(
@@ -554,7 +559,7 @@ class RegistryStore:
                 if admit is None:
                     await self.check_namespace_for_create(namespace, name)
                 else:
-                    await _maybe_await(admit(new, None))
+                    txns.append(await _maybe_await(admit(new, None)))
                 created[0] = True
                 txns.append(await self._begin_create(new, dry_run))
                 if self.async_converter is not None:
@@ -566,7 +571,15 @@ class RegistryStore:
                 old = self.to_version(current, version)
             new = await _maybe_await(updater(copy.deepcopy(old)))
             new = copy.deepcopy(new)
-            new = await self.prepare_update(new, old, namespace, name, version, subresource, admit)
+
+            async def admitted(n: dict, o: Optional[dict]) -> None:
+                # what admission took comes back as a transaction, settled with the update's
+                assert admit is not None
+                txns.append(await _maybe_await(admit(n, o)))
+
+            new = await self.prepare_update(
+                new, old, namespace, name, version, subresource, admitted if admit is not None else None
+            )
             by_user = getattr(self.strategy, "prepare_for_update_by", None)
             if by_user is not None and not subresource:
                 by_user(new, old, user)
