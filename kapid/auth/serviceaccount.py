@@ -302,9 +302,9 @@ def service_account_authenticator(service: Any) -> ServiceAccountTokenAuthentica
 def authenticator_for_service(service: Any) -> Any:
     """
     The secure port's authenticator (kube's order): client certificates, then bearer tokens
-    (C{--token-auth-file}, service account tokens, the token webhook), then anonymous when
-    C{--anonymous-auth}
-    (consulted only when no credentials were presented that failed).
+    (C{--token-auth-file}, bootstrap tokens, service account tokens, the token webhook), then
+    anonymous when C{--anonymous-auth} (consulted only when no credentials were presented that
+    failed).
     """
     from kapid.auth.authenticators import (
         AnonymousAuthenticator,
@@ -317,6 +317,11 @@ def authenticator_for_service(service: Any) -> Any:
     token_authenticators: list[Any] = []
     if authn.token_auth_file:
         token_authenticators.append(TokenFileAuthenticator.from_file(authn.token_auth_file))
+    if getattr(authn, "enable_bootstrap_token_auth", False):
+        from kapid.auth.bootstraptoken import BootstrapTokenAuthenticator
+
+        clock = getattr(service, "clock", None)
+        token_authenticators.append(BootstrapTokenAuthenticator(storage_lookup(service), clock.seconds))
     token_authenticators.append(service_account_authenticator(service))
     if getattr(authn, "token_webhook_config_file", None):
         from kapid.auth.webhook import token_webhook_for_service

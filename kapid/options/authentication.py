@@ -34,6 +34,9 @@ SECTION = Section(
         Flag("api-audiences", "", "Identifiers of the API. The service account token authenticator "
              "will validate that tokens used against the API are bound to at least one of these "
              "audiences."),
+        Flag("enable-bootstrap-token-auth", "false", "Enable to allow secrets of type "
+             "'bootstrap.kubernetes.io/token' in the 'kube-system' namespace to be used for TLS "
+             "bootstrapping authentication."),
         Flag("authentication-token-webhook-config-file", "", "File with webhook configuration for "
              "token authentication in kubeconfig format. The API server will query the remote "
              "service to determine authentication for bearer tokens."),
@@ -74,6 +77,7 @@ class AuthenticationConfig:
     requestheader_allowed_names: tuple[str, ...]
     service_account_signing_key_file: Optional[str] = None
     token_webhook_config_file: Optional[str] = None
+    enable_bootstrap_token_auth: bool = False
     token_webhook_version: str = "v1beta1"
     token_webhook_cache_ttl: float = 120.0
     requestheader_extra_headers_prefix: tuple[str, ...] = ()
@@ -111,6 +115,7 @@ def validate(values: dict[str, Any]) -> tuple[AuthenticationConfig, list[str]]:
         service_account_signing_key_file=c.readable_file("service-account-signing-key-file"),
         requestheader_extra_headers_prefix=tuple(split_list(c.text("requestheader-extra-headers-prefix"))),
         token_webhook_config_file=c.readable_file("authentication-token-webhook-config-file"),
+        enable_bootstrap_token_auth=c.boolean("enable-bootstrap-token-auth"),
         token_webhook_version=c.text("authentication-token-webhook-version"),
         token_webhook_cache_ttl=c.duration("authentication-token-webhook-cache-ttl"),
     )

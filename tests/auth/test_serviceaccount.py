@@ -217,3 +217,40 @@ class DiscoveryTests(SynchronousTestCase):
         key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(token)["kid"]]
         claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=ISSUER, issuer=ISSUER)
         self.assertEqual(claims["sub"], "system:serviceaccount:team:bot")
+
+
+class BootstrapTokenTests(SynchronousTestCase):
+    """
+    Bootstrap tokens from kube-system Secrets.
+    """
+
+    def secret(self, **data: str) -> dict:
+        import base64
+
+        fields = {"token-id": "abcdef", "token-secret": "0123456789abcdef", "usage-bootstrap-authentication": "true"}
+        fields.update(data)
+        return {"type": "bootstrap.kubernetes.io/token", "metadata": {"name": "bootstrap-token-abcdef"},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in fields.items()}}
+
+    def authenticate(self, secret: Optional[dict], token: str = "abcdef.0123456789abcdef", now: float = 0.0) -> Any:
+        from kapid.auth.bootstraptoken import BootstrapTokenAuthenticator
+
+        authn = BootstrapTokenAuthenticator(lambda *a: succeed(secret), lambda: now)
+        return result(authn.authenticate_token(token))
+
+    def test_bootstrap_tokens(self) -> None:
+        """
+        A valid token is system:bootstrap:<id> in system:bootstrappers and its extra groups; a wrong
+        secret, an expired or non-authenticating Secret, a bad extra group or no Secret is no user; a
+        token of another shape is not a bootstrap token.
+        """
+        user = self.authenticate(self.secret(**{"auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token"}))
+        self.assertEqual((user.name, user.groups), (
+            "system:bootstrap:abcdef", ("system:bootstrappers", "system:bootstrappers:kubeadm:default-node-token")))
+        self.assertIsNone(self.authenticate(self.secret(), token="abcdef.0123456789abcdee"))
+        self.assertIsNone(self.authenticate(self.secret(expiration="2020-01-01T00:00:00Z"), now=1.7e9))
+        self.assertIsNotNone(self.authenticate(self.secret(expiration="2030-01-01T00:00:00Z"), now=1.7e9))
+        self.assertIsNone(self.authenticate(self.secret(**{"usage-bootstrap-authentication": "false"})))
+        self.assertIsNone(self.authenticate(self.secret(**{"auth-extra-groups": "system:masters"})))
+        self.assertIsNone(self.authenticate(None))
+        self.assertIsNone(self.authenticate(self.secret(), token="not-a-bootstrap-token"))
