@@ -596,7 +596,8 @@ class KapidProcess(ClientAccess):
                 f"exec {dups}; export LISTEN_PID=$$ LISTEN_FDS={len(self.systemd_sockets)} "
                 f'LISTEN_FDNAMES={names}; exec "$@"'
             )
-            cmd = ["/bin/sh", "-c", script, "sh"] + cmd
+            # bash: POSIX sh (dash) takes single-digit descriptors only in redirections
+            cmd = ["/bin/bash", "-c", script, "bash"] + cmd
         return cmd
 
     # -- state ------------------------------------------------------------------------------

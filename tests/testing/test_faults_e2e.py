@@ -146,10 +146,15 @@ class FaultInjectionTests(SynchronousTestCase):
         self.assertIn("[-]etcd failed", text)
         self.assertIn("[-]kapid-fault-injection failed", text)
         with self.assertRaises(ApiException) as caught:
-            self.api.create_namespaced_config_map("default", {"metadata": {"name": "down"}})
+            self.api.read_namespaced_config_map("kube-root-ca.crt", "default")
         self.assertEqual(caught.exception.status, 500)
         body = json.loads(caught.exception.body)
-        self.assertEqual((body["reason"], body["details"]["retryAfterSeconds"]), ("ServerTimeout", 2), body)
+        self.assertEqual((body["reason"], body["message"], body.get("details", {}).get("retryAfterSeconds")),
+                         ("ServerTimeout", "The get operation against configmaps could not be completed at this "
+                          "time, please try again.", 2), body)
+        with self.assertRaises(ApiException) as caught:
+            self.api.create_namespaced_config_map("default", {"metadata": {"name": "down"}})
+        self.assertEqual(caught.exception.status, 500)
         self.kapid.faults.storage_unavailable(0)
         code, text = self.kapid.request("GET", "/readyz?verbose")
         self.assertEqual(code, 200, text)

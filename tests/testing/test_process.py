@@ -238,6 +238,25 @@ class DeferredTests(TestCase):
         await service.stopService()
         self.assertEqual(kapid.returncode, 0)
 
+    async def test_systemd_socket_with_high_descriptor(self) -> None:
+        """
+        A socket handed over as systemd does (fd 3, LISTEN_FDS) serves, whatever its descriptor
+        number in this process (here above 9).
+        """
+        padding = [socket.socket() for _ in range(12)]
+        for s in padding:
+            self.addCleanup(s.close)
+        sock = _bound_port()
+        self.addCleanup(sock.close)
+        self.assertGreater(sock.fileno(), 9)
+        port = sock.getsockname()[1]
+        kapid = self.process("--storage-backend=memory", "--secure-port=0",
+                             "--insecure-listen-endpoint=systemd:domain=INET:index=0",
+                             listen=False, systemd_sockets=[sock])
+        await kapid.start()
+        self.assertEqual(kapid.insecure_url, f"http://127.0.0.1:{port}")
+        self.assertEqual(await kapid.stop(), 0)
+
     async def test_etcd(self) -> None:
         """
         With C{etcd_servers} kapid stores in etcd under its own prefix.
