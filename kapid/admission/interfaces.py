@@ -54,6 +54,9 @@ class Attributes:
     annotations: dict[str, str] = attr.ib(factory=dict)
     #: set by the request glue: C{on_warning(text)} as each warning arrives
     on_warning: Any = None
+    #: what to undo if the write does not happen after all (callables, possibly async): a plugin
+    #: that took something (a quota charge) adds its undo here
+    rollbacks: list[Any] = attr.ib(factory=list)
 
     def add_warning(self, text: str) -> None:
         """

@@ -24,6 +24,37 @@ from typing import Any, Callable, Optional
 from kapid.admission.interfaces import CONNECT, CREATE, DELETE, UPDATE, Attributes
 
 
+class Rollback:
+    """
+    What validating plugins took for a write, as the store's transaction: C{commit} keeps it,
+    C{revert} runs each plugin's undo (errors logged, never raised).
+    """
+
+    def __init__(self, undo: list[Any]) -> None:
+        self.undo = list(undo)
+
+    def commit(self) -> None:
+        """
+        The write happened: keep everything.
+        """
+        self.undo = []
+
+    async def revert(self) -> None:
+        """
+        The write did not happen: give everything back.
+        """
+        from twisted.logger import Logger
+
+        from kapid.registry.store import _maybe_await
+
+        undo, self.undo = self.undo, []
+        for fn in reversed(undo):
+            try:
+                await _maybe_await(fn())
+            except Exception:
+                Logger().failure("undoing an admission plugin's charge failed")
+
+
 def request_kind(target: Any) -> tuple[str, str, str]:
     """
     The C{(group, version, kind)} of a request (a subresource's own kind when it has one).
@@ -161,15 +192,21 @@ class RequestAdmission:
             self._annotate(a)
         return a.object
 
-    async def check(self, obj: Optional[dict], old: Optional[dict], operation: str, name: Optional[str] = None) -> None:
+    async def check(self, obj: Optional[dict], old: Optional[dict], operation: str, name: Optional[str] = None) -> Any:
         """
-        The validating phase (on a copy: validating plugins never change what is stored).
+        The validating phase (on a copy: validating plugins never change what is stored). Fires
+        with a L{Rollback} when a plugin took something the write must settle (else None); on a
+        refusal what was taken is given back at once.
         """
         a = self.attributes(operation, copy.deepcopy(obj), copy.deepcopy(old), name)
         try:
             await self.chain.validate(a)
+        except BaseException:
+            await Rollback(a.rollbacks).revert()
+            raise
         finally:
             self._annotate(a)
+        return Rollback(a.rollbacks) if a.rollbacks else None
 
     async def both(self, obj: Optional[dict], old: Optional[dict], operation: str, name: Optional[str] = None) -> Any:
         """
@@ -182,20 +219,20 @@ class RequestAdmission:
 
     # -- the Store's callbacks --------------------------------------------------------------------
 
-    async def validate_create(self, obj: dict) -> None:
+    async def validate_create(self, obj: dict) -> Any:
         """
-        C{RegistryStore.create}'s C{admit}: validating admission of the prepared object.
+        C{RegistryStore.create}'s C{admit}: validating admission of the prepared object; fires
+        with the transaction the store settles (see L{check}).
         """
-        await self.check(obj, None, CREATE, (obj.get("metadata") or {}).get("name") or "")
+        return await self.check(obj, None, CREATE, (obj.get("metadata") or {}).get("name") or "")
 
-    async def validate_update(self, new: dict, old: Optional[dict]) -> None:
+    async def validate_update(self, new: dict, old: Optional[dict]) -> Any:
         """
         C{RegistryStore.update}'s C{admit}: validating admission (a C{CREATE} without C{old}).
         """
         if old is None:
-            await self.check(new, None, CREATE)
-        else:
-            await self.check(new, old, UPDATE)
+            return await self.check(new, None, CREATE)
+        return await self.check(new, old, UPDATE)
 
     def mutating_updater(self, updater: Callable[[Optional[dict]], Any]) -> Callable[[Optional[dict]], Any]:
         """
