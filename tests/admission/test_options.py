@@ -100,5 +100,5 @@ class OptionsTests(SynchronousTestCase):
             "NamespaceLifecycle", "ServiceAccount", "TaintNodesByCondition", "PodSecurity", "Priority",
             "DefaultTolerationSeconds", "DefaultStorageClass", "StorageObjectInUseProtection",
             "PersistentVolumeClaimResize", "RuntimeClass", "CertificateSubjectRestriction", "DefaultIngressClass",
-            "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook",
+            "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ResourceQuota",
         ])
