@@ -351,3 +351,28 @@ class SubresourceActionTests(SynchronousTestCase):
         self.assertEqual(code, 403, body)
         self.assertEqual(r.calls[-1][1].kind[2], "Eviction")
         self.assertEqual(api.get(PODS + "/p")[0], 200)
+
+
+class EveryPluginTests(SynchronousTestCase):
+    """
+    Every registered plugin provides the interfaces it claims.
+    """
+
+    def test_verify_every_plugin(self) -> None:
+        """
+        Each plugin kapid builds from a name is a mutating or validating plugin (checked with
+        verifyObject) named as kube names it.
+        """
+        from kapid.admission.chain import PLUGINS, load_plugins
+        from kapid.options.admission import KNOWN_PLUGINS
+
+        load_plugins()
+        self.assertGreater(len(PLUGINS), 10)
+        for name, factory in PLUGINS.items():
+            self.assertIn(name, KNOWN_PLUGINS)
+            plugin = factory(PluginContext(), None)
+            self.assertEqual(plugin.name, name)
+            provided = [i for i in (IMutatingAdmission, IValidatingAdmission) if i.providedBy(plugin)]
+            self.assertTrue(provided, name)
+            for i in provided:
+                self.assertTrue(verifyObject(i, plugin))
