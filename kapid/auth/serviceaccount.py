@@ -302,9 +302,9 @@ def service_account_authenticator(service: Any) -> ServiceAccountTokenAuthentica
 def authenticator_for_service(service: Any) -> Any:
     """
     The secure port's authenticator (kube's order): client certificates, then bearer tokens
-    (C{--token-auth-file}, bootstrap tokens, service account tokens, the token webhook), then
-    anonymous when C{--anonymous-auth} (consulted only when no credentials were presented that
-    failed).
+    (C{--token-auth-file}, bootstrap tokens, service account tokens, OIDC/JWT issuers, the token
+    webhook), then anonymous when C{--anonymous-auth} (consulted only when no credentials were
+    presented that failed).
     """
     from kapid.auth.authenticators import (
         AnonymousAuthenticator,
@@ -323,6 +323,9 @@ def authenticator_for_service(service: Any) -> Any:
         clock = getattr(service, "clock", None)
         token_authenticators.append(BootstrapTokenAuthenticator(storage_lookup(service), clock.seconds))
     token_authenticators.append(service_account_authenticator(service))
+    from kapid.auth.jwtauth import jwt_authenticators_for_service
+
+    token_authenticators.extend(jwt_authenticators_for_service(service))
     if getattr(authn, "token_webhook_config_file", None):
         from kapid.auth.webhook import token_webhook_for_service
 

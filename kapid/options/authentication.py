@@ -34,6 +34,27 @@ SECTION = Section(
         Flag("api-audiences", "", "Identifiers of the API. The service account token authenticator "
              "will validate that tokens used against the API are bound to at least one of these "
              "audiences."),
+        Flag("oidc-issuer-url", "", "The URL of the OpenID issuer, only HTTPS scheme will be "
+             "accepted. If set, it will be used to verify the OIDC JSON Web Token (JWT)."),
+        Flag("oidc-client-id", "", "The client ID for the OpenID Connect client, must be set if "
+             "oidc-issuer-url is set."),
+        Flag("oidc-ca-file", "", "If set, the OpenID server's certificate will be verified by one of "
+             "the authorities in the oidc-ca-file, otherwise the host's root CA set will be used."),
+        Flag("oidc-username-claim", "sub", "The OpenID claim to use as the user name."),
+        Flag("oidc-username-prefix", "", "If provided, all usernames will be prefixed with this "
+             "value. If not provided, username claims other than 'email' are prefixed by the issuer "
+             "URL to avoid clashes. To skip any prefixing, provide the value '-'."),
+        Flag("oidc-groups-claim", "", "If provided, the name of a custom OpenID Connect claim for "
+             "specifying user groups. The claim value is expected to be a string or array of strings."),
+        Flag("oidc-groups-prefix", "", "If provided, all groups will be prefixed with this value to "
+             "prevent conflicts with other authentication strategies."),
+        Flag("oidc-required-claim", "", "A key=value pair that describes a required claim in the ID "
+             "Token. Comma-separated pairs for several."),
+        Flag("oidc-signing-algs", "RS256", "Comma-separated list of allowed JOSE asymmetric signing "
+             "algorithms."),
+        Flag("authentication-config", "", "File with Authentication Configuration to configure the "
+             "JWT Token authenticator (apiserver.config.k8s.io AuthenticationConfiguration; CEL "
+             "expressions are not supported yet). Mutually exclusive with the oidc-* flags."),
         Flag("enable-bootstrap-token-auth", "false", "Enable to allow secrets of type "
              "'bootstrap.kubernetes.io/token' in the 'kube-system' namespace to be used for TLS "
              "bootstrapping authentication."),
@@ -78,6 +99,16 @@ class AuthenticationConfig:
     service_account_signing_key_file: Optional[str] = None
     token_webhook_config_file: Optional[str] = None
     enable_bootstrap_token_auth: bool = False
+    oidc_issuer_url: str = ""
+    oidc_client_id: str = ""
+    oidc_ca_file: Optional[str] = None
+    oidc_username_claim: str = "sub"
+    oidc_username_prefix: str = ""
+    oidc_groups_claim: str = ""
+    oidc_groups_prefix: str = ""
+    oidc_required_claim: str = ""
+    oidc_signing_algs: str = "RS256"
+    authentication_config: Optional[str] = None
     token_webhook_version: str = "v1beta1"
     token_webhook_cache_ttl: float = 120.0
     requestheader_extra_headers_prefix: tuple[str, ...] = ()
@@ -116,9 +147,33 @@ def validate(values: dict[str, Any]) -> tuple[AuthenticationConfig, list[str]]:
         requestheader_extra_headers_prefix=tuple(split_list(c.text("requestheader-extra-headers-prefix"))),
         token_webhook_config_file=c.readable_file("authentication-token-webhook-config-file"),
         enable_bootstrap_token_auth=c.boolean("enable-bootstrap-token-auth"),
+        oidc_issuer_url=c.text("oidc-issuer-url"),
+        oidc_client_id=c.text("oidc-client-id"),
+        oidc_ca_file=c.readable_file("oidc-ca-file"),
+        oidc_username_claim=c.text("oidc-username-claim"),
+        oidc_username_prefix=c.text("oidc-username-prefix"),
+        oidc_groups_claim=c.text("oidc-groups-claim"),
+        oidc_groups_prefix=c.text("oidc-groups-prefix"),
+        oidc_required_claim=c.text("oidc-required-claim"),
+        oidc_signing_algs=c.text("oidc-signing-algs"),
+        authentication_config=c.readable_file("authentication-config"),
         token_webhook_version=c.text("authentication-token-webhook-version"),
         token_webhook_cache_ttl=c.duration("authentication-token-webhook-cache-ttl"),
     )
+    if config.oidc_issuer_url:
+        if not config.oidc_issuer_url.startswith("https://"):
+            c.error(f"--oidc-issuer-url: {config.oidc_issuer_url!r} must use the https scheme")
+        if not config.oidc_client_id:
+            c.error("--oidc-client-id: must be set when --oidc-issuer-url is set")
+    if config.authentication_config and (config.oidc_issuer_url or config.oidc_client_id):
+        c.error("--authentication-config: authentication-config file and oidc-* flags are mutually exclusive")
+    if config.authentication_config and not c.errors:
+        from kapid.auth.jwtauth import issuers_from_config_file
+
+        try:
+            issuers_from_config_file(config.authentication_config)
+        except (ValueError, OSError, AttributeError, TypeError) as e:
+            c.error(f"--authentication-config: {e}")
     if config.token_webhook_version not in ("v1", "v1beta1"):
         c.error(f"--authentication-token-webhook-version: {config.token_webhook_version!r} is not one of v1, v1beta1")
     return config, c.errors
