@@ -134,7 +134,7 @@ class JWTAuthenticator:
         try:
             discovery = await self.fetch(discovery_url)
             jwks = await self.fetch(discovery["jwks_uri"])
-            keys = {}
+            keys: dict[str, Any] = {}
             for entry in jwks.get("keys") or []:
                 try:
                     key = jwt.PyJWK.from_dict(entry)

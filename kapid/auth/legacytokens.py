@@ -208,10 +208,13 @@ class TokensController:
         def again() -> None:
             self._restart = None
             if not self.stopped:
-                self.start().addErrback(lambda f: (log.failure("tokens controller restart failed", f),
-                                                   self._watch_ended(None)))
+                self.start().addErrback(self._restart_failed)
 
         self._restart = self.clock.callLater(self.retry_delay, again)
+
+    def _restart_failed(self, failure: Any) -> None:
+        log.failure("tokens controller restart failed", failure)
+        self._watch_ended(None)
 
     def stop(self) -> None:
         """

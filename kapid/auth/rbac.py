@@ -201,11 +201,12 @@ class RBACIndex:
 
     # -- changes ------------------------------------------------------------------------------
 
-    def _table(self, kind: str) -> dict:
-        return {
+    def _table(self, kind: str) -> dict[Any, dict]:
+        tables: dict[str, dict[Any, dict]] = {
             ROLE: self.roles, CLUSTER_ROLE: self.cluster_roles,
             ROLE_BINDING: self.role_bindings, CLUSTER_ROLE_BINDING: self.cluster_role_bindings,
-        }[kind]
+        }
+        return tables[kind]
 
     @staticmethod
     def _key(kind: str, obj: dict) -> Any:
@@ -693,8 +694,8 @@ def compact_rules(rules: list[dict]) -> list[dict]:
     out: list[dict] = []
     simple: dict[tuple[str, str], dict] = {}
     for rule in rules:
-        groups = rule.get("apiGroups") or ()
-        resources = rule.get("resources") or ()
+        groups = list(rule.get("apiGroups") or ())
+        resources = list(rule.get("resources") or ())
         if len(groups) == 1 and len(resources) == 1 and not rule.get("resourceNames") and not rule.get("nonResourceURLs"):
             key = (groups[0], resources[0])
             existing = simple.get(key)

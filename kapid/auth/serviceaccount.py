@@ -320,8 +320,7 @@ def authenticator_for_service(service: Any) -> Any:
     if getattr(authn, "enable_bootstrap_token_auth", False):
         from kapid.auth.bootstraptoken import BootstrapTokenAuthenticator
 
-        clock = getattr(service, "clock", None)
-        token_authenticators.append(BootstrapTokenAuthenticator(storage_lookup(service), clock.seconds))
+        token_authenticators.append(BootstrapTokenAuthenticator(storage_lookup(service), service.clock.seconds))
     token_authenticators.append(service_account_authenticator(service))
     from kapid.auth.jwtauth import jwt_authenticators_for_service
 

@@ -174,7 +174,8 @@ class SubjectAccessReviewREST:
         return Deferred.fromCoroutine(self._create(obj, namespace))
 
     async def _create(self, obj: dict, namespace: str) -> dict:
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        given = obj.get("spec")
+        spec: dict = given if isinstance(given, dict) else {}
         errs = validate_spec(spec)
         if not spec.get("user") and not spec.get("groups"):
             errs.append(field.invalid("spec.user", spec.get("user") or "", "at least one of user or group must be specified"))
