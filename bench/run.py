@@ -771,6 +771,12 @@ class Bench:
             ratio("create (embedded) ÷ Klein JSON, c16", "embedded/create/c16", "ceiling/klein_json/c16", None)
             ratio("get with RBAC among RoleBindings ÷ AlwaysAllow (embedded, HTTPS, token), c16",
                   "embedded/rbac_get/c16", "embedded/rbac_allow_get/c16", 0.9)
+            ratio("create with the default admission chain ÷ admission off (embedded), c16",
+                  "embedded/admission_on_create/c16", "embedded/admission_off_create/c16", 0.9)
+            ratio("pod create with the default admission chain ÷ admission off (embedded), c16",
+                  "embedded/admission_on_pod_create/c16", "embedded/admission_off_pod_create/c16", 0.9)
+            ratio("create through a mutating and a validating webhook ÷ without (embedded), c16",
+                  "embedded/admission_webhooks_create/c16", "embedded/admission_on_create/c16", None)
         for b in self.backends:
             fan = next((f"{b}/watch_fanout/w{x}" for x, _ in s.fanout if x == w), None)
             if fan:
@@ -871,6 +877,9 @@ class Bench:
             from bench import rbac as rbac_bench
 
             rbac_bench.setup(self)
+            from bench import admission as admission_bench
+
+            admission_bench.setup(self)
             self.run_repeats()
             results = self.report(started)
         finally:
