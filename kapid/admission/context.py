@@ -26,6 +26,7 @@ class PluginContext:
         self.config = config
         #: other services a plugin may use (e.g. C{service_resolver}, C{client_factory})
         self.extras: dict[str, Any] = {}
+        self._resources: dict[tuple[str, str], Any] = {}
 
     def bind(self, link: Any) -> None:
         """
@@ -42,16 +43,29 @@ class PluginContext:
         if self.link is None:
             return None
         registry = self.link.registry
-        for res in registry.all():
-            if res.group == group and res.plural == plural:
-                return self.link.store_for(res)
-        return None
+        res = self._resources.get((group, plural))
+        if res is None or registry.lookup(group, res.storage_version.name, plural) is not res:
+            res = None
+            for r in registry.all():
+                if r.group == group and r.plural == plural:
+                    res = r
+                    break
+            if res is None:
+                return None
+            self._resources[(group, plural)] = res
+        return self.link.store_for(res)
 
-    async def get(self, group: str, plural: str, namespace: str, name: str, live: bool = False) -> Optional[dict]:
+    async def get(
+        self, group: str, plural: str, namespace: str, name: str, live: bool = False, memo: Optional[dict] = None
+    ) -> Optional[dict]:
         """
         One stored object (in its storage version), or None: from the watch cache, and from
-        storage when the cache does not have it (or C{live}).
+        storage when the cache does not have it (or C{live}). With C{memo} (an
+        L{Attributes.memo}), a request looks each object up once.
         """
+        key_memo = ("get", group, plural, namespace, name)
+        if memo is not None and not live and key_memo in memo:
+            return memo[key_memo]
         store = self.store(group, plural)
         if store is None:
             return None
@@ -61,14 +75,23 @@ class PluginContext:
             obj = await store.storage.get(key, "0", True)
         if obj is None:
             obj = await store.storage.get(key, "", True)
+        if memo is not None and obj is not None:
+            memo[key_memo] = obj
         return obj
 
-    async def list(self, group: str, plural: str, namespace: str = "") -> list[dict]:
+    async def list(self, group: str, plural: str, namespace: str = "", memo: Optional[dict] = None) -> list[dict]:
         """
-        Every stored object of C{group}/C{plural} (in C{namespace} when given), from the cache.
+        Every stored object of C{group}/C{plural} (in C{namespace} when given), from the cache
+        (once per request with C{memo}).
         """
+        key_memo = ("list", group, plural, namespace)
+        if memo is not None and key_memo in memo:
+            return memo[key_memo]
         store = self.store(group, plural)
         if store is None:
             return []
         res = await store.storage.get_list(store.list_key(namespace), ListOptions(resource_version="0"))
-        return list(res["items"])
+        items = list(res["items"])
+        if memo is not None:
+            memo[key_memo] = items
+        return items

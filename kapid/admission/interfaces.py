@@ -57,6 +57,8 @@ class Attributes:
     #: what to undo if the write does not happen after all (callables, possibly async): a plugin
     #: that took something (a quota charge) adds its undo here
     rollbacks: list[Any] = attr.ib(factory=list)
+    #: lookups already made for this request (shared by its phases; see L{PluginContext})
+    memo: dict = attr.ib(factory=dict)
 
     def add_warning(self, text: str) -> None:
         """

@@ -140,6 +140,8 @@ class RequestAdmission:
         self.resource_tuple = (target.resource.group, target.version, target.resource.plural)
         #: every L{Attributes} built for this request (a retried update builds more than one)
         self.seen: list[Attributes] = []
+        #: lookups plugins made for this request, shared by its phases
+        self.memo: dict = {}
 
     def attributes(
         self,
@@ -173,6 +175,7 @@ class RequestAdmission:
             dry_run=self.dry_run,
             user=self.user,
             on_warning=self.on_warning,
+            memo=self.memo,
         )
         self.seen.append(a)
         return a

@@ -252,7 +252,7 @@ class LimitRanger:
     async def _ranges(self, a: Attributes) -> list[dict]:
         if (a.old_object or {}).get("metadata", {}).get("deletionTimestamp"):
             return []
-        return await self.context.list("", "limitranges", a.namespace)
+        return await self.context.list("", "limitranges", a.namespace, memo=a.memo)
 
     async def admit(self, a: Attributes) -> None:
         """

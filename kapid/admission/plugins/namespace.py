@@ -79,7 +79,7 @@ class NamespaceLifecycle:
             return
         if a.group_resource in ACCESS_REVIEWS:
             return
-        ns = await self.context.get("", "namespaces", "", a.namespace)
+        ns = await self.context.get("", "namespaces", "", a.namespace, memo=a.memo)
         if ns is None:
             ns = await self.context.get("", "namespaces", "", a.namespace, live=True)
         if ns is None:

@@ -85,7 +85,7 @@ class ServiceAccount:
         The service account, looked up again (10 times for C{default}, which the controller
         makes) before kube's 403.
         """
-        sa = await self.context.get("", "serviceaccounts", a.namespace, name)
+        sa = await self.context.get("", "serviceaccounts", a.namespace, name, memo=a.memo)
         attempts = 10 if name == DEFAULT_SERVICE_ACCOUNT else 1
         interval = (self.rng.randrange(100) + 100) / 1000.0
         for i in range(attempts):
@@ -121,7 +121,7 @@ class ServiceAccount:
             self.mount_token(spec)
         if not spec.get("imagePullSecrets") and sa.get("imagePullSecrets"):
             spec["imagePullSecrets"] = [{"name": s.get("name", "")} for s in sa["imagePullSecrets"]]
-        await self.validate(a)
+        # kube's Admit ends with its Validate; here the chain's validating phase runs it
 
     def mount_token(self, spec: dict) -> None:
         """
@@ -353,12 +353,12 @@ class Priority:
         """
         return operation in (CREATE, UPDATE, "DELETE")
 
-    async def default_class(self) -> Optional[dict]:
+    async def default_class(self, memo: Optional[dict] = None) -> Optional[dict]:
         """
         The global default PriorityClass with the lowest value, or None.
         """
         best = None
-        for pc in await self.context.list("scheduling.k8s.io", "priorityclasses"):
+        for pc in await self.context.list("scheduling.k8s.io", "priorityclasses", memo=memo):
             if pc.get("globalDefault") and (best is None or (pc.get("value") or 0) < (best.get("value") or 0)):
                 best = pc
         return best
@@ -382,7 +382,7 @@ class Priority:
             return
         name = spec.get("priorityClassName") or ""
         if not name:
-            pc = await self.default_class()
+            pc = await self.default_class(a.memo)
             if pc is None:
                 priority, policy, name = 0, "PreemptLowerPriority", ""
             else:

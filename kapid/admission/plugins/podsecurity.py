@@ -640,7 +640,7 @@ class PodSecurity:
         if spec.get("runtimeClassName") and spec["runtimeClassName"] in self.exemptions["runtimeClasses"]:
             a.add_annotation(LABEL_PREFIX + "exempt", "runtimeClass")
             return
-        ns = await self.context.get("", "namespaces", "", a.namespace)
+        ns = await self.context.get("", "namespaces", "", a.namespace, memo=a.memo)
         labels = ((ns or {}).get("metadata") or {}).get("labels") or {}
         policy, errors = policy_for(labels, self.defaults)
         if errors:

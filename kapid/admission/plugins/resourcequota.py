@@ -238,7 +238,7 @@ class ResourceQuota:
         store = self.quotas_store()
         if store is None:
             return
-        quotas = await self.context.list("", "resourcequotas", a.namespace)
+        quotas = await self.context.list("", "resourcequotas", a.namespace, memo=a.memo)
         if not quotas:
             return
         new = usage(group, plural, a.object)
