@@ -628,8 +628,8 @@ class ResourceLink(Link):
 
     async def handle_kubelet(self, request: IRequest, target: Target, query: Query, method: str) -> bytes:
         """
-        Pod subresources served by a kubelet (log, exec, attach, portforward): answered as kube-apiserver
-        answers when it cannot reach one.
+        Pod subresources served by a kubelet (log, exec, attach, portforward): dialled to the pod's
+        node's kubelet (L{kapid.endpoints.actions}), with kube's errors when none answers.
         """
         verb = "get" if method in ("GET", "HEAD") else "create" if method == "POST" else ""
         if not verb:
@@ -638,36 +638,27 @@ class ResourceLink(Link):
         from kapid.endpoints import actions
 
         store = self.store_for(target.resource)
-        container = query.get("container")
         if target.subresource != "log":
             await connect_admission(self, request, target, query)
         if target.subresource == "log":
-            body = await actions.pod_log(store, target, container)
-            request.setResponseCode(200)
-            request.setHeader(b"Content-Type", b"text/plain")
-            return body
-        await actions.pod_stream(store, target, container)
-        return b""
+            return await actions.pod_log(self, store, request, target, query)
+        return await actions.pod_stream(self, store, request, target, query)
 
     async def handle_proxy(self, request: IRequest, target: Target, method: str) -> bytes:
         """
-        C{<resource>/<name>/proxy}: kapid has no backends to proxy to; the strategy's
-        C{prepare_for_proxy(obj, old)} raises the answer kube-apiserver gives when it cannot reach one.
+        C{<resource>/<id>/proxy[/<path>]}: proxied to the pod, an endpoint of the Service, or the
+        node (L{kapid.endpoints.actions.proxy}), with kube's checks and errors.
         """
         verb = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
                 "DELETE": "delete"}.get(method, "")
         if not verb:
             raise method_not_allowed()
         self._check_verb(target, verb)
-        store = self.store_for(target.resource)
-        obj = await store.get(target.namespace, target.name, target.version)
-        await connect_admission(self, request, target, _query_of(request))
-        hook = getattr(store.strategy, "prepare_for_proxy", None)
-        if hook is not None:
-            hook(obj, obj)
-        from kapid.apimachinery.status import service_unavailable
+        query = _query_of(request)
+        await connect_admission(self, request, target, query)
+        from kapid.endpoints import actions
 
-        raise service_unavailable(f"error trying to reach service: no backend is reachable for {target.name}")
+        return await actions.proxy(self, request, target, query)
 
     async def handle_computed(self, request: IRequest, target: Target, query: Query) -> bytes:
         """
