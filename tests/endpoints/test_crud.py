@@ -499,11 +499,15 @@ class ProxyTests(SynchronousTestCase):
 
     def test_service_proxy_is_503(self) -> None:
         """
-        GET services/<name>/proxy answers kube's 503 for a Service without endpoints.
+        GET services/<name>/proxy answers kube's 404 for a Service without an Endpoints object (the
+        Endpoints' NotFound) and 503 for one whose Endpoints have no addresses.
         """
         api = API(self)
         svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}
         api.post("/api/v1/namespaces/default/services", svc)
+        code, body, _ = api.get("/api/v1/namespaces/default/services/s/proxy")
+        self.assertEqual((code, body["message"]), (404, 'endpoints "s" not found'))
+        api.post("/api/v1/namespaces/default/endpoints", {"metadata": {"name": "s"}})
         code, body, _ = api.get("/api/v1/namespaces/default/services/s/proxy")
         self.assertEqual(code, 503)
         self.assertEqual(body["message"], 'no endpoints available for service "s"')
