@@ -113,49 +113,119 @@ def _pod_container(pod: dict, container: str, name: str) -> str:
     return container
 
 
-async def _node_unreachable(store: Any, node: str) -> StatusError:
+def transport() -> Any:
     """
-    What kube answers when it would dial the kubelet of C{node}: the Node is missing (404), or
-    no kubelet answers (kapid runs none).
+    The process's L{kapid.aggregator.connect.ProxyTransport} (kube-apiserver's proxy transport
+    and kubelet transport), made on first use.
     """
-    link = getattr(store, "link", None)
-    if link is not None:
-        nodes = link.registry.lookup("", "v1", "nodes")
-        if nodes is not None:
-            ns = link.store_for(nodes)
-            found = await ns.storage.get(ns.key("", node), "", True)
-            if found is None:
-                from kapid.apimachinery.status import not_found
+    global _TRANSPORT
+    if _TRANSPORT is None:
+        from twisted.internet import reactor
 
-                return not_found("nodes", node)
-    return StatusError(
-        500,
-        "InternalError",
-        f"Internal error occurred: error dialing backend: no kubelet is reachable for node {node}",
-        {"causes": [{"message": f"error dialing backend: no kubelet is reachable for node {node}"}]},
+        from kapid.aggregator.connect import ProxyTransport
+
+        _TRANSPORT = ProxyTransport(reactor)
+    return _TRANSPORT
+
+
+_TRANSPORT: Any = None
+
+
+def _encode(params: list[tuple[str, str]]) -> str:
+    """
+    Go's C{url.Values.Encode}: keys sorted, values in order.
+    """
+    from urllib.parse import urlencode
+
+    return urlencode(sorted(params, key=lambda kv: kv[0]))
+
+
+async def pod_log(link: Any, store: Any, request: Any, target: Target, query: Any) -> bytes:
+    """
+    GET pods/<name>/log: an empty stream for a pod with no node (kube's), else the container's log
+    streamed from its node's kubelet (C{/containerLogs/<ns>/<pod>/<container>}); kube's
+    C{LocationStreamer} errors when the kubelet cannot be reached or refuses.
+    """
+    from kapid.aggregator.connect import Location, kubelet_address
+
+    pod = await store.get(target.namespace, target.name, target.version)
+    container = _pod_container(pod, query.get("container"), target.name)
+    node = (pod.get("spec") or {}).get("nodeName") or ""
+    if not node:
+        request.setHeader(b"Content-Type", b"text/plain")
+        return b""
+    host, port = await kubelet_address(link, node)
+    params: list[tuple[str, str]] = []
+    for flag in ("follow", "previous", "timestamps"):
+        if query.bool(flag):
+            params.append((flag, "true"))
+    for name in ("sinceSeconds", "sinceTime", "tailLines", "limitBytes"):
+        if query.get(name):
+            params.append((name, query.get(name)))
+    path = f"/containerLogs/{target.namespace}/{target.name}/{container}"
+    if params:
+        path += "?" + _encode(params)
+    location = Location("https", host, port, path, kubelet=True)
+    return await transport().forward(
+        request, location, errors="stream", checked=("pods/log", target.name), content_type=b"text/plain"
     )
 
 
-async def pod_log(store: Any, target: Target, container: str) -> bytes:
+async def pod_stream(link: Any, store: Any, request: Any, target: Target, query: Any) -> bytes:
     """
-    GET pods/<name>/log: an empty stream for a pod with no node (kube's), else the kubelet error.
+    exec/attach/portforward: kube's 400 for a pod with no host; else the upgrade spliced to the
+    node's kubelet (C{/exec}, C{/attach}, C{/portForward} with kube's parameters), 400
+    C{Upgrade request required} for a plain request, 500 C{error dialing backend: ...} when no
+    kubelet answers.
     """
-    pod = await store.get(target.namespace, target.name, target.version)
-    _pod_container(pod, container, target.name)
-    node = (pod.get("spec") or {}).get("nodeName") or ""
-    if not node:
-        return b""
-    raise await _node_unreachable(store, node)
+    from kapid.aggregator.connect import Location, kubelet_address
 
-
-async def pod_stream(store: Any, target: Target, container: str) -> None:
-    """
-    exec/attach/portforward: kube's 400 for a pod with no host, else the kubelet error.
-    """
     pod = await store.get(target.namespace, target.name, target.version)
-    if target.subresource != "portforward":
-        _pod_container(pod, container, target.name)
+    sub = target.subresource
+    container = ""
+    if sub != "portforward":
+        container = _pod_container(pod, query.get("container"), target.name)
     node = (pod.get("spec") or {}).get("nodeName") or ""
     if not node:
         raise bad_request(f"pod {target.name} does not have a host assigned")
-    raise await _node_unreachable(store, node)
+    host, port = await kubelet_address(link, node)
+    params: list[tuple[str, str]] = []
+    if sub == "portforward":
+        ports = [p for v in query.get_all("ports") for p in v.split(",") if p]
+        if ports:
+            params.append(("port", ",".join(ports)))
+        path = f"/portForward/{target.namespace}/{target.name}"
+    else:
+        for flag, param in (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty")):
+            if query.bool(flag):
+                params.append((param, "1"))
+        if sub == "exec":
+            params.extend(("command", c) for c in query.get_all("command"))
+        path = f"/{sub}/{target.namespace}/{target.name}/{container}"
+    if params:
+        path += "?" + _encode(params)
+    return await transport().forward(request, Location("https", host, port, path, kubelet=True), upgrade_required=True)
+
+
+async def proxy(link: Any, request: Any, target: Target, query: Any) -> bytes:
+    """
+    C{pods|services|nodes/<id>/proxy[/<path>]}: the target's location (kube's
+    C{ResourceLocation}, with its checks), the path after C{/proxy} joined to it, the query
+    passed on; the answer streamed back (or the upgrade spliced).
+    """
+    import attr
+
+    from kapid.aggregator.connect import join_path, node_location, pod_location, proxy_suffix, service_location
+
+    plural = target.resource.plural
+    if plural == "pods":
+        location = await pod_location(link, target.namespace, target.name)
+    elif plural == "services":
+        location = await service_location(link, target.namespace, target.name)
+    else:
+        location = await node_location(link, target.name)
+    path = join_path(location.path if location.path != "/" else "", proxy_suffix(request, query)) or "/"
+    raw_query = request.uri.decode("latin-1").partition("?")[2]
+    if raw_query:
+        path += "?" + raw_query
+    return await transport().forward(request, attr.evolve(location, path=path))
