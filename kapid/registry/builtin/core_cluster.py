@@ -203,6 +203,9 @@ class ServiceAccountStrategy(GenericStrategy):
                 "spec.expirationSeconds", seconds, "may not specify a duration larger than 2^32 seconds"))
         if errs:
             raise invalid(gk, "", errs, group)
+        limit = getattr(self.issuer, "max_expiration", 0)
+        if limit and seconds > limit:  # --service-account-max-token-expiration
+            spec["expirationSeconds"] = seconds = limit
         bound, node = await self._bound_object(store, namespace, name, spec.get("boundObjectRef"))
         now = store.clock.seconds()
         sa_meta = sa.get("metadata") or {}
