@@ -71,15 +71,18 @@ class IssuerDiscoveryLink(Link):
     @ivar issuer: the C{iss} of kapid's tokens.
     @ivar keys: the public keys.
     @ivar external: returns the server's external address (C{host:port}), or None while unknown.
+    @ivar jwks_uri: C{--service-account-jwks-uri}, which replaces the default C{jwks_uri}.
     """
 
     app = Klein()
 
-    def __init__(self, delegate: IResource, issuer: str, keys: list[Any], external: Callable[[], Optional[str]]) -> None:
+    def __init__(self, delegate: IResource, issuer: str, keys: list[Any], external: Callable[[], Optional[str]],
+                 jwks_uri: str = "") -> None:
         super().__init__(delegate)
         self.issuer = issuer
         self.keys = keys
         self.external = external
+        self.jwks_uri = jwks_uri
 
     def listed_paths(self) -> list[str]:
         """
@@ -92,8 +95,12 @@ class IssuerDiscoveryLink(Link):
         """
         The provider configuration.
         """
-        address = self.external() or hyperlink.URL.from_text(self.issuer).host
-        body = configuration(self.issuer, f"https://{address}{JWKS_PATH}", self.keys)
+        if self.jwks_uri:
+            uri = self.jwks_uri
+        else:
+            address = self.external() or hyperlink.URL.from_text(self.issuer).host
+            uri = f"https://{address}{JWKS_PATH}"
+        body = configuration(self.issuer, uri, self.keys)
         request.setHeader(b"Content-Type", b"application/json")
         request.setHeader(b"Cache-Control", CACHE_CONTROL)
         return orjson.dumps(body)
@@ -136,6 +143,7 @@ def issuer_discovery_stage(service: Any) -> Callable[[IResource], Any]:
                 return hyperlink.URL.from_text(url).authority()
             return None
 
-        return IssuerDiscoveryLink(delegate, issuer.issuer, keys, external)
+        jwks_uri = getattr(config.authentication, "service_account_jwks_uri", "") or ""
+        return IssuerDiscoveryLink(delegate, issuer.issuer, keys, external, jwks_uri)
 
     return make

@@ -110,12 +110,15 @@ class TokenIssuer:
     @ivar audiences: the audiences a request without any gets (C{--api-audiences}, default the
         issuer).
     @ivar now: seconds since the epoch.
+    @ivar max_expiration: the longest validity a TokenRequest gets, in seconds
+        (C{--service-account-max-token-expiration}; 0: no limit).
     """
 
     key: Any
     issuer: str = DEFAULT_ISSUER
     audiences: Sequence[str] = ()
     now: Callable[[], float] = attr.ib(default=None)
+    max_expiration: int = 0
 
     def __attrs_post_init__(self) -> None:
         if not self.audiences:
@@ -226,4 +229,5 @@ def issuer_from_config(config: Any, pki_dir: Optional[str] = None, now: Optional
         key = ensure_signing_key(pki_dir)
     issuer = getattr(authn, "service_account_issuer", "") or DEFAULT_ISSUER
     audiences = tuple(getattr(authn, "api_audiences", ()) or ())
-    return TokenIssuer(key, issuer, audiences, now)
+    limit = int(getattr(authn, "service_account_max_token_expiration", 0) or 0)
+    return TokenIssuer(key, issuer, audiences, now, limit)

@@ -31,6 +31,12 @@ SECTION = Section(
         Flag("service-account-signing-key-file", "", "Path to the file that contains the current "
              "private key of the service account token issuer (PEM, RSA or ECDSA). Default: a key "
              "pair kapid generates in --cert-dir (sa.key, sa.pub) on first start and reuses."),
+        Flag("service-account-max-token-expiration", "0s", "The maximum validity duration of a "
+             "token created by the service account token issuer. If an otherwise valid TokenRequest "
+             "with a validity duration larger than this value is requested, a token will be issued "
+             "with a validity duration of this value."),
+        Flag("service-account-jwks-uri", "", "Overrides the URI for the JSON Web Key Set in the "
+             "discovery doc served at /.well-known/openid-configuration."),
         Flag("api-audiences", "", "Identifiers of the API. The service account token authenticator "
              "will validate that tokens used against the API are bound to at least one of these "
              "audiences."),
@@ -109,6 +115,8 @@ class AuthenticationConfig:
     oidc_required_claim: str = ""
     oidc_signing_algs: str = "RS256"
     authentication_config: Optional[str] = None
+    service_account_max_token_expiration: float = 0.0
+    service_account_jwks_uri: str = ""
     token_webhook_version: str = "v1beta1"
     token_webhook_cache_ttl: float = 120.0
     requestheader_extra_headers_prefix: tuple[str, ...] = ()
@@ -157,9 +165,15 @@ def validate(values: dict[str, Any]) -> tuple[AuthenticationConfig, list[str]]:
         oidc_required_claim=c.text("oidc-required-claim"),
         oidc_signing_algs=c.text("oidc-signing-algs"),
         authentication_config=c.readable_file("authentication-config"),
+        service_account_max_token_expiration=c.duration("service-account-max-token-expiration"),
+        service_account_jwks_uri=c.text("service-account-jwks-uri"),
         token_webhook_version=c.text("authentication-token-webhook-version"),
         token_webhook_cache_ttl=c.duration("authentication-token-webhook-cache-ttl"),
     )
+    limit = config.service_account_max_token_expiration
+    if limit and not (3600 <= limit <= 2**32):
+        c.error("--service-account-max-token-expiration: the service-account-max-token-expiration must be "
+                "between 1 hour and 2^32 seconds")
     if config.oidc_issuer_url:
         if not config.oidc_issuer_url.startswith("https://"):
             c.error(f"--oidc-issuer-url: {config.oidc_issuer_url!r} must use the https scheme")

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred, succeed
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.resource import Resource
 
 from kapid.auth.authenticators import AnonymousAuthenticator, TokenFileAuthenticator, UnionAuthenticator
@@ -254,3 +254,47 @@ class BootstrapTokenTests(SynchronousTestCase):
         self.assertIsNone(self.authenticate(self.secret(**{"auth-extra-groups": "system:masters"})))
         self.assertIsNone(self.authenticate(None))
         self.assertIsNone(self.authenticate(self.secret(), token="not-a-bootstrap-token"))
+
+
+class MaxExpirationTests(TestCase):
+    """
+    C{--service-account-max-token-expiration}.
+    """
+
+    async def test_clamped(self) -> None:
+        """
+        A TokenRequest for longer than the maximum gets a token valid for the maximum; the flag
+        must lie between an hour and 2^32 seconds.
+        """
+        import types
+
+        from twisted.internet.task import Clock
+        from twisted.web.resource import Resource
+
+        from kapid.endpoints.link import ResourceLink
+        from kapid.options.config import config_from_args
+        from kapid.registry.builtin import builtin_registry
+        from kapid.registry.builtin.core_cluster import service_accounts_with_issuer
+        from kapid.storage.memory import MemoryKV
+        from kapid.storage.store import Store
+
+        clock = Clock()
+        clock.advance(1_700_000_000)
+        registry = builtin_registry()
+        issuer = TokenIssuer(KEY, ISSUER, (), clock.seconds, max_expiration=7200)
+        registry.add(service_accounts_with_issuer(issuer))
+        link = ResourceLink(Resource(), registry, Store(MemoryKV(clock), clock), clock)
+        await link.ensure_system_namespaces()
+        store = link.store_for(registry.lookup("", "v1", "serviceaccounts"))
+        await store.create("default", {"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {"name": "b"}}, "v1")
+        target = types.SimpleNamespace(namespace="default", name="b", version="v1", subresource="token")
+        out = await store.strategy.compute_subresource_create(
+            "token", store, target, {"kind": "TokenRequest", "spec": {"expirationSeconds": 86400}}, None)
+        self.assertEqual(out["spec"]["expirationSeconds"], 7200)
+        claims = jwt.decode(out["status"]["token"], options={"verify_signature": False})
+        self.assertEqual(claims["exp"] - claims["iat"], 7200)
+        config = config_from_args(service_account_max_token_expiration="24h", storage_backend="memory")
+        self.assertEqual(config.authentication.service_account_max_token_expiration, 86400)
+        with self.assertRaises(Exception) as raised:
+            config_from_args(service_account_max_token_expiration="10m", storage_backend="memory")
+        self.assertIn("between 1 hour and 2^32 seconds", str(raised.exception))
