@@ -4,7 +4,10 @@ on two kapid processes on the embedded store, one with C{--authorization-mode=RB
 is bound through one RoleBinding among N (1,000 in a full run) and one with C{AlwaysAllow}; the
 ratio of the two is the cost of authorization.
 
-Scenarios: C{embedded/rbac_get/c16} and C{embedded/rbac_allow_get/c16}.
+Scenarios: C{embedded/rbac_get/c16} and C{embedded/rbac_allow_get/c16}; and
+C{embedded/sa_token_get/c16}: the AlwaysAllow server with a ServiceAccount token from a TokenRequest
+instead of the token file (the cost of service account token authentication: cached verification
+plus the bound objects' lookups).
 """
 
 from __future__ import annotations
@@ -32,11 +35,26 @@ def bindings_for(mode: str) -> int:
     return {"full": 1000, "quick": 200}.get(mode, 20)
 
 
-def _script() -> str:
+def _script(token: str = TOKEN) -> str:
     return (
         f"wrk.method = 'GET'\nwrk.path = '{PATH}'\n"
-        f"wrk.headers['Authorization'] = 'Bearer {TOKEN}'\n" + wrk._DONE
+        f"wrk.headers['Authorization'] = 'Bearer {token}'\n" + wrk._DONE
     )
+
+
+def _service_account_token(base: str) -> str:
+    """
+    A token of the ServiceAccount C{bench-sa} (created here) from a TokenRequest.
+    """
+    _post(base, f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts",
+          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bench-sa"}})
+    status, data = http_status(base + f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/bench-sa/token", "POST",
+                               json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                           "spec": {"expirationSeconds": 86400}}).encode(),
+                               {"Content-Type": "application/json"})
+    if status != 201:
+        raise RuntimeError(f"TokenRequest answered {status}: {data[:200]!r}")
+    return json.loads(data)["status"]["token"]
 
 
 def _start(bench: Any, mode: str, token_file: str) -> dict:
@@ -115,11 +133,19 @@ def setup(bench: Any) -> None:
                 info["error"] = f"setup failed: {e}"
         servers[mode] = info
 
-    def get(mode: str, c: int) -> dict:
+    allow = servers["AlwaysAllow"]
+    sa_token = ""
+    if allow["error"] is None:
+        try:
+            sa_token = _service_account_token(allow["url"])
+        except Exception as e:
+            allow["sa_error"] = f"setup failed: {e}"
+
+    def get(mode: str, c: int, token: str = TOKEN) -> dict:
         info = servers[mode]
-        if info["error"]:
-            raise NotAvailable(info["error"])
-        return wrk.run_wrk(info["secure"], _script(), c, bench.settings.duration)
+        if info["error"] or (token != TOKEN and info.get("sa_error")):
+            raise NotAvailable(info["error"] or info["sa_error"])
+        return wrk.run_wrk(info["secure"], _script(token), c, bench.settings.duration)
 
     for c in bench.settings.kapid_concurrencies:
         bench.add(Scenario(f"embedded/rbac_get/c{c}", "embedded", "req/s", lambda c=c: get("RBAC", c),
@@ -127,3 +153,6 @@ def setup(bench: Any) -> None:
         bench.add(Scenario(f"embedded/rbac_allow_get/c{c}", "embedded", "req/s",
                            lambda c=c: get("AlwaysAllow", c),
                            note="the same with --authorization-mode=AlwaysAllow"))
+        bench.add(Scenario(f"embedded/sa_token_get/c{c}", "embedded", "req/s",
+                           lambda c=c: get("AlwaysAllow", c, sa_token),
+                           note="the same with a bound ServiceAccount token (TokenRequest) instead of the token file"))

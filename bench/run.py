@@ -771,6 +771,8 @@ class Bench:
             ratio("create (embedded) ÷ Klein JSON, c16", "embedded/create/c16", "ceiling/klein_json/c16", None)
             ratio("get with RBAC among RoleBindings ÷ AlwaysAllow (embedded, HTTPS, token), c16",
                   "embedded/rbac_get/c16", "embedded/rbac_allow_get/c16", 0.9)
+            ratio("get with a ServiceAccount token ÷ a token-file token (embedded, HTTPS), c16",
+                  "embedded/sa_token_get/c16", "embedded/rbac_allow_get/c16", 0.9)
             ratio("create with the default admission chain ÷ admission off (embedded), c16",
                   "embedded/admission_on_create/c16", "embedded/admission_off_create/c16", 0.9)
             ratio("pod create with the default admission chain ÷ admission off (embedded), c16",
