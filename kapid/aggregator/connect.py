@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import socket
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import quote
 
 import attr
@@ -571,14 +571,22 @@ class ProxyTransport:
         await relay.done
         return b""
 
-    async def splice(self, request: IRequest, location: Location) -> bytes:
+    async def splice(
+        self, request: IRequest, location: Location, endpoint: Any = None, headers: Optional[Headers] = None,
+        host_header: str = "", dial_error: Optional[Callable[[str], Exception]] = None,
+    ) -> bytes:
         """
         An upgrade request (kube's C{UpgradeAwareHandler.tryUpgrade}): dial the backend (500
         C{error dialing backend: ...} when that fails), send it the request as received, then
         pass bytes both ways until either side closes; the client's connection is taken over from
         the HTTP server.
+
+        @param endpoint: how to dial (default: TCP, TLS unverified for C{https}).
+        @param headers: the request headers to send (default: the client's, less credentials).
+        @param host_header: the C{Host} sent (default: the location's).
+        @param dial_error: makes the exception raised for Go's dial error text.
         """
-        endpoint = self._endpoint(location)
+        endpoint = endpoint if endpoint is not None else self._endpoint(location)
         backend = _Backend()
         try:
             d = endpoint.connect(Factory.forProtocol(lambda: backend))
@@ -588,9 +596,11 @@ class ProxyTransport:
         except Exception as e:
             reason = go_dial_error(e, location)
             log.info("upgrading {method} to {url} failed: {why}", method=request.method, url=location.url, why=reason)  # type: ignore[attr-defined]
+            if dial_error is not None:
+                raise dial_error(f"error dialing backend: {reason}")
             raise StatusError(500, "", f"error dialing backend: {reason}")
-        headers = _forward_headers(request, keep_hop=True)
-        headers.setRawHeaders(b"Host", [location.netloc.encode("idna")])
+        headers = headers.copy() if headers is not None else _forward_headers(request, keep_hop=True)
+        headers.setRawHeaders(b"Host", [(host_header or location.netloc).encode("idna")])
         lines = [request.method + b" " + location.path.encode("latin-1") + b" HTTP/1.1"]  # type: ignore[attr-defined,operator]
         body = b""
         content = getattr(request, "content", None)

@@ -164,6 +164,10 @@ class AggregatorLink(Link):
             close = getattr(self.proxy, "close", None)
             if close is not None:
                 close()
+            from kapid.endpoints import actions
+
+            if actions._TRANSPORT is not None:
+                actions._TRANSPORT.close()
 
         return [("stop-kube-aggregator-controllers", stop)]
 

@@ -224,6 +224,8 @@ class APIServiceProxy:
         self.resolver = resolver if routing else ClusterIPResolver(resolver)
         self.clients = ClientFactory(reactor, self.resolver, client_cert)
         self._logged: set[tuple[str, str]] = set()
+        self._creators: dict[Any, Any] = {}
+        self._splicer: Any = None
 
     def client_for(self, api_service: dict) -> Any:
         """
@@ -235,13 +237,22 @@ class APIServiceProxy:
         user = request_user(request)
         if user is None:
             return plain_error(request, 500, "missing user")
+        from kapid.aggregator.connect import is_upgrade
+
+        upgrade = is_upgrade(request)
         headers = Headers()
         for key, values in request.requestHeaders.getAllRawHeaders():  # type: ignore[attr-defined]
             low = key.lower()
-            if low in _REQUEST_DROPPED or low.startswith(_REMOTE_PREFIXES):
+            if low.startswith(_REMOTE_PREFIXES) or low in (b"authorization", b"content-length", b"host"):
+                continue
+            if low in _REQUEST_DROPPED and not upgrade:
                 continue
             headers.setRawHeaders(key, values)
         auth_proxy_headers(headers, user.name, tuple(user.groups), dict(user.extra))
+        if upgrade:
+            d = Deferred.fromCoroutine(self._upgrade(request, api_service, headers))
+            d.addErrback(self._failed, request, api_service)
+            return NOT_DONE_YET
         body = None
         content = getattr(request, "content", None)
         if content is not None:
@@ -257,6 +268,54 @@ class APIServiceProxy:
         request.notifyFinish().addErrback(lambda _: d.cancel())  # type: ignore[attr-defined]
         return NOT_DONE_YET
 
+    async def _upgrade(self, request: Any, api_service: dict, headers: Headers) -> None:
+        """
+        An upgrade request (exec, attach, port-forward on an aggregated resource, WebSockets):
+        dialled over the APIService's TLS (C{caBundle}, the front-proxy certificate), then spliced
+        both ways (L{kapid.aggregator.connect.ProxyTransport.splice}).
+        """
+        from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+
+        from kapid.aggregator.connect import Location, ProxyTransport
+
+        client = self.client_for(api_service)
+        method = request.method.decode("ascii")
+        uri = request.uri.decode("latin-1")
+        host, port = await client._location(method, client.display_url(uri))
+        endpoint = wrapClientTLS(self._creator(api_service), HostnameEndpoint(self.reactor, host.encode("idna"), port, timeout=30))
+        location = Location("https", host, port, uri)
+        if self._splicer is None:
+            self._splicer = ProxyTransport(self.reactor)
+
+        def dial_error(text: str) -> Exception:
+            return WebhookCallError(method, client.display_url(uri), text, "connect")
+
+        await self._splicer.splice(request, location, endpoint, headers, client.host_header, dial_error)
+
+    def _creator(self, api_service: dict) -> Any:
+        """
+        The TLS connection creator of an APIService: its C{caBundle} (or none with
+        C{insecureSkipTLSVerify}), the Service's DNS name, the front-proxy client certificate.
+        """
+        from twisted.internet.ssl import Certificate, CertificateOptions, KeyPair, platformTrust, trustRootFromCertificates
+        from OpenSSL.crypto import FILETYPE_PEM
+
+        from kapid.transport.client import _pem_certificates, _VerifyingCreator
+
+        config = client_config(api_service)
+        creator = self._creators.get(config)
+        if creator is None:
+            kwargs: dict[str, Any] = {}
+            cert = self.clients.client_cert
+            if cert is not None:
+                kwargs["certificate"] = Certificate.loadPEM(cert[0]).original
+                kwargs["privateKey"] = KeyPair.load(cert[1], FILETYPE_PEM).original
+            trust = _pem_certificates(config.ca_bundle) if config.ca_bundle else []
+            options = CertificateOptions(trustRoot=trustRootFromCertificates(trust) if trust else platformTrust(), **kwargs)
+            assert config.service is not None
+            creator = self._creators[config] = _VerifyingCreator(config.service.server_name, options, config.insecure_skip_verify)
+        return creator
+
     def _respond(self, response: Any, request: Any) -> None:
         if request.finished or getattr(request, "_disconnected", False):
             response.deliverBody(Protocol())
@@ -269,7 +328,7 @@ class APIServiceProxy:
         response.deliverBody(_Relay(request))
 
     def _failed(self, failure: Failure, request: Any, api_service: dict) -> None:
-        if request.finished or getattr(request, "_disconnected", False):
+        if request.finished or getattr(request, "_disconnected", False) or request.startedWriting:
             return
         err = failure.value
         name = (api_service.get("metadata") or {}).get("name") or ""
@@ -289,6 +348,8 @@ class APIServiceProxy:
         """
         Close the pooled connections.
         """
+        if self._splicer is not None:
+            self._splicer.close()
         return self.clients.close()
 
 

@@ -287,3 +287,125 @@ class ProxyTests(TestCase):
             self.assertIsNone(self.discovery.openapi_v3(GROUP, VERSION))
 
         return ensureDeferred(go())
+
+
+class _UpgradeBackend(Protocol):
+    """A backend answering an upgrade with 101 (naming the headers it saw), then echoing upper-cased."""
+
+    lost: list[Deferred] = []
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.upgraded = False
+        self.gone: Deferred = Deferred()
+        _UpgradeBackend.lost.append(self.gone)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.gone.callback(None)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.upgraded:
+            self.transport.write(data.upper())
+            return
+        self.buf += data
+        if b"\r\n\r\n" not in self.buf:
+            return
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        seen = {ln.split(b":", 1)[0].strip().lower(): ln.split(b":", 1)[1].strip() for ln in lines[1:]}
+        cn = self.transport.getPeerCertificate().get_subject().CN.encode()
+        self.transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + seen.get(b"upgrade", b"") +
+            b"\r\nX-Saw-User: " + seen.get(b"x-remote-user", b"") + b"\r\nX-Saw-Auth: " + seen.get(b"authorization", b"-") +
+            b"\r\nX-Saw-CN: " + cn + b"\r\nX-Saw-Path: " + lines[0].split(b" ")[1] + b"\r\n\r\n")
+        self.upgraded = True
+        if rest:
+            self.transport.write(rest.upper())
+
+
+class _UpgradeClient(Protocol):
+    """Sends an upgrade request, then C{payload} once switched; collects everything."""
+
+    def __init__(self, request: bytes, payload: bytes) -> None:
+        self.request, self.payload = request, payload
+        self.data = b""
+        self.done: Deferred = Deferred()
+        self.sent = False
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.request)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        if not self.sent and b"\r\n\r\n" in self.data:
+            self.sent = True
+            if self.data.startswith(b"HTTP/1.1 101"):
+                self.transport.write(self.payload)
+        head, _, rest = self.data.partition(b"\r\n\r\n")
+        if self.sent and (len(rest) >= len(self.payload) or not self.data.startswith(b"HTTP/1.1 101")):
+            if self.data.startswith(b"HTTP/1.1 101") or b"\r\n\r\n" in rest or len(rest) > 0:
+                self.transport.loseConnection()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        if not self.done.called:
+            self.done.callback(self.data)
+
+
+class UpgradeProxyTests(TestCase):
+    """Upgrade requests through the aggregator's proxy."""
+
+    setUp = ProxyTests.setUp
+    api_service = ProxyTests.api_service
+    register = ProxyTests.register
+
+    def test_upgrade_spliced(self) -> None:
+        """An upgrade reaches the backend over the APIService's TLS with the front-proxy identity, and bytes flow both ways."""
+        async def go() -> None:
+            from twisted.internet.endpoints import TCP4ClientEndpoint
+            from twisted.internet.protocol import Factory
+
+            pair = issue(self.ca, "api", ("api.wardle.svc",))
+            port = reactor.listenSSL(0, Factory.forProtocol(_UpgradeBackend), server_options(pair, self.fp_ca), interface="127.0.0.1")
+            self.addCleanup(port.stopListening)
+            self.backend_port = port.getHost().port
+            await self.register()
+            self.link.update({"x": self.api_service()})
+            path = f"/apis/{GROUP}/{VERSION}/namespaces/n/flunders/f/exec?command=sh"
+            req = (f"POST {path} HTTP/1.1\r\nHost: front\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                   "Authorization: Bearer secret\r\nX-Remote-User: mallory\r\nContent-Length: 0\r\n\r\n").encode()
+            client = _UpgradeClient(req, b"ping through the splice")
+            front_port = int(self.front.rsplit(":", 1)[1])
+            await TCP4ClientEndpoint(reactor, "127.0.0.1", front_port).connect(Factory.forProtocol(lambda: client))
+            data = await client.done
+            head, _, rest = data.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 101"), data)
+            self.assertIn(b"X-Saw-User: alice", head)
+            self.assertIn(b"X-Saw-Auth: -", head)
+            self.assertIn(b"X-Saw-CN: front-proxy-client", head)
+            self.assertIn(b"X-Saw-Path: " + path.encode(), head)
+            self.assertEqual(rest, b"PING THROUGH THE SPLICE")
+            await _UpgradeBackend.lost[-1]  # the client went: so does the spliced backend connection
+
+        return ensureDeferred(go())
+
+    def test_upgrade_dial_fails(self) -> None:
+        """No backend listening: kube's aggregator answers 503 with the dial error."""
+        async def go() -> None:
+            from twisted.internet.endpoints import TCP4ClientEndpoint
+            from twisted.internet.protocol import Factory
+
+            port = reactor.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")
+            self.backend_port = port.getHost().port
+            await port.stopListening()
+            await self.register()
+            self.link.update({"x": self.api_service()})
+            req = (f"GET /apis/{GROUP}/{VERSION}/x HTTP/1.1\r\nHost: front\r\nConnection: Upgrade\r\n"
+                   "Upgrade: websocket\r\n\r\n").encode()
+            client = _UpgradeClient(req, b"")
+            front_port = int(self.front.rsplit(":", 1)[1])
+            await TCP4ClientEndpoint(reactor, "127.0.0.1", front_port).connect(Factory.forProtocol(lambda: client))
+            data = await client.done
+            self.assertTrue(data.startswith(b"HTTP/1.1 503"), data)
+            self.assertIn(f"error dialing backend: dial tcp 127.0.0.1:{self.backend_port}: connect: connection refused\n".encode(), data)
+
+        return ensureDeferred(go())
