@@ -99,6 +99,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(chain.names, [
             "NamespaceLifecycle", "ServiceAccount", "TaintNodesByCondition", "PodSecurity", "Priority",
             "DefaultTolerationSeconds", "DefaultStorageClass", "StorageObjectInUseProtection",
-            "PersistentVolumeClaimResize", "RuntimeClass", "CertificateSubjectRestriction", "DefaultIngressClass",
+            "PersistentVolumeClaimResize", "RuntimeClass", "CertificateApproval", "CertificateSigning",
+            "CertificateSubjectRestriction", "DefaultIngressClass",
             "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ResourceQuota",
         ])
