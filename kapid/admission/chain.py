@@ -148,10 +148,11 @@ def chain_for_service(service: Any) -> AdmissionChain:
     return chain
 
 
-def bind_chain(chain: Any, link: Any) -> None:
+def bind_chain(chain: Any, link: Any, primary: bool = False) -> None:
     """
-    Let C{chain}'s plugins read through C{link} (the first link bound wins).
+    Let C{chain}'s plugins read through C{link}: the C{primary} link (the built-in resources')
+    wins, another only while none is bound; every link is remembered for hooks on its stores.
     """
     context = getattr(chain, "context", None)
-    if context is not None and context.link is None:
-        context.bind(link)
+    if context is not None:
+        context.bind(link, primary)

@@ -27,14 +27,32 @@ class PluginContext:
         #: other services a plugin may use (e.g. C{service_resolver}, C{client_factory})
         self.extras: dict[str, Any] = {}
         self._resources: dict[tuple[str, str], Any] = {}
+        #: every link bound (the daemon's built-in and apiextensions links)
+        self.links: list[Any] = [link] if link is not None else []
 
-    def bind(self, link: Any) -> None:
+    def bind(self, link: Any, primary: bool = True) -> None:
         """
-        Read through C{link} from now on.
+        Read through C{link} from now on (unless C{primary} is false and a link is bound already);
+        every link bound is remembered (L{stores_everywhere}).
         """
-        self.link = link
+        if link not in self.links:
+            self.links.append(link)
+        if primary or self.link is None:
+            self.link = link
         if self.clock is None:
             self.clock = getattr(link, "clock", None)
+
+    def stores_everywhere(self, group: str, plural: str) -> list[Any]:
+        """
+        The store of C{group}/C{plural} in every bound link (each link writes through its own).
+        """
+        out = []
+        for link in self.links or ([self.link] if self.link is not None else []):
+            for r in link.registry.all():
+                if r.group == group and r.plural == plural:
+                    out.append(link.store_for(r))
+                    break
+        return out
 
     def store(self, group: str, plural: str) -> Any:
         """

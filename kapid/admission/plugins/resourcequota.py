@@ -206,7 +206,6 @@ class ResourceQuota:
 
     def __init__(self, context: PluginContext) -> None:
         self.context = context
-        self._hooked: set[int] = set()
 
     def handles(self, operation: str) -> bool:
         """
@@ -366,11 +365,10 @@ class ResourceQuota:
         Give quota back when an object of C{group}/C{plural} is really deleted (a hook on the
         store this process deletes through).
         """
-        store = self.context.store(group, plural)
-        if store is None or id(store) in self._hooked:
-            return
-        self._hooked.add(id(store))
-        store.on_deleted.append(self._deleted)
+        for store in self.context.stores_everywhere(group, plural):
+            if self._deleted in store.on_deleted:
+                continue
+            store.on_deleted.append(self._deleted)
 
     async def _deleted(self, store: Any, obj: dict) -> None:
         meta = obj.get("metadata") or {}
