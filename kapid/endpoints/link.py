@@ -997,7 +997,7 @@ def daemon_resource_link_factory(
             min_request_timeout=float(config.generic.min_request_timeout or 1800),
             serves=serves, admission=chain,
         )
-        bind_chain(chain, link)
+        bind_chain(chain, link, primary=True)
         service.resource_link = link
         return link
 
