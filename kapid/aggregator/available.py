@@ -136,6 +136,7 @@ class AvailabilityController:
                 openapi = await self._fetch(obj, f"/openapi/v3/apis/{group}/{version}" if group else f"/openapi/v3/api/{version}")
                 if openapi is not None and name in self.api_services:
                     self.discovery.set_openapi(group, version, openapi)
+                await self._fetch_v2(obj, group, version, name)
             else:
                 self.discovery.remove(group, version)
         current = self.api_services.get(name) or obj
@@ -214,6 +215,27 @@ class AvailabilityController:
         except Exception:
             return None
         return body if response.code == 200 else None
+
+    async def _fetch_v2(self, obj: dict, group: str, version: str, name: str) -> None:
+        """
+        The backend's C{/openapi/v2} (JSON), asked with the ETag last seen (kube's OpenAPI v2
+        aggregation controller): taken by the discovery table unless unchanged.
+        """
+        headers = Headers()
+        headers.setRawHeaders(b"X-Remote-User", [b"system:kube-aggregator"])
+        headers.setRawHeaders(b"X-Remote-Group", [b"system:masters"])
+        headers.setRawHeaders(b"Accept", [b"application/json"])
+        etag = self.discovery.openapi_v2_etag(group, version)
+        if etag:
+            headers.setRawHeaders(b"If-None-Match", [etag.encode("latin-1")])
+        try:
+            response = await self.proxy.client_for(obj).request("GET", "/openapi/v2", headers, None, timeout=DISCOVERY_TIMEOUT)
+            body = await readBody(response)
+        except Exception:
+            return
+        if response.code == 200 and name in self.api_services:
+            tag = (response.headers.getRawHeaders(b"etag") or [b""])[0].decode("latin-1")
+            self.discovery.set_openapi_v2(group, version, body, tag)
 
     async def _service(self, namespace: str, name: str) -> Optional[dict]:
         store = getattr(self.resolver, "services", None)

@@ -63,6 +63,91 @@ def aggregated_resources(resource_list: dict, group: str, version: str) -> list[
     return [main[k] for k in sorted(main)]
 
 
+_REF = "#/definitions/"
+
+
+def _refs(node: Any, out: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF):
+            out.add(ref[len(_REF):])
+        for v in node.values():
+            _refs(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _refs(v, out)
+
+
+def v2_portion(doc: dict, group: str, version: str) -> dict:
+    """
+    What a backend's Swagger 2.0 document adds for C{group/version}: its paths under the
+    group/version's prefix and the closure of the definitions they refer to.
+    """
+    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    paths = {p: v for p, v in (doc.get("paths") or {}).items() if p == prefix or p.startswith(prefix + "/")}
+    definitions = doc.get("definitions") or {}
+    wanted: set[str] = set()
+    _refs(paths, wanted)
+    seen: set[str] = set()
+    todo = sorted(wanted)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in definitions:
+            continue
+        seen.add(name)
+        more: set[str] = set()
+        _refs(definitions[name], more)
+        todo.extend(sorted(more - seen))
+    return {"paths": paths, "definitions": {n: definitions[n] for n in sorted(seen)}}
+
+
+def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "$ref" and isinstance(v, str) and v.startswith(_REF) and v[len(_REF):] in renames:
+                out[k] = _REF + renames[v[len(_REF):]]
+            else:
+                out[k] = _rename_refs(v, renames)
+        return out
+    if isinstance(node, list):
+        return [_rename_refs(v, renames) for v in node]
+    return node
+
+
+def merge_v2(local: dict, portions: list[tuple[str, str, dict]]) -> dict:
+    """
+    kube-aggregator's merge of the backends' Swagger documents into the local one
+    (C{MergeSpecsIgnorePathConflictRenamingDefinitionsAndParameters}): a path already served is
+    kept as it is; a definition of the same name and content is shared, one of the same name and
+    other content is renamed C{<name>_v2} (C{_v3}, ...) with the references to it.
+    """
+    paths = dict(local.get("paths") or {})
+    definitions = dict(local.get("definitions") or {})
+    for _g, _v, portion in portions:
+        new_paths = {p: v for p, v in portion["paths"].items() if p not in paths}
+        if not new_paths:
+            continue
+        renames: dict[str, str] = {}
+        for name, schema in portion["definitions"].items():
+            if name in definitions and definitions[name] != schema:
+                i = 2
+                while f"{name}_v{i}" in definitions and definitions[f"{name}_v{i}"] != schema:
+                    i += 1
+                renames[name] = f"{name}_v{i}"
+        add_defs = portion["definitions"]
+        if renames:
+            new_paths = _rename_refs(new_paths, renames)
+            add_defs = {renames.get(n, n): _rename_refs(d, renames) for n, d in add_defs.items()}
+        paths.update(new_paths)
+        for name, schema in add_defs.items():
+            definitions.setdefault(name, schema)
+    out = dict(local)
+    out["paths"] = dict(sorted(paths.items()))
+    out["definitions"] = dict(sorted(definitions.items()))
+    return out
+
+
 class RemoteDiscovery:
     """
     The discovery of the available remote group/versions.
@@ -71,6 +156,7 @@ class RemoteDiscovery:
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], tuple[int, int, list[dict], dict]] = {}
         self._openapi: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self._openapi_v2: dict[tuple[str, str], tuple[dict, str]] = {}
         self._subscribers: list[Callable[[], None]] = []
 
     def subscribe(self, callback: Callable[[], None]) -> None:
@@ -107,6 +193,7 @@ class RemoteDiscovery:
         """
         had = self._entries.pop((group, version), None) is not None
         had = self._openapi.pop((group, version), None) is not None or had
+        had = self._openapi_v2.pop((group, version), None) is not None or had
         if had:
             self._changed()
 
@@ -114,10 +201,11 @@ class RemoteDiscovery:
         """
         Forget every group/version not in C{group_versions} (their APIServices are gone).
         """
-        gone = [k for k in set(self._entries) | set(self._openapi) if k not in group_versions]
+        gone = [k for k in set(self._entries) | set(self._openapi) | set(self._openapi_v2) if k not in group_versions]
         for k in gone:
             self._entries.pop(k, None)
             self._openapi.pop(k, None)
+            self._openapi_v2.pop(k, None)
         if gone:
             self._changed()
 
@@ -138,6 +226,40 @@ class RemoteDiscovery:
         self._openapi[(group, version)] = entry
         self._changed()
         return True
+
+    def set_openapi_v2(self, group: str, version: str, body: bytes, etag: str = "") -> bool:
+        """
+        Take the backend's Swagger 2.0 document (C{body}, JSON; its C{etag}) for C{group/version}:
+        kept are its paths under C{/apis/<group>/<version>} (C{/api/<version>} for the core group)
+        and the definitions they reach. False (and no change) when it is not one.
+        """
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
+            return False
+        portion = v2_portion(doc, group, version)
+        before = self._openapi_v2.get((group, version))
+        if before is not None and before[0] == portion:
+            self._openapi_v2[(group, version)] = (portion, etag)
+            return True
+        self._openapi_v2[(group, version)] = (portion, etag)
+        self._changed()
+        return True
+
+    def openapi_v2_etag(self, group: str, version: str) -> str:
+        """
+        The ETag of the backend's Swagger document last taken for C{group/version} (C{""}: none).
+        """
+        entry = self._openapi_v2.get((group, version))
+        return entry[1] if entry is not None else ""
+
+    def openapi_v2_portions(self) -> list[tuple[str, str, dict]]:
+        """
+        C{(group, version, {"paths", "definitions"})} of every remote Swagger document, sorted.
+        """
+        return [(g, v, self._openapi_v2[(g, v)][0]) for g, v in sorted(self._openapi_v2)]
 
     def openapi_v3(self, group: str, version: str) -> Optional[tuple[bytes, str]]:
         """

@@ -111,3 +111,56 @@ class MergedOpenAPITests(SynchronousTestCase):
         remote.remove("wardle.example.com", "v1alpha1")
         code, body = get("/openapi/v3")
         self.assertNotIn("apis/wardle.example.com/v1alpha1", orjson.loads(body)["paths"])
+
+
+class OpenAPIV2MergeTests(SynchronousTestCase):
+    """kube-aggregator's Swagger 2.0 merge."""
+
+    def test_portion_and_merge(self) -> None:
+        """A backend's paths under its group/version and the definitions they reach join the local document; same-named different definitions are renamed."""
+        from kapid.aggregator.discovery import merge_v2, v2_portion
+
+        ref = lambda n: {"$ref": "#/definitions/" + n}  # noqa: E731
+        backend = {
+            "swagger": "2.0",
+            "paths": {
+                "/apis/wardle.example.com/v1alpha1/flunders": {"get": {"responses": {"200": {"schema": ref("w.Flunder")}}}},
+                "/apis/wardle.example.com/v1alpha1": {"get": {"responses": {"200": {"schema": ref("Shared")}}}},
+                "/api/v1/pods": {"get": {"responses": {"200": {"schema": ref("Pod")}}}},
+                "/apis/wardle.example.com/v1alpha10/x": {"get": {}},
+            },
+            "definitions": {
+                "w.Flunder": {"properties": {"metadata": ref("Meta")}},
+                "Meta": {"type": "object", "description": "backend's"},
+                "Shared": {"type": "object"},
+                "Pod": {"type": "object"},
+                "Unused": {"type": "object"},
+            },
+        }
+        portion = v2_portion(backend, "wardle.example.com", "v1alpha1")
+        self.assertEqual(sorted(portion["paths"]), ["/apis/wardle.example.com/v1alpha1", "/apis/wardle.example.com/v1alpha1/flunders"])
+        self.assertEqual(sorted(portion["definitions"]), ["Meta", "Shared", "w.Flunder"])
+        local = {"swagger": "2.0", "paths": {"/api/v1/pods": {"get": {}}},
+                 "definitions": {"Meta": {"type": "object", "description": "local"}, "Shared": {"type": "object"}}}
+        merged = merge_v2(local, [("wardle.example.com", "v1alpha1", portion)])
+        self.assertEqual(merged["paths"]["/api/v1/pods"], {"get": {}})
+        self.assertEqual(sorted(merged["definitions"]), ["Meta", "Meta_v2", "Shared", "w.Flunder"])
+        self.assertEqual(merged["definitions"]["Meta"]["description"], "local")
+        self.assertEqual(merged["definitions"]["w.Flunder"]["properties"]["metadata"], ref("Meta_v2"))
+        self.assertEqual(merged["definitions"]["Meta_v2"]["description"], "backend's")
+
+    def test_documents_follow_the_table(self) -> None:
+        """/openapi/v2 of the documents includes a remote portion once set, and drops it when removed."""
+        from kapid.aggregator.discovery import RemoteDiscovery
+        from kapid.kubeapi.openapi import OpenAPIDocuments
+
+        remote = RemoteDiscovery()
+        docs = OpenAPIDocuments(builtin_registry(), remote=remote)
+        body = orjson.dumps({"swagger": "2.0", "paths": {"/apis/g.example.com/v1/things": {"get": {}}}, "definitions": {}})
+        self.assertNotIn("/apis/g.example.com/v1/things", docs.encoded("v2", docs.v2)[0].decode())
+        self.assertTrue(remote.set_openapi_v2("g.example.com", "v1", body, '"e1"'))
+        self.assertEqual(remote.openapi_v2_etag("g.example.com", "v1"), '"e1"')
+        self.assertIn("/apis/g.example.com/v1/things", docs.encoded("v2", docs.v2)[0].decode())
+        remote.remove("g.example.com", "v1")
+        self.assertNotIn("/apis/g.example.com/v1/things", docs.encoded("v2", docs.v2)[0].decode())
+        self.assertFalse(remote.set_openapi_v2("g.example.com", "v1", b"not json"))

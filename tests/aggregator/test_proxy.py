@@ -57,6 +57,13 @@ class Backend(Resource):
             request.setResponseCode(self.discovery_code)
             return json.dumps({"kind": "APIResourceList", "groupVersion": f"{GROUP}/{VERSION}", "resources": [
                 {"name": "flunders", "singularName": "flunder", "namespaced": True, "kind": "Flunder", "verbs": ["get"]}]}).encode()
+        if path == "/openapi/v2":
+            request.setHeader(b"etag", b'"v2-1"')
+            if request.getHeader(b"if-none-match") == b'"v2-1"':
+                request.setResponseCode(304)
+                return b""
+            return json.dumps({"swagger": "2.0", "paths": {f"/apis/{GROUP}/{VERSION}/flunders": {"get": {}}, "/api/v1/pods": {}},
+                               "definitions": {}}).encode()
         if path == f"/openapi/v3/apis/{GROUP}/{VERSION}":
             return json.dumps({"openapi": "3.0.0", "paths": {}, "components": {"schemas": {}}}).encode()
         if path.endswith("/broken"):
@@ -278,6 +285,8 @@ class ProxyTests(TestCase):
             self.assertEqual(self.discovery.priorities(), {(GROUP, VERSION): (1000, 15)})
             self.assertEqual([r["resource"] for r in self.discovery.resources(GROUP, VERSION)], ["flunders"])
             self.assertEqual(json.loads(self.discovery.openapi_v3(GROUP, VERSION)[0])["openapi"], "3.0.0")
+            self.assertEqual(self.discovery.openapi_v2_portions(), [(GROUP, VERSION, {"paths": {f"/apis/{GROUP}/{VERSION}/flunders": {"get": {}}}, "definitions": {}})])
+            self.assertEqual(self.discovery.openapi_v2_etag(GROUP, VERSION), '"v2-1"')
             self.backend.discovery_code = 403
             url = f"https://127.0.0.1:{self.backend_port}/apis/{GROUP}/{VERSION}"
             self.assertEqual(await self.condition(obj), {
