@@ -568,7 +568,7 @@ class OpenAPIDocuments:
                 paths.update(ops.resource_paths(r))
             roots |= ops.roots
             extra.update(_custom_schemas(resources, v))
-        return {
+        doc = {
             "swagger": "2.0",
             "info": {"title": self.title, "version": self.version},
             "paths": dict(sorted(paths.items())),
@@ -578,6 +578,12 @@ class OpenAPIDocuments:
             },
             "security": [{"BearerToken": []}],
         }
+        portions = self.remote.openapi_v2_portions() if self.remote is not None else []
+        if portions:
+            from kapid.aggregator.discovery import merge_v2
+
+            doc = merge_v2(doc, portions)
+        return doc
 
     def encoded(self, key: Any, build: Any, encode: Any = orjson.dumps) -> tuple[bytes, str]:
         """
