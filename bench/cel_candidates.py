@@ -17,14 +17,17 @@ Usage::
     python bench/cel_candidates.py --python /tmp/cv_rust/bin/python --python /tmp/cv_pyo/bin/python
     python bench/cel_candidates.py --verbose              # every case's outcome per candidate
 
-Figures measured on this machine (2 shared cores, 2026-12-04), in four venvs:
+Figures measured on this machine (2 shared cores, 2026-12-04, 0.5 s per figure), in three venvs:
 
-  candidate                   cases ok  typical rule ev/s  list rule (100 items) ev/s
-  cel-expr-python (cel-cpp)   52/52         ~170,000            ~9,000
-  common-expression-language  41/52         ~260,000           ~16,000
-  python-cel                  35/52         ~210,000           ~13,000
-  cel-python (pure Python)    44/52           ~3,500              ~120
+  candidate                    cases ok  typical rule ev/s  list rule (100 items) ev/s
+  cel-expr-python (cel-cpp)    52/52           290,870            14,684
+  common-expression-language   44/52           241,105             2,216
+  python-cel                   30/52           287,147             9,008
+  cel-python (pure Python)     43/52             3,500                55
 
+python-cel panics (a BaseException) on division by zero and wraps int overflow; the Rust
+bindings parse no optional syntax (C{self.?x}) and lack the strings extension and C{cel.bind};
+cel-python has no optional syntax, no C{cel.bind} and fails the 3-argument C{map}.
 (The exact numbers are printed by a run; rerun to refresh.)
 """
 
