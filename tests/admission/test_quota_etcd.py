@@ -29,7 +29,8 @@ class QuotaAcrossProcessesTests(TestCase):
     async def test_never_more_than_the_quota(self) -> None:
         """
         Forty concurrent ConfigMap creates, half through each process, against a quota of 7:
-        exactly 7 are created, the others are kube's 403, and status.used says 7.
+        exactly 7 are created, the others are kube's 403, and status.used says 7; a deletion through
+        one process gives quota back for a create through the other.
         """
         etcd = await shared_etcd(__name__)
         prefix = f"--etcd-prefix=/kapid-quota-{uuid.uuid4().hex[:8]}"
@@ -85,3 +86,12 @@ class QuotaAcrossProcessesTests(TestCase):
         self.assertEqual(len([i for i in listed["items"] if i["metadata"]["name"].startswith("cm-")]), 7)
         _, q = await call(b.insecure_url, "GET", f"/api/v1/namespaces/{ns}/resourcequotas/q")
         self.assertEqual(q["status"]["used"], {"count/configmaps": "7"})
+        # a deletion through the other process gives one back, and a create fits again
+        created = [i["metadata"]["name"] for i in listed["items"] if i["metadata"]["name"].startswith("cm-")]
+        code, _ = await call(a.insecure_url, "DELETE", f"/api/v1/namespaces/{ns}/configmaps/{created[0]}")
+        self.assertEqual(code, 200)
+        _, q = await call(b.insecure_url, "GET", f"/api/v1/namespaces/{ns}/resourcequotas/q")
+        self.assertEqual(q["status"]["used"], {"count/configmaps": "6"})
+        code, out = await call(b.insecure_url, "POST", f"/api/v1/namespaces/{ns}/configmaps",
+                               {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "again"}})
+        self.assertEqual(code, 201, out)
