@@ -61,6 +61,18 @@ class RBACTests(TestCase):
         self.assertEqual(r.returncode, 0, f"kubectl {' '.join(args)}: {r.stderr}")
         return r.stdout
 
+    async def eventually_ok(self, *args: str, **kw: Any) -> str:
+        """
+        L{ok}, tried again for a few seconds: a new binding reaches the authorizer through a watch,
+        a moment after the write (as in kube).
+        """
+        for _ in range(30):
+            r = await self.kubectl(*args, **kw)
+            if r.returncode == 0 and r.stdout.strip() != "no":
+                return r.stdout
+            await deferLater(reactor, 0.1, lambda: None)
+        return await self.ok(*args, **kw)
+
     async def fails(self, *args: str, **kw: Any) -> str:
         r = await self.kubectl(*args, **kw)
         self.assertNotEqual(r.returncode, 0, f"kubectl {' '.join(args)} succeeded: {r.stdout}")
@@ -115,7 +127,8 @@ class RBACTests(TestCase):
         err = await self.fails("-n", "team", "get", "--raw", "/api/v1/namespaces/team/pods/web/log", token=token)
         self.assertIn('cannot get resource "pods/log"', err)
         await self.ok("-n", "team", "create", "rolebinding", "bot-logs", "--role=logs", "--serviceaccount=team:bot")
-        self.assertEqual((await self.ok("-n", "team", "auth", "can-i", "get", "pods/log", token=token)).strip(), "yes")
+        self.assertEqual((await self.eventually_ok("-n", "team", "auth", "can-i", "get", "pods/log", token=token)).strip(),
+                         "yes")
         await self.ok("get", "--raw", "/apis", token=token)  # system:discovery
         err = await self.fails("get", "--raw", "/metrics", token=token)
         self.assertIn("Forbidden", err)
@@ -149,7 +162,7 @@ class RBACTests(TestCase):
                       "--resource=roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io")
         await self.ok("-n", "team", "create", "rolebinding", "bot-rbac", "--role=rbac-writer",
                       "--serviceaccount=team:bot")
-        await self.ok("-n", "team", "create", "role", "small", "--verb=get", "--resource=pods", token=token)
+        await self.eventually_ok("-n", "team", "create", "role", "small", "--verb=get", "--resource=pods", token=token)
         err = await self.fails("-n", "team", "create", "role", "big", "--verb=get,delete", "--resource=secrets",
                                token=token)
         self.assertIn('roles.rbac.authorization.k8s.io "big" is forbidden: user "system:serviceaccount:team:bot" '
