@@ -207,8 +207,6 @@ class ServiceAccountTokenAuthenticator:
         kube's legacy validator: the Secret still exists and holds this token (and is not marked
         invalid), and the ServiceAccount exists with the uid in the token.
         """
-        import base64
-
         namespace = claims.get(LEGACY_PREFIX + "namespace") or ""
         name = claims.get(LEGACY_PREFIX + "service-account.name") or ""
         uid = claims.get(LEGACY_PREFIX + "service-account.uid") or ""
@@ -216,14 +214,11 @@ class ServiceAccountTokenAuthenticator:
         if not (namespace and name and secret_name):
             raise AuthenticationError(INVALID_TOKEN)
         secret = await self.lookup("secrets", namespace, secret_name)
+        if secret is not None and _secret_token(secret) != token and hasattr(self.lookup, "fresh"):
+            secret = await self.lookup.fresh("secrets", namespace, secret_name)  # the cache may lag
         if secret is None:
             raise AuthenticationError(f'secret "{secret_name}" has been deleted')
-        stored = ((secret.get("data") or {}).get("token")) or ""
-        try:
-            stored = base64.b64decode(stored).decode()
-        except Exception:
-            stored = ""
-        if stored != token:
+        if _secret_token(secret) != token:
             raise AuthenticationError(f'token does not match secret "{secret_name}"')
         if "kubernetes.io/legacy-token-invalid-since" in ((secret.get("metadata") or {}).get("labels") or {}):
             raise AuthenticationError(f'the token in secret "{secret_name}" has been invalidated')
@@ -249,6 +244,9 @@ class ServiceAccountTokenAuthenticator:
                 checks.append((plural, namespace, private[kind]))
         for plural, ns, ref in checks:
             obj = await self.lookup(plural, ns, ref.get("name") or "")
+            if obj is not None and ref.get("uid") and (obj.get("metadata") or {}).get("uid") != ref["uid"]:
+                if hasattr(self.lookup, "fresh"):  # the cache may lag behind a re-creation
+                    obj = await self.lookup.fresh(plural, ns, ref.get("name") or "")
             if obj is None:
                 raise AuthenticationError(f"{plural[:-1]} \"{ref.get('name')}\" has been deleted")
             meta = obj.get("metadata") or {}
@@ -259,27 +257,54 @@ class ServiceAccountTokenAuthenticator:
         return service_account_user(claims)
 
 
-def storage_lookup(service: Any) -> Callable[[str, str, str], Deferred]:
+class StorageLookup:
     """
-    C{lookup(resource, namespace, name)} over the served storage of C{service} (a read the watch
-    cache answers when it is on).
+    C{lookup(resource, namespace, name)} over the served storage of C{service}: a read the watch
+    cache answers when it is on (the storage is read when the cache has no such object), and
+    C{lookup.fresh(...)}, a read of the storage itself, for when the cached object disagrees.
     """
 
-    async def lookup(plural: str, namespace: str, name: str) -> Optional[dict]:
-        registry = getattr(service, "registry", None)
-        storage = getattr(service, "api_storage", None)
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    def __call__(self, plural: str, namespace: str, name: str) -> Deferred:
+        return Deferred.fromCoroutine(self._get(plural, namespace, name, False))
+
+    def fresh(self, plural: str, namespace: str, name: str) -> Deferred:
+        """
+        The object as the storage has it now.
+        """
+        return Deferred.fromCoroutine(self._get(plural, namespace, name, True))
+
+    async def _get(self, plural: str, namespace: str, name: str, fresh: bool) -> Optional[dict]:
+        registry = getattr(self.service, "registry", None)
+        storage = getattr(self.service, "api_storage", None)
         if registry is None or storage is None:
             return None
         res = registry.lookup("", "v1", plural)
         if res is None:
             return None
-        key = res.key(namespace, name, service.config.etcd.etcd_prefix)
-        obj = await storage.get(key, "0", True)
+        key = res.key(namespace, name, self.service.config.etcd.etcd_prefix)
+        obj = None if fresh else await storage.get(key, "0", True)
         if obj is None:
             obj = await storage.get(key, "", True)
         return obj
 
-    return lambda plural, namespace, name: Deferred.fromCoroutine(lookup(plural, namespace, name))
+
+def _secret_token(secret: dict) -> str:
+    import base64
+
+    try:
+        return base64.b64decode(((secret.get("data") or {}).get("token")) or "").decode()
+    except Exception:
+        return ""
+
+
+def storage_lookup(service: Any) -> StorageLookup:
+    """
+    A L{StorageLookup} over C{service}'s storage.
+    """
+    return StorageLookup(service)
 
 
 def service_account_authenticator(service: Any) -> ServiceAccountTokenAuthenticator:
