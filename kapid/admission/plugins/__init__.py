@@ -3,5 +3,7 @@ kube-apiserver's built-in admission plugins that make sense without nodes; impor
 registers each with L{kapid.admission.chain.register}.
 """
 
-from kapid.admission.plugins import certificates, defaults, limitranger, namespace, pods, podsecurity, resourcequota  # noqa: F401
+from kapid.admission.plugins import (  # noqa: F401
+    certificates, defaults, limitranger, namespace, pods, podsecurity, resourcequota, simple,
+)
 from kapid.admission import webhook  # noqa: F401

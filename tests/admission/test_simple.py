@@ -1,0 +1,54 @@
+"""
+Tests for L{kapid.admission.plugins.simple}: AlwaysDeny, NamespaceExists, NamespaceAutoProvision
+and AlwaysPullImages.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.admission.helpers import api_with
+from tests.endpoints.helpers import cm
+
+
+class SimpleTests(SynchronousTestCase):
+    """
+    The small plugins.
+    """
+
+    def test_always_deny(self) -> None:
+        """
+        Every write is kube's 403.
+        """
+        api = api_with(self, names=["AlwaysDeny"])
+        code, body, _ = api.post("/api/v1/namespaces/default/configmaps", cm("a"))
+        self.assertEqual(code, 403)
+        self.assertEqual(body["message"], 'configmaps "a" is forbidden: admission control is denying all modifications')
+
+    def test_namespace_exists(self) -> None:
+        """
+        A create in a missing namespace is its 404.
+        """
+        api = api_with(self, names=["NamespaceExists"])
+        code, body, _ = api.post("/api/v1/namespaces/ghost/configmaps", cm("a"))
+        self.assertEqual((code, body["message"]), (404, 'namespaces "ghost" not found'))
+
+    def test_namespace_auto_provision(self) -> None:
+        """
+        A create in a missing namespace creates it.
+        """
+        api = api_with(self, names=["NamespaceAutoProvision", "NamespaceLifecycle"])
+        code, body, _ = api.post("/api/v1/namespaces/fresh/configmaps", cm("a"))
+        self.assertEqual(code, 201, body)
+        self.assertEqual(api.get("/api/v1/namespaces/fresh")[0], 200)
+
+    def test_always_pull_images(self) -> None:
+        """
+        A pod's containers pull their images always.
+        """
+        api = api_with(self, names=["AlwaysPullImages"])
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicy": "IfNotPresent"}]}}
+        code, body, _ = api.post("/api/v1/namespaces/default/pods", pod)
+        self.assertEqual(code, 201, body)
+        self.assertEqual(body["spec"]["containers"][0]["imagePullPolicy"], "Always")
