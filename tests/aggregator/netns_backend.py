@@ -4,7 +4,9 @@ for a pod, a Service endpoint or a kubelet): it answers every request with a JSO
 received (method, path with query, headers, body); C{/stream} sends three chunks a little apart;
 an upgrade request gets C{101 Switching Protocols} and then every byte back upper-cased.
 
-Usage: C{python netns_backend.py HOST PORT [CERT KEY]}; prints C{ready} once listening.
+Usage: C{python netns_backend.py HOST PORT [CERT KEY [ROUTES]]}; prints C{ready} once listening.
+C{ROUTES} names a JSON file of C{{path: document}}: a GET of such a path (query ignored) answers
+that document (an extension API server's discovery and OpenAPI).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ def _read_head(conn: socket.socket) -> tuple[bytes, bytes]:
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
     return head, rest
+
+
+ROUTES: dict = {}
 
 
 def _serve(conn: socket.socket) -> None:
@@ -58,6 +63,11 @@ def _serve(conn: socket.socket) -> None:
                     if not data:
                         return
                     conn.sendall(data.upper())
+            if method == "GET" and target.split("?")[0] in ROUTES:
+                doc = json.dumps(ROUTES[target.split("?")[0]]).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                             + str(len(doc)).encode() + b"\r\n\r\n" + doc)
+                continue
             if target.startswith("/stream"):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
                 for i in range(3):
@@ -83,6 +93,9 @@ def main() -> None:
     if len(sys.argv) > 4:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(sys.argv[3], sys.argv[4])
+    if len(sys.argv) > 5:
+        with open(sys.argv[5]) as f:
+            ROUTES.update(json.load(f))
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     server = socket.socket(family, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

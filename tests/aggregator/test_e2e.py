@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from typing import Any
 
 from twisted.trial.unittest import TestCase
 
@@ -26,6 +27,18 @@ KUBE_LOCAL_APISERVICES = [
     "v1.node.k8s.io", "v1.policy", "v1.rbac.authorization.k8s.io", "v1.scheduling.k8s.io", "v1.storage.k8s.io",
     "v2.autoscaling",
 ]
+
+
+BACKEND = os.path.join(os.path.dirname(os.path.abspath(__file__)), "netns_backend.py")
+
+
+def _free_port() -> int:
+    """A TCP port free on loopback now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def write(directory: str, name: str, data: bytes | str) -> str:
@@ -93,8 +106,8 @@ class AggregatorE2ETests(TestCase):
             await _sleep(0.1)
         self.assertEqual(row.split()[1:4], ["wardle/api", "False", "(ServiceNotFound)"])
 
-    async def test_front_and_extension(self) -> None:
-        """One kapid serves flowcontrol for another through an APIService: reads, writes and watches pass; availability follows the backend."""
+    async def pair(self, *front_args: str) -> tuple[Any, Any, Any, Any, Any]:
+        """An extension kapid trusting a front-proxy CA and a front kapid presenting its client certificate; (backend, front, bk, fk, serving CA)."""
         self.home = self.mktemp()
         os.makedirs(self.home)
         certs = os.path.abspath(self.mktemp())
@@ -114,10 +127,115 @@ class AggregatorE2ETests(TestCase):
         front = await start_kapid(
             self, "--storage-backend=memory",
             f"--proxy-client-cert-file={write(certs, 'fp.crt', client.cert_pem())}",
-            f"--proxy-client-key-file={write(certs, 'fp.key', client.key_pem())}",
+            f"--proxy-client-key-file={write(certs, 'fp.key', client.key_pem())}", *front_args,
         )
         bk = lambda *a, **kw: self.k(backend.kubeconfig, *a, extra=(f"--certificate-authority={serving_ca_file}",), **kw)  # noqa: E731
         fk = lambda *a, **kw: self.k(front.kubeconfig, *a, **kw)  # noqa: E731
+        return backend, front, bk, fk, serving_ca
+
+    async def register(self, fk: Any, backend: Any, serving_ca: Any, group: str, version: str, priority: int, vpriority: int) -> None:
+        """The wardle/api Service at the backend, and the APIService of C{group/version} through it; waits until it is available."""
+        port = int(backend.secure_url.rsplit(":", 1)[1])
+        fk("create", "namespace", "wardle")
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "wardle"},
+               "spec": {"ports": [{"port": 443, "targetPort": port}]}}
+        eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "api", "namespace": "wardle"},
+               "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": port}]}]}
+        fk("create", "-f", write(self.home, "svc.json", json.dumps(svc)))
+        fk("create", "-f", write(self.home, "eps.json", json.dumps(eps)))
+        name = f"{version}.{group}"
+        apiservice = {
+            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": name},
+            "spec": {"group": group, "version": version, "groupPriorityMinimum": priority,
+                     "versionPriority": vpriority, "service": {"namespace": "wardle", "name": "api", "port": 443},
+                     "caBundle": base64.b64encode(serving_ca.cert_pem()).decode()},
+        }
+        fk("apply", "-f", write(self.home, "as.json", json.dumps(apiservice)))
+        row = ""
+        for _ in range(100):
+            row = fk("get", "apiservice", name, "--no-headers")
+            if row.split()[1:3] == ["wardle/api", "True"]:
+                break
+            await _sleep(0.2)
+        self.assertEqual(row.split()[1:3], ["wardle/api", "True"], row)
+
+    async def test_remote_kind_explained(self) -> None:
+        """
+        An extension API server of a group kapid does not serve (a small TLS server with its
+        discovery and OpenAPI documents): the front's /openapi/v2 gains its paths and definitions,
+        /openapi/v3 its document, and kubectl lists and explains its kind.
+        """
+        import subprocess
+        import sys
+
+        from tests.e2e.helpers import run_kubectl_async
+
+        self.home = self.mktemp()
+        os.makedirs(self.home)
+        ca = make_ca("wardle-ca")
+        pair = issue(ca, "api", ("api.wardle.svc",))
+        cert, key = write(self.home, "w.crt", pair.cert_pem()), write(self.home, "w.key", pair.key_pem())
+        gv, kind = "wardle.example.com/v1alpha1", "com.example.wardle.v1alpha1.Flunder"
+        gvk = [{"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"}]
+        schema = {"description": "A Flunder flunds.", "type": "object", "x-kubernetes-group-version-kind": gvk,
+                  "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                 "spec": {"description": "What the flunder wants.", "type": "object",
+                                          "properties": {"size": {"description": "How big it is.", "type": "integer"}}}}}
+        path = "/apis/wardle.example.com/v1alpha1/namespaces/{namespace}/flunders/{name}"
+        ref = lambda p: {"$ref": p + kind}  # noqa: E731
+        routes = {
+            "/apis/wardle.example.com/v1alpha1": {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
+                {"name": "flunders", "singularName": "flunder", "namespaced": True, "kind": "Flunder", "verbs": ["get", "list"]}]},
+            "/openapi/v2": {"swagger": "2.0", "info": {"title": "wardle", "version": "v0"},
+                            "paths": {path: {"get": {"responses": {"200": {"description": "OK", "schema": ref("#/definitions/")}}}},
+                                      "/api/v1/pods": {"get": {"responses": {"200": {"description": "theirs"}}}}},
+                            "definitions": {kind: schema}},
+            "/openapi/v3/apis/wardle.example.com/v1alpha1": {
+                "openapi": "3.0.0", "info": {"title": "wardle", "version": "v0"},
+                "paths": {path: {"get": {"x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk[0], "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {"schema": ref("#/components/schemas/")}}}}}}},
+                "components": {"schemas": {kind: schema}}},
+        }
+        backend_port = _free_port()
+        proc = subprocess.Popen([sys.executable, BACKEND, "127.0.0.1", str(backend_port), cert, key,
+                                 write(self.home, "routes.json", json.dumps(routes))], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (proc.kill(), proc.wait()))
+        self.assertEqual(proc.stdout.readline().strip() if proc.stdout else "", "ready")
+        front = await start_kapid(self, "--storage-backend=memory")
+
+        async def fk(*args: str) -> str:
+            result = await run_kubectl_async(KUBECTL, list(args), kubeconfig=front.kubeconfig, home=self.home)
+            self.assertEqual(result.returncode, 0, f"kubectl {' '.join(args)}: {result.stderr}")
+            return result.stdout
+
+        await fk("create", "namespace", "wardle")
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "wardle"},
+               "spec": {"ports": [{"port": 443, "targetPort": backend_port}]}}
+        eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "api", "namespace": "wardle"},
+               "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": backend_port}]}]}
+        apiservice = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": "v1alpha1.wardle.example.com"},
+                      "spec": {"group": "wardle.example.com", "version": "v1alpha1", "groupPriorityMinimum": 1000, "versionPriority": 15,
+                               "service": {"namespace": "wardle", "name": "api", "port": 443},
+                               "caBundle": base64.b64encode(ca.cert_pem()).decode()}}
+        for name, obj in (("svc", svc), ("eps", eps), ("as", apiservice)):
+            await fk("create", "-f", write(self.home, f"{name}.json", json.dumps(obj)))
+        v2: dict = {}
+        for _ in range(100):
+            v2 = json.loads(await fk("get", "--raw", "/openapi/v2"))
+            if path in v2["paths"]:
+                break
+            await _sleep(0.2)
+        self.assertTrue(path in v2["paths"], "the backend's path is merged")
+        self.assertEqual(v2["definitions"][kind]["description"], "A Flunder flunds.")
+        self.assertNotEqual(v2["paths"]["/api/v1/pods"]["get"]["responses"]["200"]["description"], "theirs", "local paths win")
+        self.assertIn("flunders", await fk("api-resources", "--api-group=wardle.example.com"))
+        out = await fk("explain", "flunders.spec")
+        self.assertIn("What the flunder wants.", out)
+        self.assertIn("How big it is.", out)
+
+    async def test_front_and_extension(self) -> None:
+        """One kapid serves flowcontrol for another through an APIService: reads, writes and watches pass; availability follows the backend."""
+        backend, front, bk, fk, serving_ca = await self.pair()
         fs = {"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema", "metadata": {"name": "from-backend"},
               "spec": {"priorityLevelConfiguration": {"name": "global-default"}, "matchingPrecedence": 5000}}
         bk("create", "-f", write(self.home, "fs.json", json.dumps(fs)))
