@@ -179,3 +179,22 @@ class AdmissionTests(SynchronousTestCase):
         api.post(NS, body)
         code, out, _ = api.post(NS + "/other/pods", pod())
         self.assertEqual(code, 403, out)
+
+    def test_namespace_label_warns_about_pods(self) -> None:
+        """
+        Labelling a namespace with a stricter enforce level warns about its pods, those with the
+        same reasons in one line, as kube does.
+        """
+        self.namespace("lab")
+        for name in ("b", "a", "c"):
+            self.api.post(NS + "/lab/pods", pod(name))
+        self.api.post(NS + "/lab/pods", pod("h", hostNetwork=True))
+        code, _, headers = self.api.request(
+            "PATCH", NS + "/lab", {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
+            content_type="application/merge-patch+json")
+        self.assertEqual(code, 200)
+        self.assertEqual(headers.getRawHeaders("warning"), [
+            '299 - "existing pods in namespace \\"lab\\" violate the new PodSecurity enforce level \\"restricted:latest\\""',
+            '299 - "a (and 2 other pods): allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, seccompProfile"',
+            '299 - "h: host namespaces, allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, seccompProfile"',
+        ])

@@ -620,6 +620,9 @@ class PodSecurity:
         """
         Enforce, warn and audit.
         """
+        if a.is_resource("", "namespaces") and not a.subresource and a.operation == UPDATE:
+            await self._namespace_update(a)
+            return
         is_pod = a.is_resource("", "pods") and a.subresource in ("", "ephemeralcontainers")
         is_controller = a.group_resource in POD_CONTROLLERS and not a.subresource
         if not (is_pod or is_controller) or not isinstance(a.object, dict) or not a.namespace:
@@ -670,6 +673,39 @@ class PodSecurity:
         warn = run(policy.warn)
         if warn:
             a.add_warning(f"would violate PodSecurity {_go_quote(str(policy.warn))}: {forbidden_detail(warn)}")
+
+    async def _namespace_update(self, a: Attributes) -> None:
+        """
+        A namespace given a new enforce level: warn about its pods that violate it (kube's
+        C{EvaluatePodsInNamespace}: pods with the same reasons in one line).
+        """
+        def labels(o: Any) -> dict:
+            return ((o or {}).get("metadata") or {}).get("labels") or {}
+
+        new, _ = policy_for(labels(a.object), self.defaults)
+        old, _ = policy_for(labels(a.old_object), self.defaults)
+        if new.enforce == old.enforce or new.enforce.level == PRIVILEGED:
+            return
+        name = a.name
+        if name in self.exemptions["namespaces"]:
+            return
+        pods = sorted(await self.context.list("", "pods", name), key=lambda p: p["metadata"]["name"])
+        groups: dict[str, list[str]] = {}
+        for pod in pods:
+            spec = pod.get("spec") or {}
+            if spec.get("runtimeClassName") and spec["runtimeClassName"] in self.exemptions["runtimeClasses"]:
+                continue
+            failed = evaluate(new.enforce.level, pod.get("metadata") or {}, spec)
+            if failed:
+                groups.setdefault(", ".join(r.reason for r in failed), []).append(pod["metadata"]["name"])
+        if not groups:
+            return
+        a.add_warning(f"existing pods in namespace {_go_quote(name)} violate the new PodSecurity enforce level "
+                      f"{_go_quote(str(new.enforce))}")
+        for reasons, names in groups.items():
+            others = len(names) - 1
+            who = names[0] if not others else f"{names[0]} (and {others} other {plural('pod', 'pods', others)})"
+            a.add_warning(f"{who}: {reasons}")
 
     @staticmethod
     def _significant(a: Attributes) -> bool:
