@@ -83,6 +83,8 @@ class Webhook(Resource):
             if name == "bad":
                 out = {"uid": req["uid"], "allowed": False,
                        "status": {"code": 403, "reason": "Forbidden", "message": "bad is a bad name"}}
+        if path == "/denyall":
+            out = {"uid": req["uid"], "allowed": False}
         if path == "/warn":
             out["warnings"] = ["be careful"]
             out["auditAnnotations"] = {"seen": "yes"}
@@ -94,9 +96,9 @@ def configuration(kind: str, name: str, hooks: list[dict]) -> dict:
     return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": name}, "webhooks": hooks}
 
 
-class WebhookTests(TestCase):
+class WebhookFixture(TestCase):
     """
-    Mutating and validating webhooks through the REST handlers.
+    A link with both webhook plugins on a real port, and a webhook server with a test CA.
     """
 
     def setUp(self) -> None:
@@ -153,6 +155,13 @@ class WebhookTests(TestCase):
         plural = "mutatingwebhookconfigurations" if kind.startswith("Mutating") else "validatingwebhookconfigurations"
         code, out, _ = await self.call("POST", f"{ADM}/{plural}", configuration(kind, name, hooks))
         assert code == 201, out
+
+
+
+class WebhookTests(WebhookFixture):
+    """
+    Mutating and validating webhooks through the REST handlers.
+    """
 
     def test_mutating_adds_label_and_review_shape(self) -> None:
         """
@@ -350,6 +359,98 @@ class WebhookTests(TestCase):
                 'Internal error occurred: failed calling webhook "svc.example.com": failed to call webhook: '
                 'Post "https://gone.hooks.svc:443/validate?timeout=10s": service "gone" not found',
             )
+
+        return ensureDeferred(go())
+
+
+class MoreWebhookTests(WebhookFixture):
+    """
+    Review versions, equivalent versions, CONNECT and updates.
+    """
+
+    def test_v1beta1_review(self) -> None:
+        """
+        A webhook that lists only v1beta1 gets (and must answer) a v1beta1 AdmissionReview.
+        """
+        async def go() -> None:
+            await self.configure("ValidatingWebhookConfiguration", "b", [
+                self.hook("beta.example.com", "/warn", admissionReviewVersions=["v1beta1"])])
+            code, _, _ = await self.call("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})
+            self.assertEqual(code, 201)
+            self.assertEqual(self.webhook.reviews[-1][1]["apiVersion"], "admission.k8s.io/v1beta1")
+
+        return ensureDeferred(go())
+
+    def test_equivalent_version(self) -> None:
+        """
+        matchPolicy Equivalent calls a webhook registered for autoscaling/v1 on a v2 request, with
+        the object in v1; Exact does not.
+        """
+        async def go() -> None:
+            hook = self.hook("hpa.example.com", "/mutate")
+            hook["rules"] = [{"operations": ["CREATE"], "apiGroups": ["autoscaling"], "apiVersions": ["v1"],
+                              "resources": ["horizontalpodautoscalers"]}]
+            await self.configure("MutatingWebhookConfiguration", "hpa", [hook])
+            hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+                   "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"},
+                            "minReplicas": 1, "maxReplicas": 3}}
+            code, out, _ = await self.call("POST", "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", hpa)
+            self.assertEqual(code, 201, out)
+            self.assertEqual(out["metadata"]["labels"], {"mutated": "yes"})
+            self.assertEqual(out["apiVersion"], "autoscaling/v2")
+            req = self.webhook.reviews[-1][1]["request"]
+            self.assertEqual(req["kind"], {"group": "autoscaling", "version": "v1", "kind": "HorizontalPodAutoscaler"})
+            self.assertEqual(req["requestKind"], {"group": "autoscaling", "version": "v2", "kind": "HorizontalPodAutoscaler"})
+            self.assertEqual(req["object"]["apiVersion"], "autoscaling/v1")
+            n = len(self.webhook.reviews)
+            await self.call("DELETE", f"{ADM}/mutatingwebhookconfigurations/hpa")
+            await self.configure("MutatingWebhookConfiguration", "hpa2", [dict(hook, matchPolicy="Exact")])
+            hpa["metadata"]["name"] = "h2"
+            code, out, _ = await self.call("POST", "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", hpa)
+            self.assertEqual(code, 201, out)
+            self.assertEqual(len(self.webhook.reviews), n)
+
+        return ensureDeferred(go())
+
+    def test_connect_and_denial_without_explanation(self) -> None:
+        """
+        A CONNECT rule on pods/exec is called with PodExecOptions; a bare denial is kube's 400
+        without explanation.
+        """
+        async def go() -> None:
+            await self.call("POST", "/api/v1/namespaces/default/pods", {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "i"}]}})
+            hook = self.hook("exec.example.com", "/denyall")
+            hook["rules"] = [{"operations": ["CONNECT"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/exec"]}]
+            await self.configure("ValidatingWebhookConfiguration", "x", [hook])
+            code, out, _ = await self.call("POST", "/api/v1/namespaces/default/pods/p/exec?command=ls&stdout=true")
+            self.assertEqual(code, 400, out)
+            self.assertEqual(out["message"], 'admission webhook "exec.example.com" denied the request without explanation')
+            req = self.webhook.reviews[-1][1]["request"]
+            self.assertEqual((req["operation"], req["kind"]["kind"], req["subResource"]), ("CONNECT", "PodExecOptions", "exec"))
+            self.assertEqual(req["object"]["command"], ["ls"])
+
+        return ensureDeferred(go())
+
+    def test_update_sees_old_object(self) -> None:
+        """
+        An update's review carries oldObject and UpdateOptions; a delete's carries the object
+        as oldObject and DeleteOptions.
+        """
+        async def go() -> None:
+            await self.call("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "1"}})
+            await self.configure("ValidatingWebhookConfiguration", "u", [self.hook("deny.example.com", "/deny")])
+            code, _, _ = await self.call("PATCH", CMS + "/a", {"data": {"k": "2"}}, "application/merge-patch+json")
+            self.assertEqual(code, 200)
+            req = self.webhook.reviews[-1][1]["request"]
+            self.assertEqual((req["operation"], req["oldObject"]["data"], req["object"]["data"]), ("UPDATE", {"k": "1"}, {"k": "2"}))
+            self.assertEqual(req["options"]["kind"], "UpdateOptions")
+            code, _, _ = await self.call("DELETE", CMS + "/a")
+            self.assertEqual(code, 200)
+            req = self.webhook.reviews[-1][1]["request"]
+            self.assertEqual((req["operation"], req["object"], req["oldObject"]["metadata"]["name"]), ("DELETE", None, "a"))
+            self.assertEqual(req["options"]["kind"], "DeleteOptions")
 
         return ensureDeferred(go())
 
