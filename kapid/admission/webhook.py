@@ -375,7 +375,8 @@ class WebhookDispatcher:
         """
         kube's C{ToStatusErr}: the webhook's Status, its message prefixed, code at least 400.
         """
-        result = response.get("status") if isinstance(response.get("status"), dict) else {}
+        status = response.get("status")
+        result: dict = status if isinstance(status, dict) else {}
         denied = f"admission webhook {_go_quote(hook.name)} denied the request"
         code = result.get("code") or 0
         if not isinstance(code, int) or code < 400:
@@ -587,7 +588,7 @@ class ValidatingWebhook(WebhookDispatcher):
             return
         results = await DeferredList(calls, consumeErrors=True)
         for ok, r in results:
-            if not ok:
+            if not ok and r is not None:
                 r.raiseException()
 
     async def _one(self, inv: Invocation, a: Attributes, index: int) -> None:

@@ -157,7 +157,6 @@ class WebhookFixture(TestCase):
         assert code == 201, out
 
 
-
 class WebhookTests(WebhookFixture):
     """
     Mutating and validating webhooks through the REST handlers.

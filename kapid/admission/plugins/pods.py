@@ -380,7 +380,8 @@ class Priority:
             return
         if a.operation != CREATE:
             return
-        name = spec.get("priorityClassName") or ""
+        name: str = spec.get("priorityClassName") or ""
+        policy: Any = None
         if not name:
             pc = await self.default_class(a.memo)
             if pc is None:

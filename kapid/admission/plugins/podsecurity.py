@@ -152,7 +152,8 @@ def check_host_ports(meta: dict, spec: dict) -> Result:
     """
     hostPorts: no host ports.
     """
-    bad, ports = [], set()
+    bad: list[str] = []
+    ports: set[str] = set()
     for c in containers(spec):
         used = [p.get("hostPort") for p in c.get("ports") or [] if isinstance(p, dict) and p.get("hostPort")]
         if used:
@@ -359,7 +360,8 @@ def check_restricted_volumes(meta: dict, spec: dict) -> Result:
     """
     restrictedVolumes: only the allowed volume types.
     """
-    bad, kinds = [], set()
+    bad: list[str] = []
+    kinds: set[str] = set()
     for v in spec.get("volumes") or []:
         if not isinstance(v, dict):
             continue
