@@ -159,9 +159,10 @@ class RequestAdmission:
             if not name and isinstance(obj, dict):
                 name = (obj.get("metadata") or {}).get("name") or ""
         namespace = self.target.namespace
-        if self.resource_tuple[0] == "" and self.resource_tuple[2] == "namespaces":
-            # kube's request info names a namespace request's namespace after the namespace
-            namespace = name
+        if self.resource_tuple[0] == "" and self.resource_tuple[2] == "namespaces" and self.target.name:
+            # kube's request info names a request on /namespaces/<name> after the namespace (a
+            # create, on /namespaces, has none)
+            namespace = self.target.name
         a = Attributes(
             kind=self.kind,
             resource=self.resource_tuple,
