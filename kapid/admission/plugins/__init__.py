@@ -4,6 +4,6 @@ registers each with L{kapid.admission.chain.register}.
 """
 
 from kapid.admission.plugins import (  # noqa: F401
-    certificates, defaults, limitranger, namespace, pods, podsecurity, resourcequota, simple,
+    certificates, defaults, limitranger, namespace, noderestriction, pods, podsecurity, resourcequota, simple,
 )
 from kapid.admission import webhook  # noqa: F401
