@@ -16,6 +16,7 @@ from kapid.options import (
     audit,
     authentication,
     authorization,
+    controllers,
     etcd,
     faults,
     generic,
@@ -37,6 +38,7 @@ SECTIONS = (
     api_enablement,
     apiextensions,
     misc,
+    controllers,
     faults,
 )
 
@@ -59,6 +61,7 @@ class KapidConfig:
     apiextensions: apiextensions.APIExtensionsConfig
     misc: misc.MiscConfig
     faults: faults.FaultsConfig
+    controllers: controllers.ControllersConfig = controllers.ControllersConfig()
 
 
 def defaults() -> dict[str, Optional[str]]:
