@@ -1,0 +1,597 @@
+"""
+Compiling CEL expressions against variables typed by OpenAPI structural schemas, estimating their cost
+and evaluating them, as kube's C{apiserver/pkg/cel} and C{apiextensions-apiserver/pkg/apiserver/schema/cel}
+do, on Google's C++ CEL runtime (C{cel-expr-python}; see C{bench/cel_candidates.py} for the choice).
+
+Types: the runtime is given each schema variable as C{dyn}; kube's typing from the schema (objects
+with C{properties} as messages whose unknown fields do not compile, C{additionalProperties} as maps,
+C{items} as lists, C{x-kubernetes-int-or-string} and C{x-kubernetes-preserve-unknown-fields} as
+C{dyn}, C{x-kubernetes-embedded-resource} as an object with C{apiVersion}, C{kind} and
+C{metadata.name}/C{generateName}, C{format: date-time}/C{duration}/C{byte} as C{timestamp}/
+C{duration}/C{bytes}) is applied by L{_Walk} over the checked tree, which also gives the result type
+and kube's worst-case cost from C{maxItems}, C{maxLength} and C{maxProperties} (or, without them, from
+the largest request kube accepts).
+
+Compiled programs are cached by (source, variable schemas); L{compile} is cheap to call again.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import math
+import re
+from functools import lru_cache
+from typing import Any, Iterable, Optional
+
+import attrs
+import orjson
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_bindings, ext_math, ext_optional, ext_strings
+
+from kapid.cel._ast import Checked, Node, parse_checked
+from kapid.cel.library import kube_extension
+
+#: kube's per-evaluation cost limit (C{celconfig.PerCallLimit}).
+PER_CALL_LIMIT = 1_000_000
+#: kube's cost budget for all the rules of one custom resource (C{celconfig.RuntimeCELCostBudget}).
+RUNTIME_COST_BUDGET = 10_000_000
+#: kube's limit of one rule's estimated cost (C{StaticEstimatedCostLimit}).
+STATIC_COST_LIMIT = 10_000_000
+#: kube's limit of the estimated cost of every rule of a CRD version (C{StaticEstimatedCRDCostLimit}).
+STATIC_CRD_COST_LIMIT = 100_000_000
+#: The largest request body kube accepts, which bounds lists and strings without a maximum.
+MAX_REQUEST_SIZE = 3 * 1024 * 1024
+
+_UNBOUNDED_STRING = MAX_REQUEST_SIZE - 2
+_FORMAT_LENGTHS = {"date-time": 35, "date": 10, "duration": 64, "uuid": 36, "ipv4": 15, "ipv6": 45}
+
+
+class CompileError(Exception):
+    """An expression that does not compile; C{detail} reads as kube's."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class EvalError(Exception):
+    """An evaluation error, in cel-go's words (C{no such key: x}, C{division by zero}...)."""
+
+
+@lru_cache(maxsize=16)
+def _environment(names: tuple[str, ...]) -> Any:
+    """The CEL environment with kube's libraries and these C{dyn} variables."""
+    return cel.NewEnv(
+        variables={n: cel.Type.DYN for n in names},
+        extensions=[
+            ext_strings.ExtStrings(), ext_optional.ExtOptional(), ext_bindings.ExtBindings(),
+            ext_math.ExtMath(), kube_extension(),
+        ],
+    )
+
+
+_STATUS_PREFIX = re.compile(r"^[A-Z_]+: ")
+_STATUS_SUFFIX = re.compile(r" \[[A-Z_]+\]$")
+
+
+def _clean(message: str) -> str:
+    """A C++ status message without its code: C{INVALID_ARGUMENT: ERROR: ...} -> C{ERROR: ...}."""
+    return _STATUS_SUFFIX.sub("", _STATUS_PREFIX.sub("", message.strip(), count=1))
+
+
+def _eval_message(message: str) -> str:
+    """cel-go's wording of a C++ runtime error."""
+    m = _clean(message)
+    key = re.match(r'^Key not found in map ?: ?"?(.*?)"?$', m)
+    if key:
+        return f"no such key: {key.group(1)}"
+    if m.startswith("No matching overloads found") or m.startswith("no such overload"):
+        return "no such overload"
+    if "out of bounds" in m.lower() or "index out of range" in m.lower():
+        idx = re.search(r"(-?\d+)", m)
+        return f"index out of bounds: {idx.group(1)}" if idx else "index out of bounds"
+    if m in ("divide by zero", "modulus by zero", "division by zero"):
+        return "division by zero" if "div" in m else "modulus by zero"
+    if "overflow" in m:
+        return "integer overflow" if "int" in m or "overflow" == m else m
+    return m
+
+
+def _location(source: str, position: int) -> str:
+    """cel-go's C{<input>:L:C: } prefix and the caret lines for a byte offset."""
+    before = source[:position]
+    line = before.count("\n") + 1
+    col = position - (before.rfind("\n") + 1)
+    text = source.split("\n")[line - 1]
+    return f"<input>:{line}:{col + 1}", f"\n | {text}\n | {'.' * col}^"
+
+
+# schema helpers
+
+
+def _type(s: Optional[dict]) -> str:
+    """The schema's type, C{dyn} when it has none or keeps unknown fields without properties."""
+    if s is None:
+        return "dyn"
+    if s.get("x-kubernetes-int-or-string"):
+        return "dyn"
+    t = s.get("type")
+    if t == "object" and s.get("x-kubernetes-preserve-unknown-fields") and not s.get("properties") \
+            and not isinstance(s.get("additionalProperties"), dict):
+        return "dyn"
+    if t == "string":
+        fmt = s.get("format")
+        if fmt == "date-time":
+            return "timestamp"
+        if fmt == "duration":
+            return "duration"
+        if fmt == "byte":
+            return "bytes"
+    return t if isinstance(t, str) else "dyn"
+
+
+_META = {"type": "object", "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}}}
+
+
+def _fields(s: dict, is_root: bool) -> Optional[dict]:
+    """The fields of an object schema (kube's view of an embedded resource's), None for a map."""
+    props = s.get("properties")
+    if (is_root or s.get("x-kubernetes-embedded-resource")):
+        out = dict(props or {})
+        out.setdefault("apiVersion", {"type": "string"})
+        out.setdefault("kind", {"type": "string"})
+        out["metadata"] = _META
+        return out
+    if isinstance(props, dict) and props:
+        return props
+    if isinstance(s.get("additionalProperties"), dict):
+        return None
+    return {} if not s.get("x-kubernetes-preserve-unknown-fields") else None
+
+
+def _elem(s: Optional[dict]) -> Optional[dict]:
+    """The element schema of a list or map schema."""
+    if s is None:
+        return None
+    if s.get("type") == "array":
+        items = s.get("items")
+        return items if isinstance(items, dict) else None
+    ap = s.get("additionalProperties")
+    return ap if isinstance(ap, dict) else None
+
+
+def _min_size(s: Optional[dict]) -> int:
+    """The fewest bytes a value of the schema takes in JSON (kube's estimate, for unbounded lists)."""
+    t = _type(s)
+    if t in ("string", "timestamp", "duration", "bytes"):
+        return 2
+    if t == "boolean":
+        return 4
+    if t in ("object", "array"):
+        return 2
+    return 1
+
+
+def max_size(s: Optional[dict]) -> int:
+    """The most elements (lists, maps) or characters (strings) a value of the schema can have."""
+    if s is None:
+        return _UNBOUNDED_STRING
+    t = _type(s)
+    if t == "array":
+        if isinstance(s.get("maxItems"), int):
+            return int(s["maxItems"])
+        return (MAX_REQUEST_SIZE - 2) // (_min_size(_elem(s)) + 1)
+    if t == "object":
+        if isinstance(s.get("maxProperties"), int):
+            return int(s["maxProperties"])
+        return (MAX_REQUEST_SIZE - 2) // (_min_size(_elem(s)) + 4)
+    if t in ("string", "bytes"):
+        if isinstance(s.get("maxLength"), int):
+            return int(s["maxLength"])
+        return _FORMAT_LENGTHS.get(str(s.get("format")), _UNBOUNDED_STRING)
+    return 1
+
+
+def cardinality(path_schemas: Iterable[dict]) -> int:
+    """How many times a rule may run: the product of the sizes of the lists and maps above it."""
+    n = 1
+    for s in path_schemas:
+        n *= max(max_size(s), 1)
+    return n
+
+
+# the walk: schema typing, undefined fields, cost
+
+
+_STRING_SCAN = {"contains", "startsWith", "endsWith", "indexOf", "lastIndexOf", "replace", "split",
+                "lowerAscii", "upperAscii", "trim", "substring", "charAt", "join", "format", "quote"}
+_REGEX = {"matches", "find", "findAll"}
+_LIST_SCAN = {"isSorted", "sum", "min", "max", "@in"}
+
+
+@attrs.frozen
+class _Typed:
+    """What the walk knows of a node: its schema (None: dyn), CEL type name, cost and size."""
+
+    schema: Optional[dict]
+    type: str
+    cost: int
+    size: int
+
+
+class _Walk:
+    """
+    Type a checked tree against the variables' schemas, reporting unknown fields, and estimate its
+    worst-case cost (cel-go's cost model, simplified: identifiers and selects 1, list literals 10, map
+    literals 30, string operations a tenth of a unit per character, regexes a quarter, list functions
+    one per element, comprehensions their range's size times their body).
+    """
+
+    def __init__(self, source: str, roots: dict[str, tuple[Optional[dict], bool]]) -> None:
+        self.source = source
+        self.scope: dict[str, _Typed] = {}
+        self.roots = roots
+
+    def error(self, node: Node, message: str) -> CompileError:
+        where, caret = _location(self.source, max(node.position, 0))
+        return CompileError(f"compilation failed: ERROR: {where}: {message}{caret}")
+
+    def of_schema(self, s: Optional[dict], cost: int) -> _Typed:
+        t = _type(s)
+        size = max_size(s) if t in ("array", "object", "string", "bytes") else 1
+        return _Typed(s if t != "dyn" else None, t, cost, size)
+
+    def walk(self, n: Node) -> _Typed:
+        k = n.kind
+        if k == "const":
+            v = n.value
+            if isinstance(v, bool):
+                return _Typed(None, "boolean", 0, 1)
+            if isinstance(v, str):
+                return _Typed(None, "string", 0, len(v))
+            if isinstance(v, bytes):
+                return _Typed(None, "bytes", 0, len(v))
+            if isinstance(v, float):
+                return _Typed(None, "number", 0, 1)
+            if isinstance(v, int):
+                return _Typed(None, "integer", 0, 1)
+            return _Typed(None, "dyn", 0, 1)
+        if k == "ident":
+            if n.value in self.scope:
+                t = self.scope[n.value]
+                return _Typed(t.schema, t.type, 1, t.size)
+            if n.value in self.roots:
+                s, _ = self.roots[n.value]
+                return self.of_schema(s, 1)
+            return _Typed(None, "dyn", 1, 1)
+        if k == "select":
+            operand = self.walk(n.args[0])
+            s = operand.schema
+            if s is not None and operand.type == "object":
+                is_root = any(s is r for r, root in self.roots.values() if root)
+                fields = _fields(s, is_root)
+                if fields is not None:
+                    if n.value not in fields:
+                        raise self.error(n, f"undefined field '{n.value}'")
+                    if n.test_only:
+                        return _Typed(None, "boolean", operand.cost + 1, 1)
+                    return self.of_schema(fields[n.value], operand.cost + 1)
+                if n.test_only:
+                    return _Typed(None, "boolean", operand.cost + 1, 1)
+                return self.of_schema(_elem(s), operand.cost + 1)
+            if s is not None and operand.type not in ("object", "dyn"):
+                raise self.error(n, f"type '{_cel_type(operand.type)}' does not support field selection")
+            return _Typed(None, "boolean" if n.test_only else "dyn", operand.cost + 1, 1)
+        if k == "list":
+            items = [self.walk(a) for a in n.args]
+            return _Typed(None, "array", 10 + sum(i.cost for i in items), len(items))
+        if k in ("map", "struct"):
+            items = [self.walk(a) for a in n.args]
+            return _Typed(None, "object", 30 + sum(i.cost for i in items), len(items) // 2)
+        if k == "comprehension":
+            return self.comprehension(n)
+        return self.call(n)
+
+    def comprehension(self, n: Node) -> _Typed:
+        rng, init, cond, step, result = n.args
+        r = self.walk(rng)
+        i = self.walk(init)
+        saved = dict(self.scope)
+        if r.type == "array":
+            elem = self.of_schema(_elem(r.schema), 0) if r.schema is not None else _Typed(None, "dyn", 0, 1)
+            self.scope[n.iter_var] = elem
+            if n.iter_var2:
+                self.scope[n.iter_var], self.scope[n.iter_var2] = _Typed(None, "integer", 0, 1), elem
+        elif r.type == "object":
+            self.scope[n.iter_var] = _Typed(None, "string", 0, _UNBOUNDED_STRING if r.schema is None
+                                            else max_size({"type": "string"}))
+            if n.iter_var2:
+                self.scope[n.iter_var2] = (self.of_schema(_elem(r.schema), 0) if r.schema is not None
+                                           else _Typed(None, "dyn", 0, 1))
+        else:
+            self.scope[n.iter_var] = _Typed(None, "dyn", 0, 1)
+        self.scope[n.accu_var] = _Typed(None, i.type, 0, r.size)
+        c = self.walk(cond)
+        s = self.walk(step)
+        self.scope.pop(n.iter_var, None)
+        self.scope.pop(n.iter_var2, None)
+        res = self.walk(result)
+        self.scope = saved
+        cost = r.cost + i.cost + res.cost + r.size * (c.cost + s.cost)
+        if i.type == "array":  # map() and filter() build a list as large as their range
+            return _Typed(None, "array", cost, r.size)
+        return _Typed(None, res.type if res.type != "dyn" else i.type, cost, 1)
+
+    def call(self, n: Node) -> _Typed:
+        args = [self.walk(a) for a in n.args]
+        fn = n.value
+        base = sum(a.cost for a in args)
+        sizes = [a.size for a in args]
+        if fn == "_?_:_":
+            return _Typed(None, args[1].type if args[1].type == args[2].type else "dyn",
+                          args[0].cost + max(args[1].cost, args[2].cost), max(args[1].size, args[2].size))
+        if fn in ("_&&_", "_||_", "!_", "@not_strictly_false"):
+            return _Typed(None, "boolean", base, 1)
+        if fn in ("_==_", "_!=_"):
+            extra = math.ceil(min(sizes) * 0.1) if all(a.type in ("string", "bytes") for a in args) else 1
+            if all(a.type in ("array", "object") for a in args):
+                extra = min(sizes)
+            return _Typed(None, "boolean", base + extra, 1)
+        if fn in ("_<_", "_<=_", "_>_", "_>=_"):
+            extra = math.ceil(min(sizes) * 0.1) if args[0].type == "string" else 1
+            return _Typed(None, "boolean", base + extra, 1)
+        if fn == "@in":
+            container = args[1]
+            extra = container.size if container.type == "array" else 1
+            return _Typed(None, "boolean", base + extra, 1)
+        if fn == "_+_":
+            if args[0].type in ("string", "bytes", "array"):
+                total = sum(sizes)
+                return _Typed(None, args[0].type, base + math.ceil(total * 0.1), total)
+            return _Typed(None, args[0].type if args[0].type == args[1].type else "dyn", base + 1, 1)
+        if fn in ("_-_", "_*_", "_/_", "_%_", "-_"):
+            return _Typed(None, args[0].type if args[0].type in ("integer", "number") else "dyn", base + 1, 1)
+        if fn == "_[_]":
+            container = args[0]
+            if container.schema is not None:
+                return self.of_schema(_elem(container.schema), base + 1)
+            return _Typed(None, "dyn", base + 1, 1)
+        if fn == "size":
+            return _Typed(None, "integer", base + 1, 1)
+        if fn in _STRING_SCAN:
+            return _Typed(None, "string" if fn not in ("contains", "startsWith", "endsWith", "indexOf",
+                                                       "lastIndexOf") else "dyn",
+                          base + 1 + math.ceil(max(sizes or [0]) * 0.1), max(sizes or [1]))
+        if fn in _REGEX:
+            return _Typed(None, "boolean" if fn == "matches" else "dyn",
+                          base + 1 + math.ceil(sizes[0] * 0.25) * max(1, math.ceil((sizes[1] if len(sizes) > 1
+                                                                                     else 1) * 0.25)),
+                          sizes[0])
+        if fn in _LIST_SCAN or fn in ("indexOf", "lastIndexOf"):
+            return _Typed(None, "dyn", base + sizes[0], 1)
+        if fn.startswith("sets."):
+            return _Typed(None, "boolean", base + sizes[0] * sizes[1], 1)
+        if fn in ("int", "uint", "double", "string", "bytes", "timestamp", "duration", "dyn", "type"):
+            t = {"int": "integer", "uint": "integer", "double": "number", "string": "string", "bytes": "bytes",
+                 "timestamp": "timestamp", "duration": "duration"}.get(fn, "dyn")
+            return _Typed(None, t, base + 1 + (math.ceil(sizes[0] * 0.1) if args and args[0].type == "string"
+                                               else 0), args[0].size if args else 1)
+        return _Typed(None, "dyn", base + 1, 1)
+
+
+def _cel_type(t: str) -> str:
+    """The CEL name of a walk type."""
+    return {"integer": "int", "number": "double", "boolean": "bool", "array": "list(dyn)",
+            "object": "map(string, dyn)"}.get(t, t)
+
+
+@attrs.frozen(eq=False)
+class Program:
+    """
+    A compiled expression.
+
+    @ivar result_type: what the expression returns: C{bool}, C{string}, C{int}..., C{dyn} when only
+        known at run time.
+    @ivar max_cost: kube's worst-case cost estimate.
+    @ivar references: the variables it refers to.
+    """
+
+    source: str
+    expression: Any
+    result_type: str
+    max_cost: int
+    references: frozenset[str]
+    checked: Checked
+
+    def evaluate(self, variables: dict[str, Any]) -> Any:
+        """
+        Evaluate with these variables (already converted by L{to_cel}).
+
+        @raise EvalError: in cel-go's words.
+        """
+        try:
+            value = self.expression.eval(data=variables)
+        except RuntimeError as e:
+            raise EvalError(_eval_message(str(e))) from None
+        if value.type() == cel.Type.ERROR:
+            raise EvalError(_eval_message(str(value)))
+        return value.plain_value()
+
+
+def _result_type(expression: Any, walked: _Typed) -> str:
+    name = expression.return_type().name()
+    mapping = {"BOOL": "bool", "STRING": "string", "INT": "int", "UINT": "uint", "DOUBLE": "double",
+               "BYTES": "bytes", "TIMESTAMP": "timestamp", "DURATION": "duration", "NULL": "null_type"}
+    if name in mapping:
+        return mapping[name]
+    if name.startswith("LIST"):
+        return "list"
+    if name.startswith("MAP"):
+        return "map"
+    if walked.schema is not None or walked.type not in ("dyn",):
+        return {"boolean": "bool", "string": "string", "integer": "int", "number": "double",
+                "array": "list", "object": "map", "timestamp": "timestamp", "duration": "duration",
+                "bytes": "bytes"}.get(walked.type, "dyn")
+    return "dyn"
+
+
+def _key(schema: Optional[dict]) -> bytes:
+    return orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+
+
+_cache: dict[tuple, Program] = {}
+_CACHE_MAX = 4096
+
+
+def compile(source: str, variables: dict[str, tuple[Optional[dict], bool]],
+            extra: Iterable[str] = ()) -> Program:
+    """
+    Compile C{source} with variables typed by schemas.
+
+    @param variables: name -> (schema or None for C{dyn}, whether the schema is a resource root
+        (so C{apiVersion}, C{kind} and C{metadata.name} exist)).
+    @param extra: more C{dyn} variable names the expression may use.
+    @raise CompileError: kube's C{compilation failed: ERROR: <input>:1:6: ...} details.
+    """
+    key = (source, tuple((n, _key(s), r) for n, (s, r) in sorted(variables.items())), tuple(sorted(extra)))
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    env = _environment(tuple(sorted(set(variables) | set(extra))))
+    try:
+        expression = env.compile(source)
+    except RuntimeError as e:
+        raise CompileError("compilation failed: " + _clean(str(e))) from None
+    checked: Checked = parse_checked(expression.serialize())
+    walked = _Walk(source, variables).walk(checked.root)
+    refs = frozenset(name for name in checked.references.values() if name in variables or name in extra)
+    program = Program(source, expression, _result_type(expression, walked), walked.cost, refs, checked)
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    _cache[key] = program
+    return program
+
+
+def runtime_cost(program: Program, variables: dict[str, tuple[Optional[dict], bool]],
+                 values: dict[str, Any]) -> int:
+    """
+    An upper bound of the cost of evaluating C{program} on these values: the estimate with each list,
+    map and string bounded by its actual size instead of its schema's maximum.
+    """
+    bounded = {name: (_bound(schema, values.get(name)), root) for name, (schema, root) in variables.items()}
+    return _Walk(program.source, bounded).walk(program.checked.root).cost
+
+
+def _bound(s: Optional[dict], value: Any) -> Optional[dict]:
+    """A copy of the schema whose maxima are the value's actual sizes."""
+    if s is None:
+        return None
+    out = dict(s)
+    if isinstance(value, list):
+        out["maxItems"] = len(value)
+        items = s.get("items")
+        if isinstance(items, dict) and value:
+            out["items"] = _merge_bounds([_bound(items, v) for v in value])
+    elif isinstance(value, dict):
+        out["maxProperties"] = len(value)
+        props = s.get("properties")
+        if isinstance(props, dict):
+            out["properties"] = {k: _bound(p, value.get(k)) if isinstance(p, dict) else p for k, p in props.items()}
+        ap = s.get("additionalProperties")
+        if isinstance(ap, dict) and value:
+            out["additionalProperties"] = _merge_bounds([_bound(ap, v) for v in value.values()])
+    elif isinstance(value, str):
+        out["maxLength"] = len(value)
+    return out
+
+
+def _merge_bounds(schemas: list[Optional[dict]]) -> Optional[dict]:
+    """The schema bounding every one of these (the largest of each maximum)."""
+    first = schemas[0]
+    if first is None:
+        return None
+    out = dict(first)
+    for key in ("maxItems", "maxProperties", "maxLength"):
+        vals = [s[key] for s in schemas if s is not None and key in s]
+        if vals:
+            out[key] = max(vals)
+    for key in ("items", "additionalProperties"):
+        subs = [s[key] for s in schemas if s is not None and isinstance(s.get(key), dict)]
+        if subs:
+            out[key] = _merge_bounds(subs)
+    props = [s.get("properties") for s in schemas if s is not None and isinstance(s.get("properties"), dict)]
+    if props:
+        out["properties"] = {k: _merge_bounds([p[k] for p in props if k in p]) for k in props[0]}
+    return out
+
+
+def to_cel(value: Any, s: Optional[dict]) -> Any:
+    """
+    A JSON value as CEL sees it under its schema: C{number}s as doubles, C{date-time} strings as
+    timestamps, C{duration} strings as durations, C{byte} strings as bytes.
+    """
+    if s is None or value is None:
+        return value
+    t = s.get("type")
+    if t == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if t == "string" and isinstance(value, str):
+        fmt = s.get("format")
+        if fmt == "date-time":
+            return _timestamp(value)
+        if fmt == "duration":
+            return _duration(value)
+        if fmt == "byte":
+            try:
+                return base64.b64decode(value, validate=True)
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, list):
+        items = s.get("items")
+        return [to_cel(v, items if isinstance(items, dict) else None) for v in value]
+    if isinstance(value, dict):
+        props = s.get("properties") if isinstance(s.get("properties"), dict) else {}
+        ap = s.get("additionalProperties") if isinstance(s.get("additionalProperties"), dict) else None
+        return {k: to_cel(v, props.get(k, ap)) for k, v in value.items()}
+    return value
+
+
+def needs_conversion(s: Any) -> bool:
+    """Whether L{to_cel} would change anything under this schema."""
+    if not isinstance(s, dict):
+        return False
+    if s.get("type") == "number" or s.get("format") in ("date-time", "duration", "byte"):
+        return True
+    subs = list((s.get("properties") or {}).values()) if isinstance(s.get("properties"), dict) else []
+    subs += [s.get("items"), s.get("additionalProperties")]
+    return any(needs_conversion(x) for x in subs)
+
+
+def _timestamp(text: str) -> Any:
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text: str) -> Any:
+    """Go's C{time.ParseDuration}."""
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-")
+    if body == "0":
+        return datetime.timedelta(0)
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(body):
+        if m.start() != pos:
+            return text
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(body) or not body:
+        return text
+    return datetime.timedelta(seconds=sign * total)
