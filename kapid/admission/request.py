@@ -158,6 +158,11 @@ class RequestAdmission:
             name = self.target.name
             if not name and isinstance(obj, dict):
                 name = (obj.get("metadata") or {}).get("name") or ""
+        if options is None:
+            options = self.options
+            if operation == CREATE and options and options.get("kind") == "UpdateOptions":
+                # an update or apply that creates is admitted with CreateOptions (kube's updateToCreateOptions)
+                options = dict(options, kind="CreateOptions")
         namespace = self.target.namespace
         if self.resource_tuple[0] == "" and self.resource_tuple[2] == "namespaces" and self.target.name:
             # kube's request info names a request on /namespaces/<name> after the namespace (a
@@ -172,7 +177,7 @@ class RequestAdmission:
             subresource=self.target.subresource,
             object=obj,
             old_object=old,
-            options=options if options is not None else self.options,
+            options=options,
             dry_run=self.dry_run,
             user=self.user,
             on_warning=self.on_warning,

@@ -244,6 +244,7 @@ class UpdateTests(SynchronousTestCase):
         self.assertEqual(code, 201, out)
         self.assertEqual(self.r.phases(), [("admit", "CREATE"), ("validate", "CREATE")])
         self.assertEqual(out["metadata"]["labels"], {"admitted": "yes"})
+        self.assertEqual(self.r.calls[0][1].options["kind"], "CreateOptions")
 
     def test_status_subresource(self) -> None:
         """
