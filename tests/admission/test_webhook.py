@@ -83,6 +83,10 @@ class Webhook(Resource):
             if name == "bad":
                 out = {"uid": req["uid"], "allowed": False,
                        "status": {"code": 403, "reason": "Forbidden", "message": "bad is a bad name"}}
+        if path == "/badlabel" and req.get("object"):
+            ops = [{"op": "add", "path": "/metadata/labels", "value": {"bad key!": "x"}}]
+            out["patchType"] = "JSONPatch"
+            out["patch"] = base64.b64encode(json.dumps(ops).encode()).decode()
         if path == "/denyall":
             out = {"uid": req["uid"], "allowed": False}
         if path == "/warn":
@@ -450,6 +454,47 @@ class MoreWebhookTests(WebhookFixture):
             req = self.webhook.reviews[-1][1]["request"]
             self.assertEqual((req["operation"], req["object"], req["oldObject"]["metadata"]["name"]), ("DELETE", None, "a"))
             self.assertEqual(req["options"]["kind"], "DeleteOptions")
+
+        return ensureDeferred(go())
+
+
+class BadInputTests(WebhookFixture):
+    """
+    Webhooks that break things, and other requests meanwhile.
+    """
+
+    def test_patch_making_object_invalid(self) -> None:
+        """
+        A patch that makes the object invalid is the strategy's 422; nothing is stored.
+        """
+        async def go() -> None:
+            await self.configure("MutatingWebhookConfiguration", "bad", [self.hook("bad.example.com", "/badlabel")])
+            code, out, _ = await self.call("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})
+            self.assertEqual(code, 422, out)
+            self.assertEqual(out["reason"], "Invalid")
+            self.assertIn("metadata.labels: Invalid value: \"bad key!\"", out["message"])
+            self.assertEqual((await self.call("GET", CMS + "/a"))[0], 404)
+
+        return ensureDeferred(go())
+
+    def test_hanging_webhook_leaves_others_alone(self) -> None:
+        """
+        While a request waits on a hanging webhook, requests it does not match are answered.
+        """
+        async def go() -> None:
+            from twisted.internet.task import deferLater
+
+            await self.configure("ValidatingWebhookConfiguration", "h", [self.hook("hang.example.com", "/hang", timeoutSeconds=2)])
+            waiting = ensureDeferred(self.call("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}))
+            await deferLater(reactor, 0.2, lambda: None)
+            self.assertFalse(waiting.called)
+            code, _, _ = await self.call("POST", "/api/v1/namespaces/default/secrets",
+                                         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}})
+            self.assertEqual(code, 201)
+            self.assertFalse(waiting.called)
+            code, out, _ = await waiting
+            self.assertEqual(code, 500)
+            self.assertIn("context deadline exceeded", out["message"])
 
         return ensureDeferred(go())
 
