@@ -35,7 +35,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool, PotentialDataLoss, ResponseDone
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IPolicyForHTTPS, IRequest
+from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS, IRequest
 from zope.interface import implementer
 
 from kapid.apimachinery.status import StatusError, bad_request, not_found, service_unavailable
@@ -566,6 +566,8 @@ class ProxyTransport:
             request.responseHeaders.setRawHeaders(key, values)  # type: ignore[attr-defined]
         if content_type:
             request.responseHeaders.setRawHeaders(b"Content-Type", [content_type])  # type: ignore[attr-defined]
+        if response.length is UNKNOWN_LENGTH:
+            request.write(b"")  # a stream: the client sees its headers now, not with its first bytes
         relay = _Relay(request)
         response.deliverBody(relay)
         await relay.done

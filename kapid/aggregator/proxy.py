@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import PotentialDataLoss, ResponseDone
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer, IRequest
+from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer, IRequest
 from zope.interface import implementer
 from twisted.web.server import NOT_DONE_YET
 
@@ -325,6 +325,8 @@ class APIServiceProxy:
             if key.lower() in _HOP:
                 continue
             request.responseHeaders.setRawHeaders(key, values)
+        if response.length is UNKNOWN_LENGTH:
+            request.write(b"")  # a stream (a watch): the client sees its headers now, not at its first event
         response.deliverBody(_Relay(request))
 
     def _failed(self, failure: Failure, request: Any, api_service: dict) -> None:

@@ -70,6 +70,10 @@ class Backend(Resource):
             request.write(b'{"type":"ADDED"}\n')
             reactor.callLater(0.05, request.channel.transport.abortConnection)
             return NOT_DONE_YET
+        if path.endswith("/quiet"):
+            request.write(b"")  # a watch with no event yet: headers only
+            self.streams.append(request)
+            return NOT_DONE_YET
         if path.endswith("/slow"):
             request.write(b'{"type":"ADDED"}\n')
             self.streams.append(request)
@@ -214,6 +218,19 @@ class ProxyTests(TestCase):
             stream.finish()
             await done
             self.assertEqual(b"".join(got), b'{"type":"ADDED"}\n{"type":"MODIFIED"}\n')
+
+        return ensureDeferred(go())
+
+    def test_stream_headers_before_any_event(self) -> None:
+        """A stream whose backend sent only its headers (a watch with no event yet) shows them to the client at once."""
+        async def go() -> None:
+            await self.register()
+            self.link.update({"x": self.api_service()})
+            d = self.agent.request(b"GET", (self.front + f"/apis/{GROUP}/{VERSION}/quiet").encode())
+            resp = await d
+            self.assertEqual(resp.code, 200)
+            self.backend.streams[0].finish()
+            self.assertEqual(await readBody(resp), b"")
 
         return ensureDeferred(go())
 
