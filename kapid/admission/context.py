@@ -113,3 +113,82 @@ class PluginContext:
         if memo is not None:
             memo[key_memo] = items
         return items
+
+
+class Watched:
+    """
+    A cluster-scoped collection kept in memory by a storage watch (kube's informer), for the
+    configurations plugins read on every request (webhook configurations, PriorityClasses).
+    Until the watch is up (or after it failed) the objects are listed from the cache as before.
+
+    @param context: the L{PluginContext}.
+    """
+
+    def __init__(self, context: PluginContext, group: str, plural: str) -> None:
+        self.context = context
+        self.group = group
+        self.plural = plural
+        self._items: dict[str, dict] = {}
+        self._list: list[dict] = []
+        self._ready = False
+        self._starting: Any = None
+        self._watcher: Any = None
+
+    async def items(self) -> list[dict]:
+        """
+        The current objects (a list the caller must not change).
+        """
+        if self._ready:
+            return self._list
+        if self._starting is None and self.context.store(self.group, self.plural) is not None:
+            from twisted.internet.defer import Deferred
+
+            self._starting = Deferred.fromCoroutine(self._start())
+            self._starting.addErrback(self._failed)
+        return await self.context.list(self.group, self.plural)
+
+    async def _start(self) -> None:
+        store = self.context.store(self.group, self.plural)
+        res = await store.storage.get_list(store.list_key(""), ListOptions())
+        items = {(o.get("metadata") or {}).get("name") or "": o for o in res["items"]}
+        opts = ListOptions(resource_version=str(res.get("resourceVersion") or ""))
+        self._items = items
+        self._watcher = await store.storage.watch(store.list_key(""), opts, self._event)
+        self._list = [items[k] for k in sorted(items)]
+        self._ready = True
+
+    def _failed(self, failure: Any) -> None:
+        from twisted.logger import Logger
+
+        Logger().failure("watching {plural} for admission failed; listing instead", failure, plural=self.plural)
+        self._starting = None
+
+    def _event(self, event: Any) -> None:
+        if event.type == "ERROR":
+            # the watch ended (e.g. compacted history): list and watch again on next use
+            self._ready = False
+            self._starting = None
+            watcher, self._watcher = self._watcher, None
+            stop = getattr(watcher, "stop", None)
+            if stop is not None:
+                stop()
+            return
+        if event.type not in ("ADDED", "MODIFIED", "DELETED") or event.object is None:
+            return
+        name = (event.object.get("metadata") or {}).get("name") or ""
+        if event.type == "DELETED":
+            self._items.pop(name, None)
+        else:
+            self._items[name] = event.object
+        self._list = [self._items[k] for k in sorted(self._items)]
+
+
+def watched(context: PluginContext, group: str, plural: str) -> Watched:
+    """
+    The context's one L{Watched} collection of C{group}/C{plural}.
+    """
+    key = ("watched", group, plural)
+    found = context.extras.get(key)
+    if found is None:
+        found = context.extras[key] = Watched(context, group, plural)
+    return found

@@ -174,7 +174,9 @@ class WebhookDispatcher:
         """
         The webhooks of every configuration: configurations by name, webhooks in order.
         """
-        configs = await self.context.list(GROUP, self.plural)
+        from kapid.admission.context import watched
+
+        configs = await watched(self.context, GROUP, self.plural).items()
         key = tuple(((c.get("metadata") or {}).get("name"), (c.get("metadata") or {}).get("resourceVersion")) for c in configs)
         if self._parsed[0] == key:
             return self._parsed[1]

@@ -358,7 +358,9 @@ class Priority:
         The global default PriorityClass with the lowest value, or None.
         """
         best = None
-        for pc in await self.context.list("scheduling.k8s.io", "priorityclasses", memo=memo):
+        from kapid.admission.context import watched
+
+        for pc in await watched(self.context, "scheduling.k8s.io", "priorityclasses").items():
             if pc.get("globalDefault") and (best is None or (pc.get("value") or 0) < (best.get("value") or 0)):
                 best = pc
         return best
