@@ -7,8 +7,8 @@ Types: the runtime is given each schema variable as C{dyn}; kube's typing from t
 with C{properties} as messages whose unknown fields do not compile, C{additionalProperties} as maps,
 C{items} as lists, C{x-kubernetes-int-or-string} and C{x-kubernetes-preserve-unknown-fields} as
 C{dyn}, C{x-kubernetes-embedded-resource} as an object with C{apiVersion}, C{kind} and
-C{metadata.name}/C{generateName}, C{format: date-time}/C{duration}/C{byte} as C{timestamp}/
-C{duration}/C{bytes}) is applied by L{_Walk} over the checked tree, which also gives the result type
+C{metadata.name}/C{generateName}, C{format: byte} as C{bytes}; C{date-time} and C{duration}
+strings stay strings, see L{to_cel}) is applied by L{_Walk} over the checked tree, which also gives the result type
 and kube's worst-case cost from C{maxItems}, C{maxLength} and C{maxProperties} (or, without them, from
 the largest request kube accepts).
 
@@ -18,7 +18,6 @@ Compiled programs are cached by (source, variable schemas); L{compile} is cheap 
 from __future__ import annotations
 
 import base64
-import datetime
 import math
 import re
 from functools import lru_cache
@@ -121,12 +120,7 @@ def _type(s: Optional[dict]) -> str:
             and not isinstance(s.get("additionalProperties"), dict):
         return "dyn"
     if t == "string":
-        fmt = s.get("format")
-        if fmt == "date-time":
-            return "timestamp"
-        if fmt == "duration":
-            return "duration"
-        if fmt == "byte":
+        if s.get("format") == "byte":
             return "bytes"
     return t if isinstance(t, str) else "dyn"
 
@@ -528,8 +522,11 @@ def _merge_bounds(schemas: list[Optional[dict]]) -> Optional[dict]:
 
 def to_cel(value: Any, s: Optional[dict]) -> Any:
     """
-    A JSON value as CEL sees it under its schema: C{number}s as doubles, C{date-time} strings as
-    timestamps, C{duration} strings as durations, C{byte} strings as bytes.
+    A JSON value as CEL sees it under its schema: C{number}s as doubles, C{byte} strings as bytes.
+
+    kube also makes C{date-time} strings timestamps and C{duration} strings durations; the C++
+    runtime's bindings take those only as top-level variables, not inside a C{dyn} object, so they
+    stay strings here (C{timestamp(self.t)} works in both, C{self.t < timestamp(...)} only in kube).
     """
     if s is None or value is None:
         return value
@@ -537,12 +534,7 @@ def to_cel(value: Any, s: Optional[dict]) -> Any:
     if t == "number" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if t == "string" and isinstance(value, str):
-        fmt = s.get("format")
-        if fmt == "date-time":
-            return _timestamp(value)
-        if fmt == "duration":
-            return _duration(value)
-        if fmt == "byte":
+        if s.get("format") == "byte":
             try:
                 return base64.b64decode(value, validate=True)
             except ValueError:
@@ -562,36 +554,8 @@ def needs_conversion(s: Any) -> bool:
     """Whether L{to_cel} would change anything under this schema."""
     if not isinstance(s, dict):
         return False
-    if s.get("type") == "number" or s.get("format") in ("date-time", "duration", "byte"):
+    if s.get("type") == "number" or s.get("format") == "byte":
         return True
     subs = list((s.get("properties") or {}).values()) if isinstance(s.get("properties"), dict) else []
     subs += [s.get("items"), s.get("additionalProperties")]
     return any(needs_conversion(x) for x in subs)
-
-
-def _timestamp(text: str) -> Any:
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def _duration(text: str) -> Any:
-    """Go's C{time.ParseDuration}."""
-    sign = -1 if text.startswith("-") else 1
-    body = text.lstrip("+-")
-    if body == "0":
-        return datetime.timedelta(0)
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(body):
-        if m.start() != pos:
-            return text
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(body) or not body:
-        return text
-    return datetime.timedelta(seconds=sign * total)

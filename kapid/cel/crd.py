@@ -399,3 +399,25 @@ def _run_rules(node: _Node, value: Any, old: Any, has_old: bool, unchanged: bool
             out.append(attrs.evolve(field.duplicate(fpath, type_name), detail=detail))
         else:
             out.append(field.invalid(fpath, type_name, detail))
+
+
+#: kube's detail when schema errors keep the rules from running.
+NOT_CHECKED = ("some validation rules were not checked because the object was invalid; correct the "
+               "existing errors to complete validation")
+
+
+def rule_errors(schema: Optional[dict], obj: Any, old: Any = None,
+                schema_errors: list[FieldError] | tuple[FieldError, ...] = ()) -> list[FieldError]:
+    """
+    What a version's rules add to a custom resource's schema errors, as kube's strategy does: when
+    the schema found a value of the wrong type (C{type_invalid}) or an unsupported value, the rules
+    do not run and one C{<nil>: Invalid value: "null"} cause says so; otherwise the rules' causes.
+
+    @param old: the old object on an update (transition rules and ratcheting), None on a create.
+    """
+    rs = compile_rules(schema)
+    if not rs:
+        return []
+    if any(e.type in ("type_invalid", "not_supported") for e in schema_errors):
+        return [field.invalid("<nil>", "null", NOT_CHECKED)]
+    return rs.validate(obj, old)
