@@ -807,6 +807,9 @@ class Bench:
         from bench import crd as crd_bench
 
         crd_bench.ratios(self, ratio)
+        from bench import aggregator as aggregator_bench
+
+        aggregator_bench.ratios(self, ratio)
         return [r for r in out if not self.only or r["value"] is not None]
 
     def report(self, started: float) -> dict:
@@ -882,6 +885,9 @@ class Bench:
             from bench import admission as admission_bench
 
             admission_bench.setup(self)
+            from bench import aggregator as aggregator_bench
+
+            aggregator_bench.setup(self)
             self.run_repeats()
             results = self.report(started)
         finally:
