@@ -353,15 +353,15 @@ def _run_rules(node: _Node, value: Any, old: Any, has_old: bool, unchanged: bool
         if cost > 10_000:
             cost = compiler.runtime_cost(program, {"self": (s, node.is_root), "oldSelf": (s, node.is_root)},
                                          {"self": value, "oldSelf": old})
-        fpath = _field_path(path, str(rule.spec.get("fieldPath") or ""))
+        fpath = _field_path(path, str(rule.spec.get("fieldPath") or "")) or "<nil>"
         if cost > compiler.PER_CALL_LIMIT:
-            out.append(field.invalid(path, type_name,
+            out.append(field.invalid(path or "<nil>", type_name,
                                      "'operation cancelled: actual cost limit exceeded': no further validation "
                                      f"rules will be run due to call cost exceeds limit for rule: {_error_string(rule)}"))
             state.stopped = True
             return
         if cost > state.budget:
-            out.append(field.invalid(path, type_name, "validation failed due to running out of cost budget, "
+            out.append(field.invalid(path or "<nil>", type_name, "validation failed due to running out of cost budget, "
                                      "no further validation rules will be run"))
             state.stopped = True
             return
@@ -371,15 +371,15 @@ def _run_rules(node: _Node, value: Any, old: Any, has_old: bool, unchanged: bool
         except EvalError as e:
             text = str(e)
             if text.startswith("no such overload"):
-                out.append(field.invalid(path, type_name, f"'{text}': call arguments did not match a supported "
+                out.append(field.invalid(path or "<nil>", type_name, f"'{text}': call arguments did not match a supported "
                                          f"operator, function or macro signature for rule: {_error_string(rule)}"))
             else:
-                out.append(field.invalid(path, type_name, f"{text} evaluating rule: {_error_string(rule)}"))
+                out.append(field.invalid(path or "<nil>", type_name, f"{text} evaluating rule: {_error_string(rule)}"))
             continue
         if result is True:
             continue
         if result is not False:
-            out.append(field.invalid(path, type_name, f"'no such overload': call arguments did not match a "
+            out.append(field.invalid(path or "<nil>", type_name, f"'no such overload': call arguments did not match a "
                                      f"supported operator, function or macro signature for rule: {_error_string(rule)}"))
             continue
         detail = _message(rule)
