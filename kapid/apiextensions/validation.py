@@ -1384,6 +1384,10 @@ def _validation(validation: Any, status_enabled: bool, opts: _Opts, path: str) -
         _openapi(schema, spath, ssv, True, opts, out)
         if not out and init_errs:
             out.extend(init_errs)
+        if not out and opts.require_structural:
+            # the rules of x-kubernetes-validations compiled, type-checked and costed (kapid.cel)
+            from kapid.cel.crd import compile_rules
+            out.extend(compile_rules(schema).errors(spath))
     return out
 
 
