@@ -276,3 +276,26 @@ class RuleErrorsTests(SynchronousTestCase):
         """The same schema's rules are compiled once."""
         s = schema([{"rule": "self.replicas > 0"}])
         self.assertIs(compile_rules(s), compile_rules(copy.deepcopy(s)))
+
+
+class CRDValidationTests(SynchronousTestCase):
+    """The CRD strategy's validation reports the rules' compile and cost errors."""
+
+    def test_bad_rule_refused(self) -> None:
+        """A rule naming a missing field is one of the CRD's causes."""
+        from tests.apiextensions.test_crd_validation import SPEC, obj_schema, schema_errors
+
+        s = obj_schema(replicas={"type": "integer"})
+        s["properties"]["spec"]["x-kubernetes-validations"] = [{"rule": "self.replica > 0"}]
+        got = schema_errors(s)
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0].startswith(f"{SPEC}.x-kubernetes-validations[0].rule: Invalid value: "), got[0])
+        self.assertIn("undefined field 'replica'", got[0])
+
+    def test_good_rule_accepted(self) -> None:
+        """A rule that compiles adds no cause."""
+        from tests.apiextensions.test_crd_validation import obj_schema, schema_errors
+
+        s = obj_schema(replicas={"type": "integer"})
+        s["properties"]["spec"]["x-kubernetes-validations"] = [{"rule": "self.replicas > 0"}]
+        self.assertEqual(schema_errors(s), [])
