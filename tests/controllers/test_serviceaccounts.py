@@ -1,22 +1,16 @@
 """
 Tests for L{kapid.controllers.serviceaccounts}: the C{default} ServiceAccount of every namespace,
-over a ResourceLink's stores on the memory KV.
+on the controller framework over a ResourceLink's stores on the memory KV.
 """
 
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
-from twisted.web.resource import Resource
 
 from kapid.apimachinery.status import StatusError
-from kapid.controllers.serviceaccounts import ServiceAccountsController, controller_for
-from kapid.endpoints.link import ResourceLink
-from kapid.registry.builtin import builtin_registry
-from kapid.storage.interfaces import ListOptions
-from kapid.storage.memory import MemoryKV
-from kapid.storage.store import Store
+from kapid.controllers.serviceaccounts import ServiceAccountsController
+from tests.controllers.helpers import World
 
 
 class ServiceAccountsControllerTests(TestCase):
@@ -28,35 +22,24 @@ class ServiceAccountsControllerTests(TestCase):
         return Deferred.fromCoroutine(self._set_up())
 
     async def _set_up(self) -> None:
-        self.clock = Clock()
-        storage = Store(MemoryKV(self.clock), self.clock)
-        self.link = ResourceLink(Resource(), builtin_registry(), storage, self.clock)
-        await self.link.ensure_system_namespaces()
-        controller = controller_for(self.link, self.clock)
-        assert isinstance(controller, ServiceAccountsController)
-        self.controller = controller
-        self.addCleanup(controller.stop)
-        self.namespaces = controller.namespaces
-        self.accounts = controller.service_accounts
+        self.world = World(custom=False)
+        await self.world.start()
+        self.controller = ServiceAccountsController(self.world.ctx)
+        self.addCleanup(self.controller.stop)
+        self.accounts = self.world.store("", "serviceaccounts")
 
     async def names(self) -> list[tuple[str, str]]:
-        res = await self.accounts.storage.get_list(self.accounts.list_key(""), ListOptions())
-        return sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in res["items"])
-
-    async def settle(self) -> None:
-        for _ in range(5):
-            self.clock.advance(0)
-            if self.controller._working is not None:
-                await self.controller._working
-
-    async def create_namespace(self, name: str) -> None:
-        await self.namespaces.create("", {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}}, "v1")
+        out = []
+        for ns in ("default", "kube-node-lease", "kube-public", "kube-system", "team", "late", "quiet"):
+            out += [(ns, n) for n in await self.world.names("", "serviceaccounts", ns)]
+        return sorted(out)
 
     async def test_existing_namespaces_on_start(self) -> None:
         """
-        Starting creates C{default} in every existing namespace before it fires.
+        Every namespace there at start gets C{default}.
         """
         await self.controller.start()
+        await self.world.settle()
         self.assertEqual(
             await self.names(),
             [("default", "default"), ("kube-node-lease", "default"), ("kube-public", "default"),
@@ -68,35 +51,34 @@ class ServiceAccountsControllerTests(TestCase):
         A namespace created later gets C{default}; a deleted C{default} comes back.
         """
         await self.controller.start()
-        await self.create_namespace("team")
-        await self.settle()
+        await self.world.create("", "namespaces", "", "team")
+        await self.world.settle()
         self.assertIn(("team", "default"), await self.names())
         await self.accounts.delete("team", "default", {}, "v1")
-        await self.settle()
+        await self.world.settle()
         got = await self.accounts.get("team", "default", "v1")
         self.assertEqual(got["metadata"]["name"], "default")
 
-    async def test_watch_restarts_after_ending(self) -> None:
+    async def test_terminating_namespace_gets_none(self) -> None:
         """
-        When its watch ends the controller starts again after the retry delay.
+        A terminating namespace whose C{default} goes does not get it back.
         """
         await self.controller.start()
-        self.controller._stop_watchers()
-        await self.create_namespace("late")
-        await self.settle()
+        await self.world.create("", "namespaces", "", "late")
+        await self.world.settle()
+        await self.world.store("", "namespaces").delete("", "late", {}, "v1")
+        await self.accounts.delete("late", "default", {}, "v1")
+        await self.world.settle()
         self.assertNotIn(("late", "default"), await self.names())
-        self.clock.advance(self.controller.retry_delay)
-        await self.settle()
-        self.assertIn(("late", "default"), await self.names())
 
     async def test_stopped_creates_nothing(self) -> None:
         """
         After stop(), new namespaces get no account.
         """
         await self.controller.start()
-        self.controller.stop()
-        await self.create_namespace("quiet")
-        self.clock.advance(10)
-        await self.settle()
+        await self.controller.stop()
+        await self.world.create("", "namespaces", "", "quiet")
+        self.world.clock.advance(10)
+        await self.world.settle()
         with self.assertRaises(StatusError):
             await self.accounts.get("quiet", "default", "v1")
