@@ -126,7 +126,6 @@ class NamespaceStrategy(GenericStrategy):
                 out = await store.storage.guaranteed_update(key, mark, Preconditions(uid=meta.get("uid")))
             except Exception as e:
                 raise store._error(e, name)
-            self._schedule_finalize(store, name)
             current = out
         if (current.get("spec") or {}).get("finalizers") or current["metadata"].get("finalizers"):
             return store.to_version(current, version), False
@@ -137,71 +136,6 @@ class NamespaceStrategy(GenericStrategy):
         except Exception as e:
             raise store._error(e, name)
         return store.to_version(deleted, version), True
-
-    def _schedule_finalize(self, store: Any, name: str, attempt: int = 0) -> None:
-        """
-        The namespace controller's work, in process: delete the namespace's content, then remove the
-        C{kubernetes} finalizer and the namespace (retried while content remains).
-        """
-        delay = 0 if attempt == 0 else min(5.0, 0.5 * attempt)
-
-        def run() -> None:
-            Deferred.fromCoroutine(self._finalize(store, name, attempt))
-
-        store.clock.callLater(delay, run)
-
-    async def _finalize(self, store: Any, name: str, attempt: int) -> None:
-        from kapid.storage.interfaces import ListOptions, Preconditions
-
-        link = getattr(store, "link", None)
-        try:
-            remaining = 0
-            if link is not None:
-                for s in link.namespaced_stores():
-                    res = await s.storage.get_list(s.list_key(name), ListOptions())
-                    for obj in res["items"]:
-                        remaining += 1
-                        meta = obj.get("metadata") or {}
-                        if meta.get("deletionTimestamp"):
-                            continue
-                        try:
-                            await s.delete(name, meta["name"], {"propagationPolicy": "Background"}, s.storage_version)
-                        except StatusError as e:
-                            if e.code != 404:
-                                log.warn("namespace {ns}: deleting {name} failed: {e}", ns=name, name=meta.get("name"), e=e)
-                    res = await s.storage.get_list(s.list_key(name), ListOptions())
-                    remaining += len(res["items"]) - remaining if False else 0
-                remaining = 0
-                for s in link.namespaced_stores():
-                    remaining += len((await s.storage.get_list(s.list_key(name), ListOptions()))["items"])
-            if remaining:
-                # content with finalizers of its own: try again (kube's controller requeues too)
-                self._schedule_finalize(store, name, attempt + 1)
-                return
-            key = store.key("", name)
-            current = await store.storage.get(key, "", True)
-            if current is None:
-                return
-
-            def finalize(cur: Optional[dict]) -> dict:
-                assert cur is not None
-                spec = dict(cur.get("spec") or {})
-                fins = [f for f in (spec.get("finalizers") or []) if f != "kubernetes"]
-                if fins:
-                    spec["finalizers"] = fins
-                else:
-                    spec.pop("finalizers", None)
-                cur["spec"] = spec
-                return cur
-
-            out = await store.storage.guaranteed_update(key, finalize)
-            if not (out.get("spec") or {}).get("finalizers") and not out["metadata"].get("finalizers"):
-                try:
-                    await store.storage.delete(key, Preconditions(uid=out["metadata"].get("uid")))
-                except Exception:
-                    pass
-        except Exception:
-            log.failure("finalizing namespace {ns} failed", ns=name)
 
 
 NAMESPACES = Resource(
