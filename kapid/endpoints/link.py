@@ -115,9 +115,6 @@ class ResourceLink(Link):
         #: the namespaces' store when this link's registry has none (a link serving custom
         #: resources checks namespaces through the built-in link's store)
         self.namespaces = namespaces
-        #: more sources of namespaced stores whose objects go when a namespace is deleted (e.g. the
-        #: custom resources' link adds its own)
-        self.namespace_content: list[Callable[[], list[RegistryStore]]] = []
         self.registry = registry
         self.storage = storage
         self.clock = clock
@@ -173,18 +170,12 @@ class ResourceLink(Link):
 
     async def _resume_deletions(self, namespaces: RegistryStore) -> None:
         """
-        Deletions under way when the server last stopped go on: terminating namespaces are
-        finalized again, and pods in their grace period go when it ends.
+        Deletions under way when the server last stopped go on: pods in their grace period go
+        when it ends (terminating namespaces are the namespace controller's).
         """
         from kapid.apimachinery import meta as metautil
         from kapid.storage.interfaces import ListOptions
 
-        strategy = namespaces.strategy
-        res = await self.storage.get_list(namespaces.list_key(""), ListOptions())
-        for ns in res["items"]:
-            meta = ns.get("metadata") or {}
-            if meta.get("deletionTimestamp") and hasattr(strategy, "_schedule_finalize"):
-                strategy._schedule_finalize(namespaces, meta.get("name", ""))
         pods = self.registry.lookup("", "v1", "pods")
         if pods is None:
             return
@@ -220,15 +211,6 @@ class ResourceLink(Link):
             store.link = self  # type: ignore[attr-defined]
             self._stores[key] = store
         return store
-
-    def namespaced_stores(self) -> list[RegistryStore]:
-        """
-        The stores of every namespaced resource (for namespace deletion).
-        """
-        stores = [self.store_for(r) for r in self.registry.all() if r.namespaced]
-        for more in self.namespace_content:
-            stores.extend(more())
-        return stores
 
     def convertor(self, resource: Resource) -> tables.TableConvertor:
         """
