@@ -269,33 +269,6 @@ class DeletionTests(SynchronousTestCase):
         self.assertEqual(body["metadata"]["finalizers"], ["foregroundDeletion"])
         self.assertTrue(body["metadata"]["deletionTimestamp"])
 
-    def test_foreground_deletes_dependents_then_owner(self) -> None:
-        """
-        Foreground deletion deletes the dependents, then the owner goes.
-        """
-        _, owner, _ = self.api.post(CMS, cm("owner"))
-        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
-        self.api.post(CMS, cm("dep", ownerReferences=[ref]))
-        self.api.delete(CMS + "/owner", {"propagationPolicy": "Foreground"})
-        self.api.clock.advance(0)
-        self.assertEqual(self.api.get(CMS + "/dep")[0], 404)
-        self.api.clock.advance(1)
-        self.assertEqual(self.api.get(CMS + "/owner")[0], 404)
-
-    def test_orphan_keeps_dependents(self) -> None:
-        """
-        Orphan deletion drops the dependents' ownerReferences, then the owner goes.
-        """
-        _, owner, _ = self.api.post(CMS, cm("owner"))
-        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
-        self.api.post(CMS, cm("dep", ownerReferences=[ref]))
-        self.api.delete(CMS + "/owner", {"propagationPolicy": "Orphan"})
-        self.api.clock.advance(0)
-        code, dep, _ = self.api.get(CMS + "/dep")
-        self.assertEqual(code, 200)
-        self.assertNotIn("ownerReferences", dep["metadata"])
-        self.assertEqual(self.api.get(CMS + "/owner")[0], 404)
-
     def test_precondition_uid(self) -> None:
         """
         A uid precondition that does not hold is 409.
@@ -307,7 +280,8 @@ class DeletionTests(SynchronousTestCase):
 
     def test_namespace_lifecycle(self) -> None:
         """
-        Deleting a namespace makes it Terminating (creates are 403), empties it, then it goes.
+        Deleting a namespace makes it Terminating and creates in it are 403 (emptying and
+        removing it is the namespace controller's: tests.controllers.test_namespace).
         """
         self.api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tmp"}})
         self.api.post("/api/v1/namespaces/tmp/configmaps", cm("a"))
@@ -318,12 +292,6 @@ class DeletionTests(SynchronousTestCase):
         code, body, _ = self.api.post("/api/v1/namespaces/tmp/configmaps", cm("b"))
         self.assertEqual(code, 403)
         self.assertEqual(body["message"], 'configmaps "b" is forbidden: unable to create new content in namespace tmp because it is being terminated')
-        self.api.clock.advance(0)
-        self.assertEqual(self.api.get("/api/v1/namespaces/tmp/configmaps/a")[0], 404)
-        self.assertEqual(self.api.get("/api/v1/namespaces/tmp")[0], 200)
-        self.api.patch("/api/v1/namespaces/tmp/configmaps/f", {"metadata": {"finalizers": None}}, MERGE)
-        self.api.clock.advance(5)
-        self.assertEqual(self.api.get("/api/v1/namespaces/tmp")[0], 404)
 
     def test_delete_collection(self) -> None:
         """
@@ -445,7 +413,7 @@ class RestartTests(SynchronousTestCase):
 
     def test_terminating_namespace_and_graceful_pod_resume(self) -> None:
         """
-        A new link over the same storage finishes a namespace deletion and a pod's grace period.
+        A new link over the same storage finishes a pod's grace period.
         """
         from kapid.endpoints.link import ResourceLink
         from kapid.server.link import NotFoundResource
@@ -465,7 +433,6 @@ class RestartTests(SynchronousTestCase):
         api.treq = StubTreq(api.link.resource())
         api.run(api.link.ensure_system_namespaces())
         api.clock.advance(1)
-        self.assertEqual(api.get("/api/v1/namespaces/tmp")[0], 404)
         self.assertEqual(api.get(PODS + "/p")[0], 200)
         api.clock.advance(20)
         self.assertEqual(api.get(PODS + "/p")[0], 404)
