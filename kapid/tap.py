@@ -161,10 +161,10 @@ def add_controllers(service: Any) -> None:
     C{kubernetes} Service with its Endpoints and EndpointSlice (and the allocation repair), and
     the C{default} ServiceAccount of every namespace.
     """
-    from kapid.controllers import kubernetes_service, serviceaccounts
+    from kapid.controllers import kubernetes_service
+    from kapid.controllers.manager import add_controller_manager
 
     service.add_post_start_hook("bootstrap-controller", kubernetes_service.post_start_hook)
-    service.add_post_start_hook("serviceaccounts-controller", serviceaccounts.post_start_hook)
     from kapid.registry.builtin import flowcontrol
 
     service.add_post_start_hook("priority-and-fairness-config-producer", flowcontrol.post_start_hook)
@@ -177,3 +177,4 @@ def add_controllers(service: Any) -> None:
     from kapid.admission.plugins import pods as pod_admission
 
     service.add_post_start_hook("scheduling/bootstrap-system-priority-classes", pod_admission.post_start_hook)
+    add_controller_manager(service)
