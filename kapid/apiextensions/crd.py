@@ -15,8 +15,8 @@ What the strategy does, as kube's does:
     the C{customresourcecleanup.apiextensions.k8s.io} finalizer and the C{Terminating} condition
     (C{InstanceDeletionPending}) and answers the CRD; the cleanup controller removes the custom
     resources and then the finalizer;
-  - creates and updates of CRDs whose schemas have C{x-kubernetes-validations} get a C{Warning}
-    naming the rules kapid does not enforce yet (kube itself adds no CRD warnings).
+  - the rules of C{x-kubernetes-validations} are compiled with the CRD (L{kapid.cel.crd}); no
+    C{Warning}s, as kube adds none.
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ shared subresources under C{spec.subresources}, shared columns under C{spec.addi
 and the conversion webhook under C{spec.conversion.webhookClientConfig}. L{_Internal} gives the same
 view here, so causes read exactly as kube-apiserver's.
 
-What is left to others: CEL (the rules of C{x-kubernetes-validations} are checked for their static
-shape only; L{crd_warnings} says they are not enforced), the ObjectMeta checks kube runs on
+What is left to others: the ObjectMeta checks kube runs on
 C{default}s inside embedded resources' metadata, and the CA bundle check is a PEM sniff rather than
 Go's certificate parser.
 """
@@ -2127,14 +2126,7 @@ def rule_paths(crd: dict) -> list[str]:
 
 def crd_warnings(crd: dict) -> list[str]:
     """
-    The C{Warning}s a create or update of C{crd} gets: kapid does not evaluate CEL yet, so a schema
-    with C{x-kubernetes-validations} is accepted and each place that has rules is named as not
-    enforced (kube's own strategy adds no warnings for CRDs).
+    The C{Warning}s a create or update of C{crd} gets: none, as kube's strategy adds none (rules of
+    C{x-kubernetes-validations} are compiled here and enforced on custom resources by L{kapid.cel.crd}).
     """
-    paths = rule_paths(crd)
-    if not paths:
-        return []
-    return [
-        f"{p}: validation rules (CEL) are not enforced by this server; custom resources are stored without evaluating them"
-        for p in paths
-    ]
+    return []
