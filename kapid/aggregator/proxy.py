@@ -164,6 +164,33 @@ class ClusterIPResolver:
         return await self.resolver.resolve_cluster(namespace, name, port)
 
 
+class _RecentResolver:
+    """
+    A resolver remembering each answer for C{ttl} seconds (errors are not remembered): the proxy
+    resolves a Service once a second at most instead of reading the Service and its endpoints for
+    every request (kube reads them from its informers' caches). An endpoint that goes away is
+    still chosen for at most C{ttl} seconds.
+    """
+
+    def __init__(self, resolver: Any, clock: Any, ttl: float = 1.0) -> None:
+        self.resolver = resolver
+        self.clock = clock
+        self.ttl = ttl
+        self._answers: dict[tuple[str, str, int], tuple[float, Any]] = {}
+
+    async def resolve(self, namespace: str, name: str, port: int) -> Any:
+        key = (namespace, name, port)
+        now = self.clock.seconds()
+        hit = self._answers.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        url = await self.resolver.resolve(namespace, name, port)
+        if len(self._answers) > 1024:
+            self._answers.clear()
+        self._answers[key] = (now, url)
+        return url
+
+
 class _Relay(Protocol):
     """
     Streams a backend response's body to the client request, pausing the backend while the
@@ -222,7 +249,7 @@ class APIServiceProxy:
     def __init__(self, reactor: Any, resolver: Any, client_cert: Optional[tuple[bytes, bytes]], routing: bool = True) -> None:
         self.reactor = reactor
         self.resolver = resolver if routing else ClusterIPResolver(resolver)
-        self.clients = ClientFactory(reactor, self.resolver, client_cert)
+        self.clients = ClientFactory(reactor, _RecentResolver(self.resolver, reactor), client_cert)
         self._logged: set[tuple[str, str]] = set()
         self._creators: dict[Any, Any] = {}
         self._splicer: Any = None
