@@ -7,8 +7,10 @@ C{--disable-admission-plugins} / C{--admission-control-config-file}.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Iterable, Optional, Sequence
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from kapid.admission.interfaces import Attributes, IMutatingAdmission, IValidatingAdmission
@@ -34,9 +36,12 @@ def register(name: str) -> Callable[[Callable[[PluginContext, Any], Any]], Calla
 
 
 async def _maybe_await(value: Any) -> Any:
-    from kapid.registry.store import _maybe_await as wait
-
-    return await wait(value)
+    """
+    A plugin's answer: awaited when it is a coroutine or a Deferred.
+    """
+    if inspect.iscoroutine(value) or isinstance(value, Deferred):
+        return await value
+    return value
 
 
 class AdmissionChain:
