@@ -125,14 +125,6 @@ def add_api_stages(service: Any) -> None:
 
     service.stage_factories.append(issuer_discovery_stage(service))
     service.resource_link_factory = daemon_resource_link_factory(service, registry, serves=serves_builtin)
-    try:  # TEMP while the CRD modules land
-        import kapid.apiextensions.crd  # noqa: F401
-        import kapid.apiextensions.schema  # noqa: F401
-        import kapid.apiextensions.validation  # noqa: F401
-    except ImportError:
-        service.resource_link_factory = daemon_resource_link_factory(service, registry)
-        add_controllers(service)
-        return add_aggregator(service, registry)
     service.apiextensions_factory = apiextensions_link_factory(service, registry)
     add_controllers(service)
     add_aggregator(service, registry)

@@ -185,6 +185,48 @@ def _replicas_errors(obj: dict, path: str) -> list[FieldError]:
     return []
 
 
+def _default_probe(node: Any) -> Optional[Callable[[Any], bool]]:
+    """
+    A cheap test, from a schema node, of whether defaulting would change a value (a defaulted
+    property absent, or null where not nullable, at any depth); None when nothing under the node
+    has a default. Lets reads skip the copy that defaulting needs.
+    """
+    if not isinstance(node, dict) or not _has_defaults(node):
+        return None
+    props = node.get("properties") or {}
+    defaulted = [(k, bool(c.get("nullable"))) for k, c in props.items() if isinstance(c, dict) and "default" in c]
+    subs = [(k, f) for k, f in ((k, _default_probe(c)) for k, c in props.items()) if f is not None]
+    addl = node.get("additionalProperties")
+    addl = addl if isinstance(addl, dict) else None
+    addl_default = addl is not None and "default" in addl and not addl.get("nullable")
+    addl_probe = _default_probe(addl) if addl is not None else None
+    items = node.get("items") if isinstance(node.get("items"), dict) else None
+    items_default = items is not None and "default" in items and not items.get("nullable")
+    items_probe = _default_probe(items) if items is not None else None
+
+    def probe(x: Any) -> bool:
+        if type(x) is dict:
+            for k, nullable in defaulted:
+                if k not in x or (x[k] is None and not nullable):
+                    return True
+            for k, f in subs:
+                if k in x and f(x[k]):
+                    return True
+            if addl is not None:
+                for k, v in x.items():
+                    if k in props:
+                        continue
+                    if (v is None and addl_default) or (addl_probe is not None and addl_probe(v)):
+                        return True
+        elif type(x) is list and items is not None:
+            for v in x:
+                if (v is None and items_default) or (items_probe is not None and items_probe(v)):
+                    return True
+        return False
+
+    return probe
+
+
 def _has_defaults(node: Any) -> bool:
     """
     Whether a schema node or any node under it declares a C{default}.
@@ -227,7 +269,9 @@ class CustomResourceStrategy(GenericStrategy):
         #: version name -> the schema as the CRD gives it
         self.raw_schemas = dict(raw_schemas or {})
         self.storage_version = storage_version
-        if self.defaults_on_read():
+        probe = _default_probe(self.raw_schemas.get(storage_version))
+        if probe is not None:
+            self._needs_default = probe
             self.default_on_read = self._default_on_read
         self.scale = scale
         self.converter = converter
@@ -246,11 +290,11 @@ class CustomResourceStrategy(GenericStrategy):
         import copy
 
         s = self.schemas.get(self.storage_version)
-        if s is None:
+        if s is None or not self._needs_default(obj):
             return obj
         out = copy.deepcopy(obj)
         s.default(out)
-        return out if out != obj else obj
+        return out
 
     def schema(self, version: str) -> Any:
         """
@@ -267,13 +311,6 @@ class CustomResourceStrategy(GenericStrategy):
         s = self.schema(version)
         if s is not None:
             s.default(obj)
-
-    def defaults_on_read(self) -> bool:
-        """
-        Whether the storage version's schema declares defaults (then objects read from storage are
-        defaulted, as kube defaults them on decoding from etcd).
-        """
-        return _has_defaults(self.raw_schemas.get(self.storage_version))
 
     def unknown_fields(self, version: str, obj: dict) -> list[str]:
         """

@@ -92,10 +92,7 @@ def check_crd(path: str, crd: dict) -> list[str]:
     """
     kube's validation of one CRD from a manifest, as one message per problem naming the file.
     """
-    try:  # TEMP while the CRD modules land
-        from kapid.apiextensions.validation import set_crd_defaults, validate_crd
-    except ImportError:
-        return []
+    from kapid.apiextensions.validation import set_crd_defaults, validate_crd
 
     name = (crd.get("metadata") or {}).get("name") or "<no name>"
     set_crd_defaults(crd)
