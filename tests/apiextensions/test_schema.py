@@ -167,6 +167,25 @@ class StringTests(SynchronousTestCase):
         self.assertEqual(leaf({"type": "string", "pattern": "^[[:alpha:]]+$"}, "abc"), [])
         self.assertEqual(len(leaf({"type": "string", "pattern": "^[[:alpha:]]+$"}, "ab1")), 1)
 
+    def test_unicode_class(self):
+        """RE2's \\p{L} (run on RE2)."""
+        self.assertEqual(leaf({"type": "string", "pattern": "^\\p{L}+$"}, "héllo"), [])
+        self.assertEqual(len(leaf({"type": "string", "pattern": "^\\p{L}+$"}, "h1")), 1)
+
+    def test_no_catastrophic_backtracking(self):
+        """A nested quantifier runs on RE2: linear, where Python's re would take ages."""
+        s = {"type": "string", "pattern": "^(a+)+$"}
+        self.assertEqual(len(leaf(s, "a" * 5000 + "b")), 1)
+        self.assertEqual(leaf(s, "a" * 5000), [])
+
+    def test_flags(self):
+        """A flag group, as RE2 reads it."""
+        self.assertEqual(leaf({"type": "string", "pattern": "^(?i)abc$"}, "ABC"), [])
+
+    def test_uncompilable_pattern_not_enforced(self):
+        """A pattern Go could not have accepted (a backreference) checks nothing rather than everything."""
+        self.assertEqual(leaf({"type": "string", "pattern": "(a)\\1"}, "xy"), [])
+
     def test_translate(self):
         """The RE2 to Python translation."""
         self.assertEqual(translate_pattern("^a$"), "^a\\Z")
