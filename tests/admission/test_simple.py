@@ -52,3 +52,21 @@ class SimpleTests(SynchronousTestCase):
         code, body, _ = api.post("/api/v1/namespaces/default/pods", pod)
         self.assertEqual(code, 201, body)
         self.assertEqual(body["spec"]["containers"][0]["imagePullPolicy"], "Always")
+
+    def test_extended_resources_and_anti_affinity(self) -> None:
+        """
+        Extended resources bring their tolerations; required anti-affinity needs the hostname key.
+        """
+        api = api_with(self, names=["ExtendedResourceToleration", "LimitPodHardAntiAffinityTopology"])
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "c", "image": "i", "resources": {"limits": {"nvidia.com/gpu": "1", "cpu": "1"}}}]}}
+        code, body, _ = api.post("/api/v1/namespaces/default/pods", pod)
+        self.assertEqual(code, 201, body)
+        self.assertEqual(body["spec"]["tolerations"], [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])
+        pod["metadata"]["name"] = "q"
+        pod["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"a": "b"}}, "topologyKey": "topology.kubernetes.io/zone"}]}}
+        code, body, _ = api.post("/api/v1/namespaces/default/pods", pod)
+        self.assertEqual(code, 403)
+        self.assertEqual(body["message"], 'pods "q" is forbidden: affinity.PodAntiAffinity.RequiredDuringScheduling has '
+                                          "TopologyKey topology.kubernetes.io/zone but only key kubernetes.io/hostname is allowed")

@@ -1,6 +1,7 @@
 """
 kube's small optional plugins: C{AlwaysAdmit}, C{AlwaysDeny}, C{NamespaceExists},
-C{NamespaceAutoProvision} and C{AlwaysPullImages}.
+C{NamespaceAutoProvision}, C{AlwaysPullImages}, C{ExtendedResourceToleration} and
+C{LimitPodHardAntiAffinityTopology}.
 """
 
 from __future__ import annotations
@@ -169,5 +170,71 @@ class AlwaysPullImages(_Plugin):
                 raise forbidden(a, str(err))
 
 
-for _cls in (AlwaysAdmit, AlwaysDeny, NamespaceExists, NamespaceAutoProvision, AlwaysPullImages):
+def _extended_resource(name: str) -> bool:
+    """
+    kube's C{IsExtendedResourceName}: a domain-prefixed name outside C{kubernetes.io/}.
+    """
+    if name.startswith("requests.") or "/" not in name:
+        return False
+    return not (name.startswith("kubernetes.io/") or name.split("/", 1)[0].endswith(".kubernetes.io"))
+
+
+@implementer(IMutatingAdmission)
+class ExtendedResourceToleration(_Plugin):
+    """
+    A pod asking for an extended resource tolerates the taint named after it.
+    """
+
+    name = "ExtendedResourceToleration"
+    operations = (CREATE, UPDATE)
+
+    def admit(self, a: Attributes) -> None:
+        """
+        Add C{{key: <resource>, operator: Exists, effect: NoSchedule}} tolerations.
+        """
+        if a.subresource or not a.is_resource("", "pods") or not isinstance(a.object, dict):
+            return
+        spec = a.object.setdefault("spec", {})
+        names: set[str] = set()
+        for key in ("initContainers", "containers"):
+            for c in spec.get(key) or []:
+                res = c.get("resources") or {}
+                for table in (res.get("requests") or {}, res.get("limits") or {}):
+                    names.update(n for n in table if _extended_resource(n))
+        if not names:
+            return
+        tolerations = list(spec.get("tolerations") or [])
+        for n in sorted(names):
+            wanted = {"key": n, "operator": "Exists", "effect": "NoSchedule"}
+            if not any(t.get("key") == n and t.get("operator") == "Exists" and t.get("effect") in ("NoSchedule", None, "")
+                       for t in tolerations):
+                tolerations.append(wanted)
+        spec["tolerations"] = tolerations
+
+
+@implementer(IValidatingAdmission)
+class LimitPodHardAntiAffinityTopology(_Plugin):
+    """
+    Required pod anti-affinity may only use the C{kubernetes.io/hostname} topology key.
+    """
+
+    name = "LimitPodHardAntiAffinityTopology"
+    operations = (CREATE, UPDATE)
+
+    def validate(self, a: Attributes) -> None:
+        """
+        Refuse another topology key.
+        """
+        if a.subresource or not a.is_resource("", "pods") or not isinstance(a.object, dict):
+            return
+        anti = (((a.object.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity")) or {}
+        for term in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
+            key = term.get("topologyKey") or ""
+            if key != "kubernetes.io/hostname":
+                raise forbidden(a, f"affinity.PodAntiAffinity.RequiredDuringScheduling has TopologyKey {key} but only "
+                                   "key kubernetes.io/hostname is allowed")
+
+
+for _cls in (AlwaysAdmit, AlwaysDeny, NamespaceExists, NamespaceAutoProvision, AlwaysPullImages,
+             ExtendedResourceToleration, LimitPodHardAntiAffinityTopology):
     register(_cls.name)(_cls)
