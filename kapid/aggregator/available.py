@@ -24,6 +24,8 @@ log = Logger()
 
 #: kube's timeout of one discovery check.
 DISCOVERY_TIMEOUT = 6.0
+#: How many discovery checks kube makes at once (one success is enough).
+ATTEMPTS = 5
 
 
 def _cond(ok: bool, reason: str, message: str, now: str) -> dict:
@@ -165,6 +167,48 @@ class AvailabilityController:
                     False, "ServicePortError", f"service/{svc_name} in {_quote(ns)} is not listening on port {port}", now
                 )
             port_name = found[0].get("name") or ""
+            if not await self._has_endpoints_object(ns, svc_name):
+                return _cond(
+                    False, "EndpointsNotFound", f"cannot find endpoints for service/{svc_name} in {_quote(ns)}", now
+                )
+        # kube's five discovery attempts at once: one success is enough; else the last error
+        attempts = [Deferred.fromCoroutine(self._attempt(obj, ns, svc_name, port, port_name, now)) for _ in range(ATTEMPTS)]
+        results: list[tuple[dict, Optional[bytes]]] = []
+        done: Deferred = Deferred()
+
+        def arrived(result: tuple[dict, Optional[bytes]]) -> None:
+            results.append(result)
+            if (result[0]["status"] == "True" or len(results) == ATTEMPTS) and not done.called:
+                done.callback(result)
+
+        for d in attempts:
+            d.addCallback(arrived)
+            d.addErrback(lambda f: arrived((_cond(False, "FailedDiscoveryCheck", f.getErrorMessage(), now), None)))
+        cond, body = await done
+        if body is not None:
+            self._bodies[id(obj)] = body
+        return cond
+
+    async def _has_endpoints_object(self, namespace: str, name: str) -> bool:
+        """
+        Whether the Service has an Endpoints object (or EndpointSlices, which kapid's resolver
+        reads first, as no controller mirrors one into the other here).
+        """
+        store = getattr(self.resolver, "endpoints", None)
+        if store is None:
+            return True
+        key = store.key(namespace, name)
+        if await store.storage.get(key, "0", True) is not None or await store.storage.get(key, "", True) is not None:
+            return True
+        slices = getattr(self.resolver, "_slices", None)
+        return bool(slices is not None and await slices(namespace, name))
+
+    async def _attempt(self, obj: dict, ns: str, svc_name: str, port: int, port_name: str, now: str) -> tuple[dict, Optional[bytes]]:
+        """
+        One discovery attempt (kube's): resolve an endpoint, GET the group/version's discovery
+        as C{system:kube-aggregator} in C{system:masters}; the condition and the body.
+        """
+        spec = obj.get("spec") or {}
         try:
             location = await self.proxy.resolver.resolve(ns, svc_name, port)
         except StatusError as e:
@@ -173,8 +217,8 @@ class AvailabilityController:
                     False, "MissingEndpoints",
                     f"endpoints for service/{svc_name} in {_quote(ns)} have no addresses with port name {_quote(port_name)}",
                     now,
-                )
-            return _cond(False, "FailedDiscoveryCheck", e.message, now)
+                ), None
+            return _cond(False, "FailedDiscoveryCheck", e.message, now), None
         path = f"/apis/{spec.get('group')}/{spec.get('version')}"
         if not spec.get("group"):
             path = f"/api/{spec.get('version')}"
@@ -187,19 +231,19 @@ class AvailabilityController:
             response = await client.request("GET", path, headers, None, timeout=DISCOVERY_TIMEOUT)
         except WebhookCallError as e:
             if e.kind == "timeout":
-                return _cond(False, "FailedDiscoveryCheck", f"timed out waiting for {url}", now)
-            return _cond(False, "FailedDiscoveryCheck", f'failing or missing response from {url}: Get "{url}": {e.reason}', now)
+                return _cond(False, "FailedDiscoveryCheck", f"timed out waiting for {url}", now), None
+            return _cond(False, "FailedDiscoveryCheck", f'failing or missing response from {url}: Get "{url}": {e.reason}', now), None
         code = response.code
         if code < 200 or code >= 300:
             from twisted.internet.protocol import Protocol
 
             response.deliverBody(Protocol())  # the body is not needed; let the connection go
-            return _cond(False, "FailedDiscoveryCheck", f"failing or missing response from {url}: bad status from {url}: {code}", now)
+            return _cond(False, "FailedDiscoveryCheck", f"failing or missing response from {url}: bad status from {url}: {code}", now), None
         try:
-            self._bodies[id(obj)] = await readBody(response)
+            body = await readBody(response)
         except Exception as e:
-            return _cond(False, "FailedDiscoveryCheck", f"failing or missing response from {url}: {e}", now)
-        return _cond(True, "Passed", "all checks passed", now)
+            return _cond(False, "FailedDiscoveryCheck", f"failing or missing response from {url}: {e}", now), None
+        return _cond(True, "Passed", "all checks passed", now), body
 
     async def _fetch(self, obj: dict, path: str) -> Optional[bytes]:
         """

@@ -49,11 +49,13 @@ class Backend(Resource):
         super().__init__()
         self.streams: list[Any] = []
         self.discovery_code = 200
+        self.discovery_requests = 0
 
     def render(self, request: Any) -> Any:
         cert = request.transport.getPeerCertificate() if hasattr(request.transport, "getPeerCertificate") else None
         path = request.path.decode()
         if path == f"/apis/{GROUP}/{VERSION}":
+            self.discovery_requests += 1
             request.setResponseCode(self.discovery_code)
             return json.dumps({"kind": "APIResourceList", "groupVersion": f"{GROUP}/{VERSION}", "resources": [
                 {"name": "flunders", "singularName": "flunder", "namespaced": True, "kind": "Flunder", "verbs": ["get"]}]}).encode()
@@ -294,9 +296,13 @@ class ProxyTests(TestCase):
             self.assertEqual(await self.condition(self.api_service(port=8443)), {
                 "status": "False", "reason": "ServicePortError", "message": 'service/api in "wardle" is not listening on port 8443'})
             self.assertEqual(await self.condition(obj), {
+                "status": "False", "reason": "EndpointsNotFound", "message": 'cannot find endpoints for service/api in "wardle"'})
+            await self.endpoints.create("wardle", {"metadata": {"name": "api"}, "subsets": [
+                {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "other", "port": self.backend_port}]}]}, "v1")
+            self.assertEqual(await self.condition(obj), {
                 "status": "False", "reason": "MissingEndpoints",
                 "message": 'endpoints for service/api in "wardle" have no addresses with port name ""'})
-            await self.endpoints.create("wardle", {"metadata": {"name": "api"}, "subsets": [
+            await self.endpoints.update("wardle", "api", lambda _: {"metadata": {"name": "api"}, "subsets": [
                 {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": self.backend_port}]}]}, "v1")
             self.assertEqual(await self.condition(obj), {"status": "True", "reason": "Passed", "message": "all checks passed"})
             self.assertEqual(self.discovery.priorities(), {(GROUP, VERSION): (1000, 15)})
@@ -304,6 +310,7 @@ class ProxyTests(TestCase):
             self.assertEqual(json.loads(self.discovery.openapi_v3(GROUP, VERSION)[0])["openapi"], "3.0.0")
             self.assertEqual(self.discovery.openapi_v2_portions(), [(GROUP, VERSION, {"paths": {f"/apis/{GROUP}/{VERSION}/flunders": {"get": {}}}, "definitions": {}})])
             self.assertEqual(self.discovery.openapi_v2_etag(GROUP, VERSION), '"v2-1"')
+            self.backend.discovery_requests = 0
             self.backend.discovery_code = 403
             url = f"https://127.0.0.1:{self.backend_port}/apis/{GROUP}/{VERSION}"
             self.assertEqual(await self.condition(obj), {
@@ -311,6 +318,8 @@ class ProxyTests(TestCase):
                 "message": f"failing or missing response from {url}: bad status from {url}: 403"})
             self.assertEqual(self.discovery.priorities(), {})
             self.assertIsNone(self.discovery.openapi_v3(GROUP, VERSION))
+            # kube makes five attempts per check (this one was checked on update and once more)
+            self.assertEqual(self.backend.discovery_requests, 10)
 
         return ensureDeferred(go())
 
