@@ -140,15 +140,41 @@ def _go_json(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
+def _go_sharp_v(value: Any) -> str:
+    """
+    Go's C{%#v} of a decoded JSON value: C{map[string]interface {}{"a":1, "b":"x"}},
+    C{[]interface {}{"a", 1}}, C{interface {}(nil)}.
+    """
+    if value is None:
+        return "interface {}(nil)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, str):
+        return _q(value)
+    if isinstance(value, list):
+        return "[]interface {}{" + ", ".join(_go_sharp_v(v) for v in value) + "}"
+    if isinstance(value, dict):
+        return "map[string]interface {}{" + ", ".join(
+            f"{_q(str(k))}:{_go_sharp_v(value[k])}" for k in sorted(value)) + "}"
+    return str(value)
+
+
 def _bad(value: Any) -> Any:
     """
-    A bad value as kube's C{ErrorBody} prints it (C{%v} numbers, C{%q} strings, JSON otherwise).
+    A bad value as kube 1.33's C{ErrorBody} prints it: C{%v} for numbers and booleans, C{%q} for
+    strings, C{"null"} for null, C{%#v} for objects and lists.
     """
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return GoValue(go_float(value))
-    return GoValue(_go_json(value))
+    return GoValue(_go_sharp_v(value))
 
 
 def _q(s: str) -> str:
@@ -759,11 +785,10 @@ def _string_check(raw: dict) -> Optional[Check]:
         pattern = None
         if max_len is None and min_len is None:
             return None
-    many = "bytes" if max_len != 1 else "byte"
 
     def check(value: str, name: str, errs: list) -> None:
         if max_len is not None and len(value) > max_len:
-            errs.append(FieldError("too_long", _fieldpath(name), OMIT, f"may not be more than {max_len} {many}"))
+            errs.append(FieldError("too_long", _fieldpath(name), OMIT, f"may not be more than {max_len} bytes"))
             return
         if min_len is not None and len(value) < min_len:
             errs.append(FieldError("invalid", _fieldpath(name), value,
@@ -917,7 +942,6 @@ def _slice_check(n: _Node) -> Optional[Check]:
     item_ok = items.okt if items is not None else frozenset(_ALL_PY)
     if item_fn is None and min_items is None and max_items is None and not unique:
         return None
-    many = "items" if max_items != 1 else "item"
 
     def check(value: list, name: str, errs: list) -> None:
         if item_fn is not None:
@@ -929,7 +953,7 @@ def _slice_check(n: _Node) -> Optional[Check]:
             errs.append(FieldError("invalid", _fieldpath(name), size,
                                    f"{name} in body should have at least {min_items} items"))
         if max_items is not None and size > max_items:
-            errs.append(FieldError("too_many", _fieldpath(name), size, f"must have at most {max_items} {many}"))
+            errs.append(FieldError("too_many", _fieldpath(name), size, f"must have at most {max_items} items"))
         if unique and size > 1:
             seen = set()
             for v in value:
@@ -959,14 +983,13 @@ def _object_check(n: _Node) -> Optional[Check]:
     addl_false = n.additional_false
     if not props and addl_fn is None and not required and min_p is None and max_p is None and not addl_false:
         return None
-    many = "items" if max_p != 1 else "item"
 
     def check(value: dict, name: str, errs: list) -> None:
         if min_p is not None and len(value) < min_p:
             errs.append(FieldError("invalid", _fieldpath(name), len(value),
                                    f"{name} in body should have at least {min_p} properties"))
         if max_p is not None and len(value) > max_p:
-            errs.append(FieldError("too_many", _fieldpath(name), len(value), f"must have at most {max_p} {many}"))
+            errs.append(FieldError("too_many", _fieldpath(name), len(value), f"must have at most {max_p} items"))
         if addl_false:
             for k in value:
                 if k not in known:

@@ -136,7 +136,7 @@ class StringTests(SynchronousTestCase):
         self.assertEqual(leaf({"type": "string", "maxLength": 3}, "abcd"),
                          ["spec.x: Too long: may not be more than 3 bytes"])
         self.assertEqual(leaf({"type": "string", "maxLength": 1}, "ab"),
-                         ["spec.x: Too long: may not be more than 1 byte"])
+                         ["spec.x: Too long: may not be more than 1 bytes"])
         self.assertEqual(leaf({"type": "string", "maxLength": 3}, "äöü"), [])
 
     def test_min_length(self):
@@ -196,7 +196,7 @@ class StringTests(SynchronousTestCase):
     def test_first_string_error_only(self):
         """The string validator stops at its first error (maxLength before pattern)."""
         self.assertEqual(leaf({"type": "string", "maxLength": 1, "pattern": "^[0-9]$"}, "ab"),
-                         ["spec.x: Too long: may not be more than 1 byte"])
+                         ["spec.x: Too long: may not be more than 1 bytes"])
 
     def test_format_errors(self):
         """Known formats are checked with kube's TypeInvalid message naming the format."""
@@ -331,7 +331,12 @@ class EnumTests(SynchronousTestCase):
         """Objects compare structurally."""
         self.assertEqual(leaf({"type": "object", "enum": [{"a": 1}]}, {"a": 1}), [])
         self.assertEqual(leaf({"type": "object", "enum": [{"a": 1}]}, {"a": 2}),
-                         ['spec.x: Unsupported value: {"a":2}: supported values: "{\\"a\\":1}"'])
+                         ['spec.x: Unsupported value: map[string]interface {}{"a":2}: supported values: "{\\"a\\":1}"'])
+
+    def test_null_value(self):
+        """kube 1.33 prints a null bad value as "null"."""
+        self.assertEqual(leaf({"type": "string", "nullable": True, "enum": ["a"]}, None),
+                         ['spec.x: Unsupported value: "null": supported values: "a"'])
 
     def test_null_in_enum(self):
         """A nullable enum with null accepts null."""
@@ -365,7 +370,7 @@ class ArrayTests(SynchronousTestCase):
         self.assertEqual(leaf({"type": "array", "maxItems": 2}, [1, 2, 3]),
                          ["spec.x: Too many: 3: must have at most 2 items"])
         self.assertEqual(leaf({"type": "array", "maxItems": 1}, [1, 2]),
-                         ["spec.x: Too many: 2: must have at most 1 item"])
+                         ["spec.x: Too many: 2: must have at most 1 items"])
 
     def test_min_items(self):
         """Invalid value with the count."""
@@ -385,6 +390,13 @@ class ArrayTests(SynchronousTestCase):
                          ['spec.x[2]: Duplicate value: "a"', 'spec.x[4]: Duplicate value: "b"'])
         self.assertEqual(leaf(s, ["a", "b"]), [])
 
+    def test_list_set_objects(self):
+        """Compound duplicates print as Go's %#v."""
+        s = {"type": "array", "x-kubernetes-list-type": "set", "items": {"x-kubernetes-int-or-string": True}}
+        self.assertEqual(leaf({"type": "array", "x-kubernetes-list-type": "set"}, [["a", 1], ["a", 1]]),
+                         ['spec.x[1]: Duplicate value: []interface {}{"a", 1}'])
+        self.assertEqual(leaf(s, [1, "1"]), [])
+
     def test_list_set_numbers(self):
         """Integers print bare."""
         s = {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "integer"}}
@@ -395,7 +407,7 @@ class ArrayTests(SynchronousTestCase):
         s = {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
              "items": {"type": "object", "properties": {"name": {"type": "string"}, "v": {"type": "integer"}}}}
         self.assertEqual(leaf(s, [{"name": "a", "v": 1}, {"name": "a", "v": 2}]),
-                         ['spec.x[1]: Duplicate value: {"name":"a"}'])
+                         ['spec.x[1]: Duplicate value: map[string]interface {}{"name":"a"}'])
 
     def test_list_map_two_keys(self):
         """Several keys: the key object, sorted."""
@@ -403,7 +415,7 @@ class ArrayTests(SynchronousTestCase):
              "items": {"type": "object", "properties": {"port": {"type": "integer"}, "protocol": {"type": "string"}}}}
         self.assertEqual(leaf(s, [{"port": 80, "protocol": "TCP"}, {"port": 80, "protocol": "UDP"}]), [])
         self.assertEqual(leaf(s, [{"protocol": "TCP", "port": 80}, {"port": 80, "protocol": "TCP"}]),
-                         ['spec.x[1]: Duplicate value: {"port":80,"protocol":"TCP"}'])
+                         ['spec.x[1]: Duplicate value: map[string]interface {}{"port":80, "protocol":"TCP"}'])
 
     def test_list_map_not_object(self):
         """An item that is not an object."""
@@ -464,7 +476,7 @@ class ObjectTests(SynchronousTestCase):
         """maxProperties is a Too many with kube's items wording."""
         s = spec_schema({"m": {"type": "object", "maxProperties": 1, "additionalProperties": {"type": "string"}}})
         self.assertEqual(messages(s, obj({"m": {"a": "1", "b": "2"}})),
-                         ["spec.m: Too many: 2: must have at most 1 item"])
+                         ["spec.m: Too many: 2: must have at most 1 items"])
 
     def test_min_properties(self):
         """minProperties."""
