@@ -7,3 +7,4 @@ from kapid.admission.plugins import (  # noqa: F401
     certificates, defaults, limitranger, namespace, noderestriction, pods, podsecurity, resourcequota, simple,
 )
 from kapid.admission import webhook  # noqa: F401
+from kapid.cel import policy  # noqa: F401  (ValidatingAdmissionPolicy)
