@@ -101,5 +101,5 @@ class OptionsTests(SynchronousTestCase):
             "DefaultTolerationSeconds", "DefaultStorageClass", "StorageObjectInUseProtection",
             "PersistentVolumeClaimResize", "RuntimeClass", "CertificateApproval", "CertificateSigning",
             "CertificateSubjectRestriction", "DefaultIngressClass",
-            "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ResourceQuota",
+            "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ValidatingAdmissionWebhook", "ResourceQuota",
         ])
