@@ -692,7 +692,11 @@ def _build(raw: Any) -> _Node:
     if isinstance(ap, dict):
         n.additional = _build(ap)
     elif ap is False:
+        # kube's structural form keeps it as a nil schema: the keys are validated against
+        # properties, the values' fields pruned
         n.additional_false = True
+        n.additional = _build({})
+        n.additional.raw = {"__nil__": True}
     elif ap is True:
         n.additional = _build({})
         n.additional.raw = {"__nil__": True}

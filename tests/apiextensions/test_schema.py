@@ -733,6 +733,85 @@ class PruningTests(SynchronousTestCase):
         self.assertEqual(compile_schema(self.schema).prune(o), ["spec.a.x"])
 
 
+class KubePruningCasesTests(SynchronousTestCase):
+    """kube's pruning test table (pruning/algorithm_test.go), under spec."""
+
+    def prune(self, schema, value):
+        o = obj(value)
+        paths = compile_schema({"type": "object", "properties": {"spec": schema}}).prune(o)
+        return o["spec"], paths
+
+    def test_object_array_object(self):
+        """Items of a list and a nested object; an undeclared object is one path."""
+        s = {"properties": {"array": {"items": {"properties": {"a": {}, "c": {}}}},
+                            "specified": {"properties": {"a": {}, "c": {}}}}}
+        value, paths = self.prune(s, {"array": [{"a": 1}, {"b": 1}, {"a": 1, "b": 2, "c": 3}],
+                                      "unspecified": {"a": 1}, "specified": {"a": 1, "b": 2, "c": 3}})
+        self.assertEqual(value, {"array": [{"a": 1}, {}, {"a": 1, "c": 3}], "specified": {"a": 1, "c": 3}})
+        self.assertEqual(paths, ["spec.array[1].b", "spec.array[2].b", "spec.specified.b", "spec.unspecified"])
+
+    def test_additional_properties_schema(self):
+        """Map values are pruned by the additionalProperties schema."""
+        s = {"properties": {"a": {}, "c": {"additionalProperties": {"type": "integer"}}}}
+        value, paths = self.prune(s, {"a": 1, "b": 1, "c": {"a": 1, "b": 2, "c": {"a": 1}}})
+        self.assertEqual(value, {"a": 1, "c": {"a": 1, "b": 2, "c": {}}})
+        self.assertEqual(paths, ["spec.b", "spec.c.c.a"])
+
+    def test_additional_properties_false(self):
+        """additionalProperties: false keeps the keys and prunes the values' fields."""
+        s = {"properties": {"a": {}, "c": {"additionalProperties": False}}}
+        value, paths = self.prune(s, {"a": 1, "b": 1, "c": {"a": 1, "b": 2, "c": {"a": 1, "apiVersion": "unknown"}}})
+        self.assertEqual(value, {"a": 1, "c": {"a": 1, "b": 2, "c": {}}})
+        self.assertEqual(paths, ["spec.b", "spec.c.c.a", "spec.c.c.apiVersion"])
+
+    def test_nested_preserve_unknown_fields(self):
+        """x-kubernetes-preserve-unknown-fields is not inherited by properties or map values."""
+        obj_t = {"type": "object"}
+        s = {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True,
+            "properties": {
+                "alpha": {"type": "string"}, "beta": {"type": "number"},
+                "pruning": {"type": "object", "properties": {
+                    "preserving": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "pruning": obj_t}},
+                "preserving": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
+                    "preserving": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "preservingUnknownType": {"x-kubernetes-preserve-unknown-fields": True},
+                    "pruning": obj_t}},
+                "notInheriting": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                                  "additionalProperties": {"type": "object", "properties": {"specified": obj_t}}},
+                "keyPruneValues": {"type": "object",
+                                   "additionalProperties": {"type": "object", "properties": {"specified": obj_t}}},
+            },
+        }
+        value, paths = self.prune(s, {
+            "unspecified": "bar", "alpha": "abc", "beta": 42.0, "unspecifiedObject": {"unspecified": "bar"},
+            "pruning": {"unspecified": "bar", "unspecifiedObject": {"unspecified": "bar"},
+                        "pruning": {"unspecified": "bar"}, "apiVersion": "unknown",
+                        "preserving": {"unspecified": "bar"}},
+            "preserving": {"unspecified": "bar", "unspecifiedObject": {"unspecified": "bar"},
+                           "pruning": {"unspecified": "bar"}, "preserving": {"unspecified": "bar"},
+                           "preservingUnknownType": [{"foo": True}, {"bar": True}]},
+            "notInheriting": {"foo": {"specified": {"unspecified": "bar"}, "unspecified": "bar"}},
+            "keyPruneValues": {"foo": {"specified": {"unspecified": "bar"}, "unspecified": "bar"}},
+        })
+        self.assertEqual(value, {
+            "unspecified": "bar", "alpha": "abc", "beta": 42.0, "unspecifiedObject": {"unspecified": "bar"},
+            "pruning": {"pruning": {}, "preserving": {"unspecified": "bar"}},
+            "preserving": {"unspecified": "bar", "unspecifiedObject": {"unspecified": "bar"}, "pruning": {},
+                           "preserving": {"unspecified": "bar"},
+                           "preservingUnknownType": [{"foo": True}, {"bar": True}]},
+            "notInheriting": {"foo": {"specified": {}}},
+            "keyPruneValues": {"foo": {"specified": {}}},
+        })
+        self.assertEqual(paths, [
+            "spec.keyPruneValues.foo.specified.unspecified", "spec.keyPruneValues.foo.unspecified",
+            "spec.notInheriting.foo.specified.unspecified", "spec.notInheriting.foo.unspecified",
+            "spec.preserving.pruning.unspecified", "spec.pruning.apiVersion",
+            "spec.pruning.pruning.unspecified", "spec.pruning.unspecified", "spec.pruning.unspecifiedObject",
+        ])
+
+
 class DefaultingTests(SynchronousTestCase):
     """Defaulting in kube's order."""
 
