@@ -80,11 +80,18 @@ class AdmissionChain:
 
     async def admit(self, attributes: Attributes) -> None:
         """
-        The mutating phase: each mutating plugin that handles the operation, in order.
+        The mutating phase: each mutating plugin that handles the operation, in order; when a
+        plugin asks for it, once more (kube's reinvoker: every built-in plugin again, and the
+        webhooks that need it).
         """
         for p in self.mutating:
             if p.handles(attributes.operation):
                 await _maybe_await(p.admit(attributes))
+        if attributes.reinvoke_requested and not attributes.reinvoking:
+            attributes.reinvoking = True
+            for p in self.mutating:
+                if p.handles(attributes.operation):
+                    await _maybe_await(p.admit(attributes))
 
     async def validate(self, attributes: Attributes) -> None:
         """

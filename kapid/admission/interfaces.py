@@ -59,6 +59,10 @@ class Attributes:
     rollbacks: list[Any] = attr.ib(factory=list)
     #: lookups already made for this request (shared by its phases; see L{PluginContext})
     memo: dict = attr.ib(factory=dict)
+    #: kube's reinvocation context: a plugin asks for a second mutating pass (a webhook with
+    #: C{reinvocationPolicy: IfNeeded} whose object changed after it), run with C{reinvoking} set
+    reinvoke_requested: bool = False
+    reinvoking: bool = False
 
     def add_warning(self, text: str) -> None:
         """

@@ -15,8 +15,9 @@ The call is an C{AdmissionReview} (v1, or v1beta1 when that is all the webhook l
 through L{kapid.transport} within C{timeoutSeconds}; the answer is checked as kube checks it. A
 denial is kube's C{admission webhook "<name>" denied the request: ...}; a failed call or an
 invalid answer is a 500 (C{failed calling webhook ...}) unless C{failurePolicy: Ignore}. Mutating
-webhooks run one after another, their JSON patches applied (and the result defaulted), with one
-more round for C{reinvocationPolicy: IfNeeded} webhooks whose object a later webhook changed;
+webhooks run one after another, their JSON patches applied (and the result defaulted); when an
+C{reinvocationPolicy: IfNeeded} webhook's object was changed by a later one, the chain's mutating
+plugins run once more, with those webhooks;
 validating webhooks run concurrently. A dry run reaches only webhooks whose C{sideEffects} are
 C{None} or C{NoneOnDryRun}.
 """
@@ -495,6 +496,12 @@ class MutatingWebhook(WebhookDispatcher):
         """
         if a.group_resource in EXEMPT:
             return
+        key = ("webhook-reinvoke", id(self))
+        if a.reinvoking:
+            # the second pass: only the IfNeeded webhooks whose object changed after them
+            for index, inv in a.memo.pop(key, []):
+                await self._run(inv, a, 1, index)
+            return
         hooks = await self.hooks()
         if not hooks:
             return
@@ -506,8 +513,9 @@ class MutatingWebhook(WebhookDispatcher):
             await self._run(inv, a, 0, index)
             invoked.append((index, inv, copy.deepcopy(a.object)))
         again = [(i, inv) for i, inv, seen in invoked if inv.hook.reinvocation == "IfNeeded" and seen != a.object]
-        for index, inv in again:
-            await self._run(inv, a, 1, index)
+        if again:
+            a.memo[key] = again
+            a.reinvoke_requested = True
 
     async def _run(self, inv: Invocation, a: Attributes, round_: int, index: int) -> None:
         hook = inv.hook

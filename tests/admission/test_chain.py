@@ -377,3 +377,24 @@ class EveryPluginTests(SynchronousTestCase):
             self.assertTrue(provided, name)
             for i in provided:
                 self.assertTrue(verifyObject(i, plugin))
+
+
+class ReinvocationTests(SynchronousTestCase):
+    """
+    kube's reinvoker.
+    """
+
+    def test_second_pass(self) -> None:
+        """
+        A plugin asking for reinvocation makes every mutating plugin run once more (with
+        reinvoking set), the validating ones once.
+        """
+        def ask(a: Attributes) -> None:
+            if not a.reinvoking:
+                a.reinvoke_requested = True
+
+        first, second = Recorder("First"), Recorder("Second", on_admit=ask)
+        api = api_with(self, [first, second])
+        self.assertEqual(api.post(CMS, cm("a"))[0], 201)
+        self.assertEqual(first.phases(), [("admit", "CREATE"), ("admit", "CREATE"), ("validate", "CREATE")])
+        self.assertEqual([a.reinvoking for p, a in first.calls if p == "admit"], [False, True])
