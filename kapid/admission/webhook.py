@@ -272,10 +272,10 @@ class WebhookDispatcher:
         """
         if obj is None:
             return None
-        if version == a.resource[1] or a.kind[2] != (a.object or a.old_object or {}).get("kind", a.kind[2]):
+        if version == a.resource[1]:
             return copy.deepcopy(obj)
         store = self.context.store(resource[0], resource[2])
-        if store is None or a.kind[0] != resource[0]:
+        if store is None or obj.get("kind", store.resource.kind) != store.resource.kind:
             return copy.deepcopy(obj)
         if store.async_converter is not None:
             return await store.to_version_async(copy.deepcopy(obj), version)
