@@ -961,7 +961,8 @@ def _slice_check(n: _Node) -> Optional[Check]:
         if unique and size > 1:
             seen = set()
             for v in value:
-                k = _hash_key(v)
+                # reflect.DeepEqual: an int64 is never a float64
+                k = _hash_key(v) if type(v) in (dict, list) else (type(v), v)
                 if k in seen:
                     errs.append(FieldError("invalid", _fieldpath(name), "", f"{name} in body shouldn't contain duplicates"))
                     break

@@ -381,7 +381,8 @@ class ArrayTests(SynchronousTestCase):
         """uniqueItems: one error, no value."""
         self.assertEqual(leaf({"type": "array", "uniqueItems": True}, [1, 2, 1]),
                          ['spec.x: Invalid value: "": spec.x in body shouldn\'t contain duplicates'])
-        self.assertEqual(leaf({"type": "array", "uniqueItems": True}, [1, True, "1"]), [])
+        self.assertEqual(leaf({"type": "array", "uniqueItems": True}, [1, True, "1", 1.0]), [])
+        self.assertEqual(len(leaf({"type": "array", "uniqueItems": True}, [{"a": [1]}, {"a": [1]}])), 1)
 
     def test_list_set(self):
         """x-kubernetes-list-type set: one Duplicate value per repeated value (its second place)."""
