@@ -25,7 +25,7 @@ class PluginContext:
         self.clock = clock if clock is not None else getattr(link, "clock", None)
         self.config = config
         #: other services a plugin may use (e.g. C{service_resolver}, C{client_factory})
-        self.extras: dict[str, Any] = {}
+        self.extras: dict[Any, Any] = {}
         self._resources: dict[tuple[str, str], Any] = {}
         #: every link bound (the daemon's built-in and apiextensions links)
         self.links: list[Any] = [link] if link is not None else []

@@ -550,15 +550,16 @@ class MutatingWebhook(WebhookDispatcher):
         if not isinstance(patched, dict):
             raise internal_error("patched object is not an object")
         store = self.context.store(inv.resource[0], inv.resource[2])
-        default = getattr(getattr(store, "strategy", None), "default", None)
-        if default is not None and a.kind[2] == patched.get("kind", a.kind[2]):
+        own_kind = store is not None and patched.get("kind", store.resource.kind) == store.resource.kind
+        default = getattr(getattr(store, "strategy", None), "default", None) if own_kind else None
+        if default is not None:
             default(version, patched)
         changed = patched != obj
         a.add_annotation(
             f"mutation.webhook.admission.k8s.io/round_{round_}_index_{index}",
             orjson.dumps({"configuration": hook.configuration, "webhook": hook.name, "mutated": changed}).decode(),
         )
-        if version != a.resource[1] and store is not None:
+        if version != a.resource[1] and own_kind:
             if store.async_converter is not None:
                 patched = await store.to_version_async(patched, a.resource[1])
             else:
