@@ -5,6 +5,7 @@ validating admission policies (+status) and their bindings, in kube's C{api-exte
 
 from __future__ import annotations
 
+from kapid.cel.strategies import ValidatingAdmissionPolicyStrategy, WebhookConfigurationStrategy
 from kapid.registry.builtin._helpers import resource, status, v1
 
 GROUP = "admissionregistration.k8s.io"
@@ -19,11 +20,13 @@ MUTATING_WEBHOOK_CONFIGURATIONS = resource(
     GROUP, "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
     v1(_d("MutatingWebhookConfiguration")),
     namespaced=False, categories=_CATEGORIES, tracks_generation=True,
+    strategy=WebhookConfigurationStrategy(GROUP, "MutatingWebhookConfiguration", tracks_generation=True),
 )
 VALIDATING_WEBHOOK_CONFIGURATIONS = resource(
     GROUP, "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
     v1(_d("ValidatingWebhookConfiguration")),
     namespaced=False, categories=_CATEGORIES, tracks_generation=True,
+    strategy=WebhookConfigurationStrategy(GROUP, "ValidatingWebhookConfiguration", tracks_generation=True),
 )
 VALIDATING_ADMISSION_POLICIES = resource(
     GROUP, "ValidatingAdmissionPolicy", "validatingadmissionpolicies",
@@ -31,6 +34,8 @@ VALIDATING_ADMISSION_POLICIES = resource(
     namespaced=False, categories=_CATEGORIES, tracks_generation=True,
     subresources=(status("ValidatingAdmissionPolicy", GROUP),),
     singular="validatingadmissionpolicy",
+    strategy=ValidatingAdmissionPolicyStrategy(GROUP, "ValidatingAdmissionPolicy", has_status=True,
+                                               tracks_generation=True),
 )
 VALIDATING_ADMISSION_POLICY_BINDINGS = resource(
     GROUP, "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings",
