@@ -131,3 +131,34 @@ class PolicyPluginTests(SynchronousTestCase):
         policy["spec"]["validations"][0]["expression"] = "object.spec.replicas <= variables.max * 2"
         self.assertEqual(api.put(f"{ADM}/validatingadmissionpolicies/max-replicas", policy)[0], 200)
         self.assertEqual(api.post(DEPLOYS, deployment("a", replicas=5))[0], 201)
+
+
+class CompileOnCreateTests(SynchronousTestCase):
+    """Expressions are compiled when policies and webhook configurations are written."""
+
+    def test_policy_with_bad_expression(self) -> None:
+        """A validation that does not compile is kube's 422 cause at its path; nothing is stored."""
+        api = api_with(self, names=[])
+        policy = copy.deepcopy(POLICY)
+        policy["spec"]["validations"][0]["expression"] = "object.spec.replicas <="
+        code, out, _ = api.post(f"{ADM}/validatingadmissionpolicies", policy)
+        self.assertEqual(code, 422, out)
+        cause = out["details"]["causes"][0]
+        self.assertEqual(cause["field"], "spec.validations[0].expression")
+        self.assertTrue(cause["message"].startswith(
+            'Invalid value: "object.spec.replicas <=": compilation failed: ERROR: <input>:1:'), cause["message"])
+        self.assertEqual(api.get(f"{ADM}/validatingadmissionpolicies/max-replicas")[0], 404)
+
+    def test_webhook_match_condition(self) -> None:
+        """A webhook matchCondition that is not a bool is refused."""
+        api = api_with(self, names=[])
+        config = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                  "metadata": {"name": "v"}, "webhooks": [{
+                      "name": "v.example.com", "clientConfig": {"url": "https://127.0.0.1:1/"},
+                      "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                      "matchConditions": [{"name": "a", "expression": "'not a bool'"}]}]}
+        code, out, _ = api.post(f"{ADM}/validatingwebhookconfigurations", config)
+        self.assertEqual(code, 422, out)
+        self.assertEqual(out["details"]["causes"][0]["field"], "webhooks[0].matchConditions[0].expression")
+        config["webhooks"][0]["matchConditions"][0]["expression"] = "request.userInfo.username != 'x'"
+        self.assertEqual(api.post(f"{ADM}/validatingwebhookconfigurations", config)[0], 201)
