@@ -78,7 +78,10 @@ def _factor(cost: int, limit: int) -> str:
     return "more than 100x" if factor > 100 else f"{factor:.1f}x"
 
 
-def _compile_rule(rule: dict, s: dict, is_root: bool, path: str) -> Rule:
+_UNCORRELATABLE = "oldSelf cannot be used on the uncorrelatable portion of the schema within "
+
+
+def _compile_rule(rule: dict, s: dict, is_root: bool, path: str, uncorrelatable: Optional[str] = None) -> Rule:
     source = str(rule.get("rule") or "")
     optional_old = bool(rule.get("optionalOldSelf"))
     variables = {"self": (s, is_root), "oldSelf": (None if optional_old else s, is_root)}
@@ -94,6 +97,8 @@ def _compile_rule(rule: dict, s: dict, is_root: bool, path: str) -> Rule:
         transition = "oldSelf" in checked.references
         if checked.result_type not in ("bool", "dyn"):
             error = field.invalid(_p(path, "rule"), _go_rule(rule), "cel expression must evaluate to a bool")
+        elif transition and uncorrelatable is not None:
+            error = field.invalid(_p(path, "rule"), source, _UNCORRELATABLE + uncorrelatable)
         elif optional_old and not transition:
             error = field.invalid(_p(path, "optionalOldSelf"), True,
                                   "may not be set if oldSelf is not used in rule")
@@ -123,31 +128,36 @@ def _compile_rule(rule: dict, s: dict, is_root: bool, path: str) -> Rule:
     return Rule(rule, program if error is None else None, message, transition, optional_old, error, cost)
 
 
-def _build(s: Any, is_root: bool, path: str, card: int) -> Optional[_Node]:
+def _build(s: Any, is_root: bool, path: str, card: int, uncorrelatable: Optional[str] = None) -> Optional[_Node]:
+    """The rules under C{s}; C{uncorrelatable} is the path of the first list above it that is not a map list."""
     if not isinstance(s, dict):
         return None
     node = _Node(s, is_root, cardinality=card)
     for i, rule in enumerate(s.get("x-kubernetes-validations") or []):
         if isinstance(rule, dict) and str(rule.get("rule") or "").strip():
-            node.rules.append(_compile_rule(rule, s, is_root, _p(path, "x-kubernetes-validations", i)))
+            node.rules.append(_compile_rule(rule, s, is_root, _p(path, "x-kubernetes-validations", i),
+                                            uncorrelatable))
     props = s.get("properties")
     if isinstance(props, dict):
         for name, sub in props.items():
             if is_root and name == "metadata":
                 continue
             child = _build(sub, bool(isinstance(sub, dict) and sub.get("x-kubernetes-embedded-resource")),
-                           f"{path}.properties[{name}]", card)
+                           f"{path}.properties[{name}]", card, uncorrelatable)
             if child is not None and child.has_rules():
                 node.properties[name] = child
     size = compiler.max_size(s)
     items = s.get("items")
     if isinstance(items, dict):
-        child = _build(items, bool(items.get("x-kubernetes-embedded-resource")), f"{path}.items", card * size)
+        below = uncorrelatable
+        if below is None and s.get("x-kubernetes-list-type") != "map":
+            below = f"{path}.items"
+        child = _build(items, bool(items.get("x-kubernetes-embedded-resource")), f"{path}.items", card * size, below)
         node.items = child if child is not None and child.has_rules() else None
     ap = s.get("additionalProperties")
     if isinstance(ap, dict):
         child = _build(ap, bool(ap.get("x-kubernetes-embedded-resource")), f"{path}.additionalProperties",
-                       card * size)
+                       card * size, uncorrelatable)
         node.additional = child if child is not None and child.has_rules() else None
     return node
 
@@ -181,7 +191,11 @@ class RuleSet:
         costly: list[tuple[int, str]] = []
         for node, rule in self._rules():
             if rule.error is not None:
-                out.append(attrs.evolve(rule.error, field=_rebase(rule.error.field, self.schema_path, path)))
+                detail = rule.error.detail
+                if detail.startswith(_UNCORRELATABLE):
+                    detail = _UNCORRELATABLE + _rebase(detail[len(_UNCORRELATABLE):], self.schema_path, path)
+                out.append(attrs.evolve(rule.error, field=_rebase(rule.error.field, self.schema_path, path),
+                                        detail=detail))
                 continue
             rule_path = _rebase(_rule_path(node, rule, self), self.schema_path, path)
             if rule.cost > compiler.STATIC_COST_LIMIT:

@@ -299,3 +299,24 @@ class CRDValidationTests(SynchronousTestCase):
         s = obj_schema(replicas={"type": "integer"})
         s["properties"]["spec"]["x-kubernetes-validations"] = [{"rule": "self.replicas > 0"}]
         self.assertEqual(schema_errors(s), [])
+
+
+class UncorrelatableTests(SynchronousTestCase):
+    """Transition rules only where oldSelf can be correlated."""
+
+    def test_under_atomic_list(self) -> None:
+        """oldSelf under an atomic list's items is refused with the list's path."""
+        item = {"type": "string", "maxLength": 8, "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}
+        s = schema([], tags={"type": "array", "maxItems": 4, "items": item})
+        self.assertEqual(messages(compile_rules(s).errors("spec.validation.openAPIV3Schema")), [
+            "spec.validation.openAPIV3Schema.properties[spec].properties[tags].items.x-kubernetes-validations[0].rule: "
+            'Invalid value: "self == oldSelf": oldSelf cannot be used on the uncorrelatable portion of the schema '
+            "within spec.validation.openAPIV3Schema.properties[spec].properties[tags].items"])
+
+    def test_under_map_list(self) -> None:
+        """Under a map list it is allowed."""
+        item = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8}},
+                "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}
+        s = schema([], ports={"type": "array", "maxItems": 4, "items": item, "x-kubernetes-list-type": "map",
+                              "x-kubernetes-list-map-keys": ["name"]})
+        self.assertEqual(compile_rules(s).errors("x"), [])
