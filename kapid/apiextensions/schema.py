@@ -36,8 +36,8 @@ approximations of the Go parsers.
 
 from __future__ import annotations
 
-import base64
 import binascii
+import gc
 import ipaddress
 import re
 import sys
@@ -57,7 +57,6 @@ from kapid.apimachinery.meta import (
 __all__ = ["CompiledSchema", "compile_schema"]
 
 _NoneType = type(None)
-_SCALARS = (str, int, float, bool, _NoneType)
 
 # ---------------------------------------------------------------------------------------------------
 # Go formatting of values in messages
@@ -601,6 +600,21 @@ def _in_range(v: Any, type_name: str, fmt: str) -> bool:
     return True
 
 
+def _json_integer(f: float) -> bool:
+    """
+    swag's C{IsFloat64AJSONInteger}: integral within float64's exact integers, with a relative
+    tolerance of 1e-9 for the rounding of C{1/factor*data}.
+    """
+    if f != f or abs(f) > 2**53 - 1:
+        return False
+    if f == int(f):
+        return True
+    fa = abs(f)
+    if fa <= 1.0:
+        return fa < 1e-9
+    return abs(f - int(f)) < 1e-9 * fa
+
+
 def _range_error(prefix: str, type_name: str, fmt: str, name: str) -> FieldError:
     if fmt:
         msg = f"{prefix} value must be of type {type_name} with format {fmt} in {name}"
@@ -663,10 +677,6 @@ class _Node:
         self.needs_lists = False
         self.needs_embedded = False
         self.depth = 1
-
-
-#: marks "additionalProperties: true" / a missing items schema (a nil structural schema in kube)
-_NIL = None
 
 
 def _build(raw: Any) -> _Node:
@@ -865,7 +875,7 @@ def _number_check(n: _Node) -> Optional[Check]:
                 else:
                     data = float(value)
                     m = (1 / multf * data) if multf < 1 else data / multf
-                    if not (m == m and abs(m) < 2**53 and m == int(m)):
+                    if not _json_integer(m):
                         errs.append(FieldError("invalid", _fieldpath(name), _bad(value),
                                                f"{name} in body should be a multiple of {go_float(multf)}"))
         if mn is not None:
@@ -964,7 +974,8 @@ def _slice_check(n: _Node) -> Optional[Check]:
                 # reflect.DeepEqual: an int64 is never a float64
                 k = _hash_key(v) if type(v) in (dict, list) else (type(v), v)
                 if k in seen:
-                    errs.append(FieldError("invalid", _fieldpath(name), "", f"{name} in body shouldn't contain duplicates"))
+                    errs.append(FieldError("invalid", _fieldpath(name), "",
+                                           f"{name} in body shouldn't contain duplicates"))
                     break
                 seen.add(k)
 
@@ -1080,23 +1091,28 @@ def _props_check(n: _Node) -> Optional[Check]:
     return check
 
 
-def _make_validate(n: _Node) -> None:
+def _make_validate(n: _Node, type_ok_cache: dict) -> None:
     """
     Set C{n.validate} (a closure C{(value, name, errs)}) and C{n.okt} (the Python types of values
-    that pass every check of this node and below without a call).
+    that pass every check of this node and below without a call). C{type_ok_cache} holds, for one
+    compilation, which Python types each (types, format) accepts.
     """
     type_applies = bool(n.types) or bool(n.format)
     tcheck = _type_check(n) if type_applies else None
     # the Python types for which the type validator has nothing to say (it depends on the type
     # only, and for floats on whether they are integral: try both)
-    type_ok = set(_ALL_PY) - {_NoneType}
-    if tcheck is not None:
-        for pt, samples in _TYPE_SAMPLES:
-            for sample in samples:
-                probe: list = []
-                tcheck(sample, "x", probe)
-                if probe:
-                    type_ok.discard(pt)
+    key = (n.types, n.format)
+    type_ok = type_ok_cache.get(key)
+    if type_ok is None:
+        type_ok = set(_ALL_PY) - {_NoneType}
+        if tcheck is not None:
+            for pt, samples in _TYPE_SAMPLES:
+                for sample in samples:
+                    probe: list = []
+                    tcheck(sample, "x", probe)
+                    if probe:
+                        type_ok.discard(pt)
+        type_ok_cache[key] = type_ok
     props = _props_check(n)
     string = _string_check(n.raw)
     fmt = _format_check(n)
@@ -1143,7 +1159,6 @@ def _make_validate(n: _Node) -> None:
 # ---------------------------------------------------------------------------------------------------
 # ObjectMeta (root metadata and embedded resources)
 
-_STR = (str,)
 _META_FIELDS: dict[str, str] = {
     "name": "string", "generateName": "string", "namespace": "string", "selfLink": "string",
     "uid": "string", "resourceVersion": "string", "generation": "int64",
@@ -1735,15 +1750,24 @@ def compile_schema(openapi_v3_schema: dict) -> CompiledSchema:
     already accepted it) into a L{CompiledSchema}. Call once per CRD version; nothing is cached
     globally.
     """
-    root = _build_iter(openapi_v3_schema or {})
-    for n in _postorder(root):
-        _make_coerce(n)
-        _prune_default(n)
-        n.prune = _make_prune(n)
-        n.skip_prune = _make_prune(n, skip=True)
-        _make_validate(n)
-        _make_extra(n)
-    # defaulters need the children's defaults pruned first: a second bottom-up pass
-    for n in _postorder(root):
-        _make_default(n)
-    return CompiledSchema(root)
+    # thousands of closures: the cyclic collector would rescan the growing heap again and again
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        root = _build_iter(openapi_v3_schema or {})
+        nodes = _postorder(root)
+        type_ok_cache: dict = {}
+        for n in nodes:
+            _make_coerce(n)
+            _prune_default(n)
+            n.prune = _make_prune(n)
+            n.skip_prune = _make_prune(n, skip=True)
+            _make_validate(n, type_ok_cache)
+            _make_extra(n)
+        # defaulters need the children's defaults pruned first: a second bottom-up pass
+        for n in nodes:
+            _make_default(n)
+        return CompiledSchema(root)
+    finally:
+        if gc_was_enabled:
+            gc.enable()

@@ -286,6 +286,7 @@ class NumberTests(SynchronousTestCase):
                          ["spec.x: Invalid value: 12: spec.x in body should be a multiple of 5"])
         self.assertEqual(leaf({"type": "integer", "multipleOf": 5}, 15), [])
         self.assertEqual(leaf({"type": "number", "multipleOf": 0.5}, 1.5), [])
+        self.assertEqual(leaf({"type": "number", "multipleOf": 0.1}, 0.3), [])
         self.assertEqual(leaf({"type": "number", "multipleOf": 0.5}, 1.25),
                          ["spec.x: Invalid value: 1.25: spec.x in body should be a multiple of 0.5"])
 
