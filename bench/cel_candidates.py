@@ -25,6 +25,10 @@ Figures measured on this machine (2 shared cores, 2026-12-04, 0.5 s per figure),
   python-cel                   30/52           287,147             9,008
   cel-python (pure Python)     43/52             3,500                55
 
+With kapid importable it also prints kapid.cel.crd's rate on a custom object with five typical rules
+(an update, so the transition rule runs): about 22,000 objects/s (45 us each) here, against the
+1-2 ms a custom resource create takes in kapid.
+
 python-cel panics (a BaseException) on division by zero and wraps int overflow; the Rust
 bindings parse no optional syntax (C{self.?x}) and lack the strings extension and C{cel.bind};
 cel-python has no optional syntax, no C{cel.bind} and fails the 3-argument C{map}.
@@ -38,7 +42,7 @@ import json
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 ERROR = "<error>"
 
@@ -226,6 +230,39 @@ def _measure(seconds: float) -> dict[str, Any]:
     return results
 
 
+FIVE_RULES_SCHEMA = {"type": "object", "properties": {"spec": {
+    "type": "object",
+    "properties": {
+        "replicas": {"type": "integer"}, "maxReplicas": {"type": "integer"},
+        "image": {"type": "string", "maxLength": 256}, "mode": {"type": "string", "maxLength": 16},
+        "ports": {"type": "array", "maxItems": 16, "items": {"type": "object", "properties": {
+            "name": {"type": "string", "maxLength": 15}, "port": {"type": "integer"}}}},
+    },
+    "x-kubernetes-validations": [
+        {"rule": "self.replicas <= self.maxReplicas", "message": "replicas must not exceed maxReplicas"},
+        {"rule": "self.image.startsWith('registry.example/')"},
+        {"rule": "self.mode in ['a', 'b', 'c']"},
+        {"rule": "self.ports.all(p, p.port > 0 && p.port < 65536)"},
+        {"rule": "self.replicas >= oldSelf.replicas", "message": "replicas may not decrease"},
+    ],
+}}}
+FIVE_RULES_OBJECT = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {
+    "replicas": 1, "maxReplicas": 3, "image": "registry.example/x", "mode": "a",
+    "ports": [{"name": "http", "port": 80}, {"name": "https", "port": 443}]}}
+
+
+def _kapid_rate(seconds: float) -> Optional[float]:
+    """Custom objects per second through kapid's CRD rule set (5 rules, an update), or None."""
+    try:
+        from kapid.cel.crd import compile_rules
+    except ImportError:
+        return None
+    rules = compile_rules(FIVE_RULES_SCHEMA)
+    assert rules.validate(FIVE_RULES_OBJECT, FIVE_RULES_OBJECT) == []
+    return _rate(lambda v: rules.validate(v["new"], v["old"]), {"new": FIVE_RULES_OBJECT, "old": FIVE_RULES_OBJECT},
+                 seconds)
+
+
 def main() -> None:
     """Print the table (merging the workers run in other interpreters)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -249,6 +286,10 @@ def main() -> None:
         ok = sum(c["ok"] for c in r["cases"])
         sp = [f"{v:,.0f}" if isinstance(v, float) else v for v in (r["speed"]["typical"], r["speed"]["list100"])]
         print(f"{name:30} {ok:>4}/{len(r['cases']):<4} {sp[0]:>14} {sp[1]:>14}")
+    kapid_rate = _kapid_rate(args.seconds)
+    if kapid_rate is not None:
+        print(f"\nkapid.cel.crd, a custom object with 5 rules (update): {kapid_rate:,.0f} objects/s "
+              f"({1e6 / kapid_rate:.0f} us each)")
     for name, r in results.items():
         failed = [c for c in r["cases"] if args.verbose or not c["ok"]]
         if failed:
