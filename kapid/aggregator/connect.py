@@ -35,7 +35,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool, PotentialDataLoss, ResponseDone
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS, IRequest
+from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS
 from zope.interface import implementer
 
 from kapid.apimachinery.status import StatusError, bad_request, not_found, service_unavailable
@@ -150,7 +150,7 @@ def check_proxyable_hostname(host: str) -> None:
             infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except OSError:
             raise bad_request(f"lookup {host}: no such host")
-        addresses = [ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos]
+        addresses = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
         if not addresses:
             raise bad_request("No addresses for hostname")
     for a in addresses:
@@ -334,7 +334,7 @@ async def node_location(link: Any, id: str) -> Location:
     return Location(scheme, host, _port(port, 80))
 
 
-def proxy_suffix(request: IRequest, query: Any) -> str:
+def proxy_suffix(request: Any, query: Any) -> str:
     """
     The path after C{/proxy} of a proxy subresource request (raw, as sent), or its C{path}
     parameter.
@@ -348,7 +348,7 @@ def proxy_suffix(request: IRequest, query: Any) -> str:
     return query.get("path") if query is not None else ""
 
 
-def _raw_query(request: IRequest) -> str:
+def _raw_query(request: Any) -> str:
     uri = request.uri.decode("latin-1")  # type: ignore[attr-defined]
     return uri.partition("?")[2]
 
@@ -464,7 +464,7 @@ def _abort(request: Any) -> None:
         abort()
 
 
-def is_upgrade(request: IRequest) -> bool:
+def is_upgrade(request: Any) -> bool:
     """
     kube's C{httpstream.IsUpgradeRequest}: a C{Connection} header naming C{Upgrade}.
     """
@@ -474,7 +474,7 @@ def is_upgrade(request: IRequest) -> bool:
     return False
 
 
-def _forward_headers(request: IRequest, keep_hop: bool) -> Headers:
+def _forward_headers(request: Any, keep_hop: bool) -> Headers:
     headers = Headers()
     for key, values in request.requestHeaders.getAllRawHeaders():
         low = key.lower()
@@ -507,7 +507,7 @@ class ProxyTransport:
         self.agent = Agent(reactor, contextFactory=_UnverifiedPolicy(), connectTimeout=DIAL_TIMEOUT, pool=self.pool)
 
     async def forward(
-        self, request: IRequest, location: Location, errors: str = "proxy", upgrade_required: bool = False,
+        self, request: Any, location: Location, errors: str = "proxy", upgrade_required: bool = False,
         checked: Optional[tuple[str, str]] = None, content_type: bytes = b"",
     ) -> bytes:
         """
@@ -528,7 +528,7 @@ class ProxyTransport:
             raise bad_request("Upgrade request required")
         method = request.method  # type: ignore[attr-defined]
         headers = _forward_headers(request, keep_hop=False)
-        body = None
+        body: Any = None
         content = getattr(request, "content", None)
         if content is not None:
             content.seek(0)
@@ -539,7 +539,7 @@ class ProxyTransport:
 
                 body = _BytesBody(data)
         try:
-            response = await self.agent.request(method, location.url.encode("ascii"), headers, body)
+            response: Any = await self.agent.request(method, location.url.encode("ascii"), headers, body)
         except CancelledError:
             raise
         except Exception as e:
@@ -574,7 +574,7 @@ class ProxyTransport:
         return b""
 
     async def splice(
-        self, request: IRequest, location: Location, endpoint: Any = None, headers: Optional[Headers] = None,
+        self, request: Any, location: Location, endpoint: Any = None, headers: Optional[Headers] = None,
         host_header: str = "", dial_error: Optional[Callable[[str], Exception]] = None,
     ) -> bytes:
         """
@@ -614,14 +614,19 @@ class ProxyTransport:
         for key, values in headers.getAllRawHeaders():
             for v in values:
                 lines.append(key + b": " + v)
-        backend.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)  # type: ignore[union-attr]
+        out: Any = backend.transport
+        out.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
         client = _hijack(request, backend)
         backend.peer = client
         for chunk in backend.pending:
             client.write(chunk)
         backend.pending = []
         gone: Deferred = Deferred()
-        request.notifyFinish().addBoth(lambda _: gone.called or gone.callback(None))  # type: ignore[attr-defined]
+        def client_gone(_: Any) -> None:
+            if not gone.called:
+                gone.callback(None)
+
+        request.notifyFinish().addBoth(client_gone)
         await backend.closed
         # the HTTP server must never write its own response on this connection: wait for it to go
         await gone
@@ -636,7 +641,8 @@ class ProxyTransport:
         else:
             endpoint = TCP4ClientEndpoint(self.reactor, location.host, location.port, timeout=DIAL_TIMEOUT)
         if location.scheme == "https":
-            endpoint = wrapClientTLS(_Unverified(location.host), endpoint)
+            creator: Any = _Unverified(location.host)
+            endpoint = wrapClientTLS(creator, endpoint)
         return endpoint
 
     def close(self) -> Deferred:
@@ -721,13 +727,19 @@ def _hijack(request: Any, backend: _Backend) -> Any:
         channel._dataBuffer = []
 
     def to_backend(data: bytes) -> None:
-        if backend.transport is not None:
-            backend.transport.write(data)
+        out: Any = backend.transport
+        if out is not None:
+            out.write(data)
+
+    def client_gone(_: Any) -> None:
+        out: Any = backend.transport
+        if out is not None:
+            out.loseConnection()
 
     channel.dataReceived = to_backend
     if hasattr(channel, "setTimeout"):
         channel.setTimeout(None)
-    request.notifyFinish().addBoth(lambda _: backend.transport.loseConnection() if backend.transport else None)
+    request.notifyFinish().addBoth(client_gone)
     if buffered:
         to_backend(buffered)
     producer = getattr(channel, "_networkProducer", None)

@@ -309,7 +309,8 @@ class APIServiceProxy:
         method = request.method.decode("ascii")
         uri = request.uri.decode("latin-1")
         host, port = await client._location(method, client.display_url(uri))
-        endpoint = wrapClientTLS(self._creator(api_service), HostnameEndpoint(self.reactor, host.encode("idna"), port, timeout=30))
+        dial: Any = HostnameEndpoint(self.reactor, host.encode("idna"), port, timeout=30)
+        endpoint = wrapClientTLS(self._creator(api_service), dial)
         location = Location("https", host, port, uri)
         if self._splicer is None:
             self._splicer = ProxyTransport(self.reactor)

@@ -133,32 +133,6 @@ class AggregatorE2ETests(TestCase):
         fk = lambda *a, **kw: self.k(front.kubeconfig, *a, **kw)  # noqa: E731
         return backend, front, bk, fk, serving_ca
 
-    async def register(self, fk: Any, backend: Any, serving_ca: Any, group: str, version: str, priority: int, vpriority: int) -> None:
-        """The wardle/api Service at the backend, and the APIService of C{group/version} through it; waits until it is available."""
-        port = int(backend.secure_url.rsplit(":", 1)[1])
-        fk("create", "namespace", "wardle")
-        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "wardle"},
-               "spec": {"ports": [{"port": 443, "targetPort": port}]}}
-        eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "api", "namespace": "wardle"},
-               "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": port}]}]}
-        fk("create", "-f", write(self.home, "svc.json", json.dumps(svc)))
-        fk("create", "-f", write(self.home, "eps.json", json.dumps(eps)))
-        name = f"{version}.{group}"
-        apiservice = {
-            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": name},
-            "spec": {"group": group, "version": version, "groupPriorityMinimum": priority,
-                     "versionPriority": vpriority, "service": {"namespace": "wardle", "name": "api", "port": 443},
-                     "caBundle": base64.b64encode(serving_ca.cert_pem()).decode()},
-        }
-        fk("apply", "-f", write(self.home, "as.json", json.dumps(apiservice)))
-        row = ""
-        for _ in range(100):
-            row = fk("get", "apiservice", name, "--no-headers")
-            if row.split()[1:3] == ["wardle/api", "True"]:
-                break
-            await _sleep(0.2)
-        self.assertEqual(row.split()[1:3], ["wardle/api", "True"], row)
-
     async def test_remote_kind_explained(self) -> None:
         """
         An extension API server of a group kapid does not serve (a small TLS server with its
