@@ -859,6 +859,27 @@ class DefaultingTests(SynchronousTestCase):
         o = compile_schema(s).default(obj({"m": {"a": {}, "b": {"p": 2}}}))
         self.assertEqual(o["spec"]["m"], {"a": {"p": 1}, "b": {"p": 2}})
 
+    def test_empty_and_null(self):
+        """Only absent fields and nulls are defaulted: 0, "", [] and {} are values (kube's table)."""
+        s = spec_schema({"l": {"type": "array", "items": {"type": "object", "properties": {
+            "a": {"x-kubernetes-preserve-unknown-fields": True, "default": "A"}}}}})
+        o = compile_schema(s).default(obj({"l": [{}, {"a": 1}, {"a": 0}, {"a": 0.0}, {"a": ""}, {"a": None},
+                                                 {"a": []}, {"a": {}}]}))
+        self.assertEqual(o["spec"]["l"], [{"a": "A"}, {"a": 1}, {"a": 0}, {"a": 0.0}, {"a": ""}, {"a": "A"},
+                                          {"a": []}, {"a": {}}])
+
+    def test_null_map_value(self):
+        """A null map value gets the additionalProperties default unless nullable."""
+        for nullable, expected in ((False, "A"), (True, None)):
+            s = spec_schema({"m": {"type": "object", "additionalProperties": {
+                "type": "string", "nullable": nullable, "default": "A"}}})
+            self.assertEqual(compile_schema(s).default(obj({"m": {"a": None}}))["spec"]["m"], {"a": expected})
+
+    def test_null_unknown_field(self):
+        """A null in a field the schema does not know stays."""
+        s = spec_schema({"b": {"type": "string", "default": "B"}})
+        self.assertEqual(compile_schema(s).default(obj({"a": None}))["spec"], {"a": None, "b": "B"})
+
     def test_defaults_are_copies(self):
         """Two objects never share a default's object."""
         s = spec_schema({"o": {"type": "object", "default": {"a": [1]}, "properties": {"a": {"type": "array", "items": {"type": "integer"}}}}})
