@@ -651,7 +651,7 @@ class _Node:
         "raw", "types", "nullable", "format", "properties", "additional", "additional_false",
         "items", "embedded", "preserve", "default", "default_bytes", "list_type", "map_keys",
         "all_of", "any_of", "one_of", "not_", "has_defaults", "needs_lists", "needs_embedded",
-        "validate", "okt", "okt_all", "prune", "skip_prune", "defaulter", "meta_check", "coerce",
+        "validate", "okt", "okt_all", "single", "prune", "skip_prune", "defaulter", "meta_check", "coerce",
         "depth",
     )
 
@@ -987,9 +987,10 @@ def _object_check(n: _Node) -> Optional[Check]:
     min_p = raw.get("minProperties")
     max_p = raw.get("maxProperties")
     required = [str(r) for r in raw.get("required") or ()]
-    props = {k: (c.validate, c.okt) for k, c in n.properties.items()}
+    # per property: (validate, types needing no call, the one check per type when there is one)
+    props = {k: (c.validate, c.okt, c.single) for k, c in n.properties.items()}
     # properties whose values are always fine need no lookup result at all
-    trivial = {k for k, (fn, okt) in props.items() if len(okt) == len(_ALL_PY)}
+    trivial = {k for k, (fn, okt, _) in props.items() if len(okt) == len(_ALL_PY)}
     for k in trivial:
         del props[k]
     addl = n.additional if not _is_nil(n.additional) else None
@@ -1020,8 +1021,15 @@ def _object_check(n: _Node) -> Optional[Check]:
             get = props.get
             for k, v in value.items():
                 sub = get(k)
-                if sub is not None and type(v) not in sub[1]:
-                    sub[0](v, prefix + k, errs)
+                if sub is not None:
+                    pt = type(v)
+                    if pt in sub[1]:
+                        continue
+                    c = sub[2].get(pt)  # calling the check directly saves a call level
+                    if c is not None:
+                        c(v, prefix + k, errs)
+                    else:
+                        sub[0](v, prefix + k, errs)
         for r in required:
             if r not in value:
                 errs.append(FieldError("required", _fieldpath(f"{name}.{r}"), OMIT, ""))
@@ -1154,6 +1162,7 @@ def _make_validate(n: _Node, type_ok_cache: dict) -> None:
             c(value, name, errs)
 
     n.validate = validate
+    n.single = single
 
 
 # ---------------------------------------------------------------------------------------------------
