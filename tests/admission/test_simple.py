@@ -70,3 +70,27 @@ class SimpleTests(SynchronousTestCase):
         self.assertEqual(code, 403)
         self.assertEqual(body["message"], 'pods "q" is forbidden: affinity.PodAntiAffinity.RequiredDuringScheduling has '
                                           "TopologyKey topology.kubernetes.io/zone but only key kubernetes.io/hostname is allowed")
+
+    def test_pod_node_selector(self) -> None:
+        """
+        The namespace's selector is merged into its pods; a conflicting pod is kube's 403; the
+        configured whitelist bounds the pod's selector.
+        """
+        api = api_with(self, names=["PodNodeSelector"], config={"PodNodeSelector": {"podNodeSelectorPluginConfig": {
+            "clusterDefaultNodeSelector": "", "sel": "env=prod,zone=a"}}})
+        api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "sel", "annotations": {"scheduler.alpha.kubernetes.io/node-selector": "env=prod"}}})
+
+        def pod(name: str, selector: dict) -> dict:
+            return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                    "spec": {"nodeSelector": selector, "containers": [{"name": "c", "image": "i"}]}}
+
+        code, body, _ = api.post("/api/v1/namespaces/sel/pods", pod("a", {"zone": "a"}))
+        self.assertEqual(code, 201, body)
+        self.assertEqual(body["spec"]["nodeSelector"], {"env": "prod", "zone": "a"})
+        code, body, _ = api.post("/api/v1/namespaces/sel/pods", pod("b", {"env": "dev"}))
+        self.assertEqual((code, body["message"]), (403, 'pods "b" is forbidden: pod node label selector conflicts with its '
+                                                        "namespace node label selector"))
+        code, body, _ = api.post("/api/v1/namespaces/sel/pods", pod("c", {"disk": "ssd"}))
+        self.assertEqual((code, body["message"]), (403, 'pods "c" is forbidden: pod node label selector labels conflict '
+                                                        "with its namespace whitelist"))

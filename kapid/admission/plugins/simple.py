@@ -1,7 +1,7 @@
 """
 kube's small optional plugins: C{AlwaysAdmit}, C{AlwaysDeny}, C{NamespaceExists},
-C{NamespaceAutoProvision}, C{AlwaysPullImages}, C{ExtendedResourceToleration} and
-C{LimitPodHardAntiAffinityTopology}.
+C{NamespaceAutoProvision}, C{AlwaysPullImages}, C{ExtendedResourceToleration},
+C{LimitPodHardAntiAffinityTopology} and C{PodNodeSelector}.
 """
 
 from __future__ import annotations
@@ -238,3 +238,86 @@ class LimitPodHardAntiAffinityTopology(_Plugin):
 for _cls in (AlwaysAdmit, AlwaysDeny, NamespaceExists, NamespaceAutoProvision, AlwaysPullImages,
              ExtendedResourceToleration, LimitPodHardAntiAffinityTopology):
     register(_cls.name)(_cls)
+
+
+NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector"
+
+
+def _label_set(text: str) -> dict[str, str]:
+    """
+    kube's C{labels.ConvertSelectorToLabelsMap}: C{k=v,k2=v2}.
+    """
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        out[k.strip()] = v.strip()
+    return out
+
+
+@implementer(IMutatingAdmission, IValidatingAdmission)
+class PodNodeSelector(_Plugin):
+    """
+    A namespace's node selector (its C{scheduler.alpha.kubernetes.io/node-selector} annotation,
+    else the configured cluster default) is merged into its pods' and must not conflict with
+    theirs; a pod's selector must stay within the namespace's configured whitelist.
+
+    @param config: C{{"podNodeSelectorPluginConfig": {"clusterDefaultNodeSelector": "k=v",
+        "<namespace>": "k=v"}}} (kube's configuration file).
+    """
+
+    name = "PodNodeSelector"
+    operations = (CREATE, UPDATE)
+
+    def __init__(self, context: PluginContext, config: Any = None) -> None:
+        super().__init__(context)
+        conf = (config or {}).get("podNodeSelectorPluginConfig") if isinstance(config, dict) else None
+        self.conf: dict[str, str] = dict(conf or {})
+
+    async def _namespace_selector(self, a: Attributes) -> dict[str, str]:
+        ns = await self.context.get("", "namespaces", "", a.namespace, memo=a.memo) or {}
+        annotations = (ns.get("metadata") or {}).get("annotations") or {}
+        if NODE_SELECTOR_ANNOTATION in annotations:
+            return _label_set(annotations[NODE_SELECTOR_ANNOTATION])
+        return _label_set(self.conf.get("clusterDefaultNodeSelector", ""))
+
+    def _applies(self, a: Attributes) -> bool:
+        return not a.subresource and a.is_resource("", "pods") and isinstance(a.object, dict)
+
+    async def admit(self, a: Attributes) -> None:
+        """
+        Merge the namespace's selector into the pod's (on create).
+        """
+        if not self._applies(a) or a.operation != CREATE:
+            return
+        assert a.object is not None
+        spec = a.object.setdefault("spec", {})
+        pod_selector = dict(spec.get("nodeSelector") or {})
+        ns_selector = await self._namespace_selector(a)
+        if any(k in pod_selector and pod_selector[k] != v for k, v in ns_selector.items()):
+            raise forbidden(a, "pod node label selector conflicts with its namespace node label selector")
+        merged = dict(ns_selector)
+        merged.update(pod_selector)
+        if merged:
+            spec["nodeSelector"] = merged
+
+    async def validate(self, a: Attributes) -> None:
+        """
+        The pod's selector agrees with the namespace's and stays within its whitelist.
+        """
+        if not self._applies(a):
+            return
+        assert a.object is not None
+        pod_selector = ((a.object.get("spec") or {}).get("nodeSelector")) or {}
+        ns_selector = await self._namespace_selector(a)
+        if any(k in pod_selector and pod_selector[k] != v for k, v in ns_selector.items()):
+            raise forbidden(a, "pod node label selector conflicts with its namespace node label selector")
+        if a.namespace in self.conf:
+            whitelist = _label_set(self.conf[a.namespace])
+            if any(whitelist.get(k) != v for k, v in pod_selector.items()):
+                raise forbidden(a, "pod node label selector labels conflict with its namespace whitelist")
+
+
+register("PodNodeSelector")(PodNodeSelector)
