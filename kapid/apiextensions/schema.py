@@ -936,7 +936,8 @@ def _enum_check(n: _Node) -> Optional[Check]:
     values = [e if isinstance(e, str) else _go_json(e) for e in enum]
 
     def check(value: Any, name: str, errs: list) -> None:
-        if _hash_key(value) in allowed:
+        # kube-openapi skips null enum values and cannot compare a null: null is never allowed
+        if value is not None and _hash_key(value) in allowed:
             return
         errs.append(field.FieldError("not_supported", _fieldpath(name), _bad(value),
                                      "supported values: " + ", ".join(_q(v) for v in values)))
