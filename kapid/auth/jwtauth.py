@@ -1,8 +1,9 @@
 """
 JWT (OpenID Connect) token authentication: kube's C{--oidc-*} flags and the C{jwt} issuers of an
 C{--authentication-config} file (C{apiserver.config.k8s.io} C{AuthenticationConfiguration};
-C{claimValidationRules} with C{claim}/C{requiredValue}, C{claimMappings} with C{claim}/C{prefix};
-CEL expressions are refused at start-up until kapid has CEL).
+C{claimValidationRules} with C{claim}/C{requiredValue} or a CEL C{expression}, C{claimMappings} with
+C{claim}/C{prefix} or CEL expressions, C{userValidationRules}: L{kapid.cel.authn}; expressions that
+do not compile are refused at start-up).
 
 A bearer token is an issuer's when it is a JWT whose C{iss} is that issuer's URL. Its signing keys
 come from the issuer's discovery document (C{<url>/.well-known/openid-configuration}, or the
@@ -54,6 +55,8 @@ class Issuer:
     ca_pem: bytes = b""
     discovery_url: str = ""
     algorithms: tuple[str, ...] = ("RS256",)
+    #: the issuer's CEL expressions (a L{kapid.cel.authn.ClaimExpressions}), or None
+    expressions: Any = None
 
     @property
     def prefix(self) -> str:
@@ -172,31 +175,55 @@ class JWTAuthenticator:
 
     def user_of(self, claims: dict) -> UserInfo:
         """
-        The user of verified C{claims} (kube's claim mappings and validation rules).
+        The user of verified C{claims} (kube's claim mappings and validation rules, CEL ones too).
         """
         i = self.issuer
-        for claim, value in i.required_claims:
-            if claims.get(claim) != value:
-                raise AuthenticationError(f"oidc: required claim {claim} value does not match. Got = "
-                                          f"{claims.get(claim)!r}, want = {value!r}")
-        username = claims.get(i.username_claim)
-        if not isinstance(username, str) or not username:
-            raise AuthenticationError(f"oidc: parse username claims {json.dumps(i.username_claim)}: claim not present")
-        if i.username_claim == "email" and claims.get("email_verified") is not None:
-            if claims.get("email_verified") is not True:
-                raise AuthenticationError("oidc: email not verified")
+        cel = i.expressions
+        if cel is not None and cel.username is not None:
+            name = self._cel(cel.map_username, claims)
+        else:
+            username = claims.get(i.username_claim)
+            if not isinstance(username, str) or not username:
+                raise AuthenticationError(f"oidc: parse username claims {json.dumps(i.username_claim)}: claim not present")
+            if i.username_claim == "email" and claims.get("email_verified") is not None:
+                if claims.get("email_verified") is not True:
+                    raise AuthenticationError("oidc: email not verified")
+            name = i.prefix + username
         groups: list[str] = []
         if i.groups_claim and i.groups_claim in claims:
             value = claims[i.groups_claim]
             values = [value] if isinstance(value, str) else list(value or [])
             groups = [i.groups_prefix + str(g) for g in values]
+        elif cel is not None and cel.groups is not None:
+            groups = self._cel(cel.map_groups, claims)
         uid = str(claims.get(i.uid_claim) or "") if i.uid_claim else ""
+        if not i.uid_claim and cel is not None and cel.uid is not None:
+            uid = self._cel(cel.map_uid, claims)
         extra = {}
         for key, claim in i.extra:
             if claim in claims:
                 value = claims[claim]
                 extra[key] = tuple(value if isinstance(value, list) else [str(value)])
-        return UserInfo(name=i.prefix + username, uid=uid, groups=tuple(groups), extra=extra)
+        if cel is not None:
+            extra.update(self._cel(cel.map_extra, claims))
+        for claim, value in i.required_claims:
+            if claims.get(claim) != value:
+                raise AuthenticationError(f"oidc: required claim {claim} value does not match. Got = "
+                                          f"{claims.get(claim)!r}, want = {value!r}")
+        if cel is not None:
+            self._cel(cel.validate_claims, claims)
+            self._cel(cel.validate_user, name, uid, groups, extra)
+        return UserInfo(name=name, uid=uid, groups=tuple(groups), extra=extra)
+
+    @staticmethod
+    def _cel(fn: Callable[..., Any], *args: Any) -> Any:
+        """Call a L{kapid.cel.authn.ClaimExpressions} method; its errors refuse the token."""
+        from kapid.cel.authn import ClaimError
+
+        try:
+            return fn(*args)
+        except ClaimError as e:
+            raise AuthenticationError(str(e)) from None
 
 
 class HTTPSFetcher:
@@ -301,27 +328,28 @@ def issuers_from_config_file(path: str) -> list[Issuer]:
         username = mappings.get("username") or {}
         groups = mappings.get("groups") or {}
         uid = mappings.get("uid") or {}
-        for name, mapping in (("username", username), ("groups", groups), ("uid", uid)):
-            if mapping.get("expression"):
-                raise ValueError(f"{where}.claimMappings.{name}.expression: CEL expressions are not supported by kapid yet")
-        if entry.get("userValidationRules"):
-            raise ValueError(f"{where}.userValidationRules: CEL expressions are not supported by kapid yet")
         required = []
         for rule in entry.get("claimValidationRules") or []:
-            if rule.get("expression"):
-                raise ValueError(f"{where}.claimValidationRules: CEL expressions are not supported by kapid yet")
-            required.append((rule.get("claim") or "", rule.get("requiredValue") or ""))
+            if not rule.get("expression"):
+                required.append((rule.get("claim") or "", rule.get("requiredValue") or ""))
         extra: list[tuple[str, str]] = []
-        if mappings.get("extra"):
-            raise ValueError(f"{where}.claimMappings.extra: CEL expressions are not supported by kapid yet")
-        if not username.get("claim"):
+        expressions = None
+        if any(m.get("expression") for m in (username, groups, uid)) or mappings.get("extra") \
+                or entry.get("userValidationRules") or any(r.get("expression") for r in entry.get("claimValidationRules") or []):
+            from kapid.cel.authn import ClaimExpressions
+
+            expressions = ClaimExpressions(entry, where)
+            if expressions.errors:
+                raise ValueError("; ".join(expressions.errors))
+        if not username.get("claim") and not username.get("expression"):
             raise ValueError(f"{where}.claimMappings.username: claim or expression is required")
         out.append(Issuer(
-            url=issuer["url"], audiences=audiences, username_claim=username["claim"],
+            url=issuer["url"], audiences=audiences, username_claim=username.get("claim") or "",
             username_prefix=username.get("prefix") if username.get("prefix") is not None else "",
             groups_claim=groups.get("claim") or "", groups_prefix=groups.get("prefix") or "",
             uid_claim=uid.get("claim") or "", extra=tuple(extra), required_claims=tuple(required),
             ca_pem=(issuer.get("certificateAuthority") or "").encode(), discovery_url=issuer.get("discoveryURL") or "",
+            expressions=expressions,
         ))
     return out
 

@@ -137,7 +137,8 @@ class ConfigTests(SynchronousTestCase):
 
     def test_config_file(self) -> None:
         """
-        Issuers with claim mappings and validation rules; CEL expressions are refused.
+        Issuers with claim mappings and validation rules; CEL expressions compile (L{kapid.cel.authn}),
+        and one that does not refuses the file.
         """
         doc = {"apiVersion": "apiserver.config.k8s.io/v1beta1", "kind": "AuthenticationConfiguration", "jwt": [{
             "issuer": {"url": "https://issuer.example", "audiences": ["kapid"]},
@@ -148,6 +149,33 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual((issuer.url, issuer.audiences, issuer.prefix, issuer.groups_prefix, issuer.required_claims),
                          ("https://issuer.example", ("kapid",), "", "g:", (("hd", "example.com"),)))
         doc["jwt"][0]["claimMappings"]["username"] = {"expression": "claims.email"}
+        [issuer] = issuers_from_config_file(self.write(doc))
+        self.assertIsNotNone(issuer.expressions)
+        doc["jwt"][0]["claimMappings"]["username"] = {"expression": "claims."}
         with self.assertRaises(ValueError) as raised:
             issuers_from_config_file(self.write(doc))
-        self.assertIn("CEL expressions are not supported", str(raised.exception))
+        self.assertIn("claimMappings.username.expression: Invalid value: 'claims.': compilation failed", str(raised.exception))
+
+    def test_cel_mappings_and_rules(self) -> None:
+        """
+        A user mapped by CEL expressions; a failing claim or user validation rule refuses the token.
+        """
+        doc = {"apiVersion": "apiserver.config.k8s.io/v1beta1", "kind": "AuthenticationConfiguration", "jwt": [{
+            "issuer": {"url": "https://issuer.example", "audiences": ["kapid"]},
+            "claimValidationRules": [{"expression": "claims.hd == 'example.com'", "message": "wrong domain"}],
+            "claimMappings": {"username": {"expression": "'oidc:' + claims.email"},
+                              "groups": {"expression": "claims.roles"},
+                              "extra": [{"key": "example.com/tenant", "valueExpression": "claims.tenant"}]},
+            "userValidationRules": [{"expression": "!user.username.startsWith('oidc:system:')",
+                                     "message": "reserved"}]}]}
+        [issuer] = issuers_from_config_file(self.write(doc))
+        authn = JWTAuthenticator(issuer, lambda url: None, None)
+        claims = {"email": "jane@example.com", "hd": "example.com", "roles": ["dev"], "tenant": "t1"}
+        user = authn.user_of(claims)
+        self.assertEqual((user.name, user.groups, user.extra),
+                         ("oidc:jane@example.com", ("dev",), {"example.com/tenant": ("t1",)}))
+        with self.assertRaises(AuthenticationError) as raised:
+            authn.user_of(dict(claims, hd="other"))
+        self.assertTrue(str(raised.exception).endswith("failed: wrong domain"), str(raised.exception))
+        with self.assertRaises(AuthenticationError):
+            authn.user_of(dict(claims, email="system:admin"))
