@@ -26,6 +26,9 @@ mirrors in apiextensions-apiserver and k8s.io/kube-openapi:
     items and map values. Default values are pruned against their schema when compiled, as
     C{PruneDefaults} does when the CRD is accepted.
 
+Bad values print as kube 1.33's C{ErrorBody} does (C{%v} numbers with Go's float formatting,
+C{%q} strings, C{"null"}, Go's C{%#v} for objects and lists: C{map[string]interface {}{"a":1}}).
+
 Differences from kube, all in corners: C{pattern}s run on RE2 (C{google-re2}) like Go's, simple
 ones on Python's C{re} translated to the same meaning (L{compile_pattern}); kube
 reports properties in Go's random map order, kapid in the object's order; for a failed C{anyOf}/
@@ -1721,7 +1724,10 @@ class CompiledSchema:
     def validate(self, obj: dict) -> list[FieldError]:
         """
         The schema's errors for C{obj}, kube's paths and messages: OpenAPI validation, then the
-        embedded resources' checks, then list-type uniqueness.
+        embedded resources' checks, then list-type uniqueness (kube's order). The root's
+        C{metadata} is checked only as far as the schema declares it: its ObjectMeta rules, and
+        C{apiVersion}/C{kind} matching the CRD, are the strategy's (kube's
+        C{ValidateObjectMetaAccessor} in the custom resource validator).
         """
         _ensure_stack(self._depth)
         errs: list[FieldError] = []
