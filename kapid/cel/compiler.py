@@ -97,7 +97,7 @@ def _eval_message(message: str) -> str:
     return m
 
 
-def _location(source: str, position: int) -> str:
+def _location(source: str, position: int) -> tuple[str, str]:
     """cel-go's C{<input>:L:C: } prefix and the caret lines for a byte offset."""
     before = source[:position]
     line = before.count("\n") + 1
@@ -514,7 +514,7 @@ def _merge_bounds(schemas: list[Optional[dict]]) -> Optional[dict]:
         subs = [s[key] for s in schemas if s is not None and isinstance(s.get(key), dict)]
         if subs:
             out[key] = _merge_bounds(subs)
-    props = [s.get("properties") for s in schemas if s is not None and isinstance(s.get("properties"), dict)]
+    props: list[dict] = [s["properties"] for s in schemas if s is not None and isinstance(s.get("properties"), dict)]
     if props:
         out["properties"] = {k: _merge_bounds([p[k] for p in props if k in p]) for k in props[0]}
     return out
@@ -544,8 +544,8 @@ def to_cel(value: Any, s: Optional[dict]) -> Any:
         items = s.get("items")
         return [to_cel(v, items if isinstance(items, dict) else None) for v in value]
     if isinstance(value, dict):
-        props = s.get("properties") if isinstance(s.get("properties"), dict) else {}
-        ap = s.get("additionalProperties") if isinstance(s.get("additionalProperties"), dict) else None
+        props: dict = s["properties"] if isinstance(s.get("properties"), dict) else {}
+        ap = s["additionalProperties"] if isinstance(s.get("additionalProperties"), dict) else None
         return {k: to_cel(v, props.get(k, ap)) for k, v in value.items()}
     return value
 

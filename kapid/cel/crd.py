@@ -295,9 +295,9 @@ def _validate(node: _Node, value: Any, old: Any, has_old: bool, path: str, state
                 has = has_old and isinstance(old, dict) and name in old
                 _validate(child, value[name], old.get(name) if has else None, has, _p(path, name), state, out)
         if node.additional is not None:
-            for key, v in value.items():
-                has = has_old and isinstance(old, dict) and key in old
-                _validate(node.additional, v, old.get(key) if has else None, has, f"{path}[{key}]", state, out)
+            for k, v in value.items():
+                has = has_old and isinstance(old, dict) and k in old
+                _validate(node.additional, v, old.get(k) if has else None, has, f"{path}[{k}]", state, out)
     elif isinstance(value, list) and node.items is not None:
         list_type = node.schema.get("x-kubernetes-list-type")
         olds: dict[Any, Any] = {}
