@@ -626,6 +626,35 @@ class EmbeddedResourceTests(SynchronousTestCase):
         self.assertEqual(o["spec"]["template"], {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}})
 
 
+class EmbeddedMetadataPathTests(SynchronousTestCase):
+    """Where kube names the unknown metadata fields of embedded resources (field.Path style)."""
+
+    embedded = {"type": "object", "x-kubernetes-embedded-resource": True, "x-kubernetes-preserve-unknown-fields": True}
+
+    def test_in_map(self):
+        """Map values are [key], as objectmeta.Coerce names them; sorted after the pruned fields."""
+        s = spec_schema({"m": {"type": "object", "additionalProperties": self.embedded}, "l": {"type": "array", "items": self.embedded}})
+        o = obj({"m": {"k": {"apiVersion": "v1", "kind": "P", "metadata": {"name": "p", "zz": 1}}},
+                 "l": [{"apiVersion": "v1", "kind": "P", "metadata": {"yy": 1}}], "junk": 1})
+        self.assertEqual(compile_schema(s).prune(o), ["spec.junk", "spec.l[0].metadata.yy", "spec.m[k].metadata.zz"])
+        self.assertEqual(o["spec"]["m"]["k"]["metadata"], {"name": "p"})
+
+    def test_root_metadata_in_document_order(self):
+        """The root's metadata fields come first, in the order the decoder meets them."""
+        o = obj({})
+        o["metadata"] = {"zeta": 1, "name": "w", "alpha": 2}
+        self.assertEqual(compile_schema(spec_schema({})).unknown_fields(o), ["metadata.zeta", "metadata.alpha"])
+
+    def test_non_string_type_meta_dropped(self):
+        """An embedded apiVersion or kind that is not a string is dropped (then reported missing)."""
+        s = spec_schema({"t": self.embedded})
+        c = compile_schema(s)
+        o = obj({"t": {"apiVersion": 1, "kind": "P"}})
+        c.prune(o)
+        self.assertEqual(o["spec"]["t"], {"kind": "P"})
+        self.assertEqual([str(e) for e in c.validate(o)], ["spec.t.apiVersion: Required value"])
+
+
 class PruningTests(SynchronousTestCase):
     """Pruning and the unknown-field paths of fieldValidation."""
 
