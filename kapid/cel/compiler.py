@@ -3,7 +3,9 @@ Compiling CEL expressions against variables typed by OpenAPI structural schemas,
 and evaluating them, as kube's C{apiserver/pkg/cel} and C{apiextensions-apiserver/pkg/apiserver/schema/cel}
 do, on Google's C++ CEL runtime (C{cel-expr-python}; see C{bench/cel_candidates.py} for the choice).
 
-Types: the runtime is given each schema variable as C{dyn}; kube's typing from the schema (objects
+Types: scalars, and lists and maps of scalars, are declared to the runtime with their CEL types
+(L{type_signature}), so its checker refuses wrong operands as cel-go's does; objects are C{dyn} to
+the runtime, and kube's typing from the schema (objects
 with C{properties} as messages whose unknown fields do not compile, C{additionalProperties} as maps,
 C{items} as lists, C{x-kubernetes-int-or-string} and C{x-kubernetes-preserve-unknown-fields} as
 C{dyn}, C{x-kubernetes-embedded-resource} as an object with C{apiVersion}, C{kind} and
@@ -58,11 +60,43 @@ class EvalError(Exception):
     """An evaluation error, in cel-go's words (C{no such key: x}, C{division by zero}...)."""
 
 
-@lru_cache(maxsize=16)
-def _environment(names: tuple[str, ...]) -> Any:
-    """The CEL environment with kube's libraries and these C{dyn} variables."""
+def _declared_type(sig: str) -> Any:
+    """The C{cel.Type} of a signature from L{type_signature}."""
+    T = cel.Type
+    if sig.startswith("list(") and sig.endswith(")"):
+        return T.List(_declared_type(sig[5:-1]))
+    if sig.startswith("map(") and sig.endswith(")"):
+        return T.Map(T.STRING, _declared_type(sig[4:-1]))
+    return {"string": T.STRING, "int": T.INT, "double": T.DOUBLE, "bool": T.BOOL, "bytes": T.BYTES}.get(sig, T.DYN)
+
+
+def type_signature(s: Optional[dict]) -> str:
+    """
+    The CEL type kapid declares for a value of schema C{s}: kube's for scalars and for lists and maps
+    of them (C{string}, C{int}, C{double}, C{bool}, C{bytes}, C{list(...)}, C{map(...)}); C{dyn} for
+    objects with properties (typed by L{_Walk} instead), int-or-string, preserve-unknown-fields,
+    nullable values and C{date-time}/C{duration} strings (which kube types as timestamps/durations).
+    """
+    if s is None or s.get("nullable") or s.get("x-kubernetes-int-or-string"):
+        return "dyn"
+    t = _type(s)
+    if t == "string":
+        return "dyn" if s.get("format") in ("date-time", "duration") else "string"
+    if t in ("integer", "number", "boolean", "bytes"):
+        return {"integer": "int", "number": "double", "boolean": "bool", "bytes": "bytes"}[t]
+    if t == "array":
+        return f"list({type_signature(_elem(s))})"
+    if t == "object" and not s.get("properties") and isinstance(s.get("additionalProperties"), dict) \
+            and not s.get("x-kubernetes-embedded-resource"):
+        return f"map({type_signature(_elem(s))})"
+    return "dyn"
+
+
+@lru_cache(maxsize=256)
+def _environment(decls: tuple[tuple[str, str], ...]) -> Any:
+    """The CEL environment with kube's libraries and these (name, type signature) variables."""
     return cel.NewEnv(
-        variables={n: cel.Type.DYN for n in names},
+        variables={n: _declared_type(sig) for n, sig in decls},
         extensions=[
             ext_strings.ExtStrings(), ext_optional.ExtOptional(), ext_bindings.ExtBindings(),
             ext_math.ExtMath(), kube_extension(),
@@ -452,7 +486,9 @@ def compile(source: str, variables: dict[str, tuple[Optional[dict], bool]],
     cached = _cache.get(key)
     if cached is not None:
         return cached
-    env = _environment(tuple(sorted(set(variables) | set(extra))))
+    decls = {n: type_signature(schema) for n, (schema, _) in variables.items()}
+    decls.update({n: "dyn" for n in extra})
+    env = _environment(tuple(sorted(decls.items())))
     try:
         expression = env.compile(source)
     except RuntimeError as e:

@@ -320,3 +320,32 @@ class UncorrelatableTests(SynchronousTestCase):
         s = schema([], ports={"type": "array", "maxItems": 4, "items": item, "x-kubernetes-list-type": "map",
                               "x-kubernetes-list-map-keys": ["name"]})
         self.assertEqual(compile_rules(s).errors("x"), [])
+
+
+class ScalarTypingTests(SynchronousTestCase):
+    """Rules on scalar fields, lists and maps of scalars are type-checked as kube checks them."""
+
+    def errors(self, node: dict) -> list[str]:
+        return messages(compile_rules(schema([], field=node)).errors("s"))
+
+    def test_wrong_operand_type(self) -> None:
+        """Comparing a string with an int is cel-go's no-matching-overload compile error."""
+        errs = self.errors({"type": "string", "maxLength": 8, "x-kubernetes-validations": [{"rule": "self > 1"}]})
+        self.assertEqual(len(errs), 1)
+        self.assertIn("compilation failed: ERROR: <input>:1:6: found no matching overload for '_>_' applied to "
+                      "'(string, int)'", errs[0])
+
+    def test_non_bool_scalar_rule(self) -> None:
+        """A rule returning an int is refused."""
+        errs = self.errors({"type": "string", "maxLength": 8, "x-kubernetes-validations": [{"rule": "self.size()"}]})
+        self.assertEqual(len(errs), 1)
+        self.assertTrue(errs[0].endswith("cel expression must evaluate to a bool"), errs[0])
+
+    def test_typed_lists_and_maps(self) -> None:
+        """Lists and maps of scalars are typed: their macros and functions check."""
+        ok = {"type": "array", "maxItems": 4, "items": {"type": "integer"},
+              "x-kubernetes-validations": [{"rule": "self.all(x, x > 0) && self.sum() < 100"}]}
+        self.assertEqual(self.errors(ok), [])
+        bad = {"type": "object", "maxProperties": 4, "additionalProperties": {"type": "string", "maxLength": 8},
+               "x-kubernetes-validations": [{"rule": "self.all(k, self[k] > 0)"}]}
+        self.assertIn("found no matching overload for '_>_'", self.errors(bad)[0])
