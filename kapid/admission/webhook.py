@@ -8,8 +8,9 @@ For each request a webhook is called when one of its rules matches (operations, 
 resources with subresources and wildcards, scope; with C{matchPolicy: Equivalent} another served
 version of the resource matches too, and the objects are converted to it), its
 C{namespaceSelector} matches the namespace's labels and its C{objectSelector} the object's (or
-the old object's). C{matchConditions} are not evaluated yet: such a webhook is called as if they
-matched, with a C{Warning}.
+the old object's), and its C{matchConditions} (CEL, L{kapid.cel.admission}) all hold: a false one
+skips the webhook; one that fails to evaluate refuses the request (kube's 403 C{failed calling
+webhook}) unless C{failurePolicy: Ignore}.
 
 The call is an C{AdmissionReview} (v1, or v1beta1 when that is all the webhook lists) POSTed
 through L{kapid.transport} within C{timeoutSeconds}; the answer is checked as kube checks it. A
@@ -36,7 +37,7 @@ from zope.interface import implementer
 
 from kapid.admission.chain import register
 from kapid.admission.context import PluginContext
-from kapid.admission.interfaces import DELETE, OPERATIONS, Attributes, IMutatingAdmission, IValidatingAdmission
+from kapid.admission.interfaces import DELETE, OPERATIONS, Attributes, IMutatingAdmission, IValidatingAdmission, forbidden
 from kapid.apimachinery import meta as metautil
 from kapid.apimachinery.selectors import selector_from_label_selector
 from kapid.apimachinery.status import StatusError, bad_request, internal_error
@@ -72,7 +73,7 @@ class Hook:
     timeout: float = DEFAULT_TIMEOUT
     review_versions: tuple[str, ...] = ("v1",)
     reinvocation: str = "Never"
-    match_conditions: bool = False
+    match_conditions: tuple[dict, ...] = ()
 
     @classmethod
     def parse(cls, configuration: str, h: dict) -> "Hook":
@@ -92,7 +93,7 @@ class Hook:
             timeout=float(h.get("timeoutSeconds") or DEFAULT_TIMEOUT),
             review_versions=tuple(h.get("admissionReviewVersions") or ("v1",)),
             reinvocation=h.get("reinvocationPolicy") or "Never",
-            match_conditions=bool(h.get("matchConditions")),
+            match_conditions=tuple(c for c in h.get("matchConditions") or [] if isinstance(c, dict)),
         )
 
 
@@ -243,6 +244,15 @@ class WebhookDispatcher:
             return None
         if not _object_matches(hook, a):
             return None
+        if hook.match_conditions:
+            from kapid.cel.admission import admission_variables, compiled_match_conditions
+
+            result = compiled_match_conditions(list(hook.match_conditions), hook.failure_policy).match(
+                admission_variables(a))
+            if result.error is not None:
+                raise forbidden(a, f"failed calling webhook {_go_quote(hook.name)}: {result.error}")
+            if not result.matches:
+                return None
         return found
 
     async def _namespace_matches(self, hook: Hook, a: Attributes) -> bool:
@@ -410,16 +420,6 @@ class WebhookDispatcher:
         if a.dry_run and hook.side_effects not in ("None", "NoneOnDryRun"):
             raise bad_request(f"admission webhook {_go_quote(hook.name)} does not support dry run")
 
-    def warn_match_conditions(self, hook: Hook, a: Attributes) -> None:
-        """
-        C{matchConditions} are not evaluated yet: say so.
-        """
-        if hook.match_conditions:
-            a.add_warning(
-                f"admission webhook {_go_quote(hook.name)}: matchConditions are not evaluated by this server; "
-                "the webhook is called as if they matched"
-            )
-
 
 def _object_matches(hook: Hook, a: Attributes) -> bool:
     matcher = selector_from_label_selector(hook.object_selector)
@@ -520,7 +520,6 @@ class MutatingWebhook(WebhookDispatcher):
     async def _run(self, inv: Invocation, a: Attributes, round_: int, index: int) -> None:
         hook = inv.hook
         self.check_dry_run(hook, a)
-        self.warn_match_conditions(hook, a)
         version = inv.resource[1]
         obj = await self.to_version(a, a.object, inv.resource, version)
         old = await self.to_version(a, a.old_object, inv.resource, version)
@@ -593,7 +592,6 @@ class ValidatingWebhook(WebhookDispatcher):
             if inv is None:
                 continue
             self.check_dry_run(hook, a)
-            self.warn_match_conditions(hook, a)
             calls.append(Deferred.fromCoroutine(self._one(inv, a, index)))
         if not calls:
             return

@@ -273,16 +273,38 @@ class WebhookTests(WebhookFixture):
 
     def test_warnings_and_match_conditions(self) -> None:
         """
-        Response warnings are Warning headers; matchConditions bring kapid's warning.
+        Response warnings are Warning headers; matchConditions that hold call the webhook.
         """
         async def go() -> None:
             await self.configure("ValidatingWebhookConfiguration", "w", [self.hook(
                 "warn.example.com", "/warn", matchConditions=[{"name": "c", "expression": "true"}])])
             code, _, headers = await self.call("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})
             self.assertEqual(code, 201)
-            warnings = headers.getRawHeaders("warning")
-            self.assertIn('299 - "be careful"', warnings)
-            self.assertTrue(any("matchConditions are not evaluated" in w for w in warnings), warnings)
+            self.assertEqual(headers.getRawHeaders("warning"), ['299 - "be careful"'])
+
+        return ensureDeferred(go())
+
+    def test_match_conditions(self) -> None:
+        """
+        A false matchCondition skips the webhook; one that fails to evaluate is kube's 403 unless
+        failurePolicy is Ignore.
+        """
+        async def go() -> None:
+            await self.configure("ValidatingWebhookConfiguration", "mc", [self.hook(
+                "deny.example.com", "/denyall", matchConditions=[
+                    {"name": "checked", "expression": "has(object.metadata.labels) && object.metadata.labels.check == 'yes'"}])])
+            code, _, _ = await self.call("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})
+            self.assertEqual(code, 201)
+            code, _, _ = await self.call("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                                       "metadata": {"name": "b", "labels": {"check": "yes"}}})
+            self.assertEqual(code, 400)
+            self.assertEqual([p for p, _ in self.webhook.reviews], ["/denyall"])
+            await self.configure("ValidatingWebhookConfiguration", "err", [self.hook(
+                "err.example.com", "/deny", matchConditions=[{"name": "e", "expression": "object.nope == 1"}])])
+            code, out, _ = await self.call("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
+            self.assertEqual(code, 403, out)
+            self.assertEqual(out["message"], 'configmaps "c" is forbidden: failed calling webhook "err.example.com": '
+                                             "no such key: nope")
 
         return ensureDeferred(go())
 
