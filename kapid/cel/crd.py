@@ -420,16 +420,18 @@ NOT_CHECKED = ("some validation rules were not checked because the object was in
                "existing errors to complete validation")
 
 
-def rule_errors(schema: Optional[dict], obj: Any, old: Any = None,
+def rule_errors(schema: Optional[dict] | RuleSet, obj: Any, old: Any = None,
                 schema_errors: list[FieldError] | tuple[FieldError, ...] = ()) -> list[FieldError]:
     """
     What a version's rules add to a custom resource's schema errors, as kube's strategy does: when
     the schema found a value of the wrong type (C{type_invalid}) or an unsupported value, the rules
     do not run and one C{<nil>: Invalid value: "null"} cause says so; otherwise the rules' causes.
 
+    @param schema: the version's schema, or its L{RuleSet} (from L{compile_rules}, kept per version:
+        cheaper than looking the schema up again).
     @param old: the old object on an update (transition rules and ratcheting), None on a create.
     """
-    rs = compile_rules(schema)
+    rs = schema if isinstance(schema, RuleSet) else compile_rules(schema)
     if not rs:
         return []
     if any(e.type in ("type_invalid", "not_supported") for e in schema_errors):

@@ -349,3 +349,14 @@ class ScalarTypingTests(SynchronousTestCase):
         bad = {"type": "object", "maxProperties": 4, "additionalProperties": {"type": "string", "maxLength": 8},
                "x-kubernetes-validations": [{"rule": "self.all(k, self[k] > 0)"}]}
         self.assertIn("found no matching overload for '_>_'", self.errors(bad)[0])
+
+
+class RuleSetArgumentTests(SynchronousTestCase):
+    """L{rule_errors} takes a compiled L{RuleSet} too."""
+
+    def test_rule_set(self) -> None:
+        """The same causes from the schema and from its rule set."""
+        s = schema([{"rule": "self.replicas <= self.maxReplicas"}])
+        obj = {"spec": {"replicas": 5, "maxReplicas": 3}}
+        self.assertEqual(rule_errors(compile_rules(s), obj), rule_errors(s, obj))
+        self.assertEqual(len(rule_errors(s, obj)), 1)
