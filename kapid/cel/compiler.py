@@ -232,7 +232,7 @@ def cardinality(path_schemas: Iterable[dict]) -> int:
 # the walk: schema typing, undefined fields, cost
 
 
-_STRING_SCAN = {"contains", "startsWith", "endsWith", "indexOf", "lastIndexOf", "replace", "split",
+_STRING_SCAN = {"replace", "split",
                 "lowerAscii", "upperAscii", "trim", "substring", "charAt", "join", "format", "quote"}
 _REGEX = {"matches", "find", "findAll"}
 _LIST_SCAN = {"isSorted", "sum", "min", "max", "@in"}
@@ -252,8 +252,9 @@ class _Walk:
     """
     Type a checked tree against the variables' schemas, reporting unknown fields, and estimate its
     worst-case cost (cel-go's cost model, simplified: identifiers and selects 1, list literals 10, map
-    literals 30, string operations a tenth of a unit per character, regexes a quarter, list functions
-    one per element, comprehensions their range's size times their body).
+    literals 30, a tenth of a unit per character traversed (C{startsWith} traverses its prefix,
+    C{contains} the product of both strings), regexes the string times a quarter unit per pattern
+    character, list functions one per element, comprehensions their range's size times their body).
     """
 
     def __init__(self, source: str, roots: dict[str, tuple[Optional[dict], bool]]) -> None:
@@ -387,17 +388,30 @@ class _Walk:
             return _Typed(None, "dyn", base + 1, 1)
         if fn == "size":
             return _Typed(None, "integer", base + 1, 1)
-        if fn in _STRING_SCAN:
-            return _Typed(None, "string" if fn not in ("contains", "startsWith", "endsWith", "indexOf",
-                                                       "lastIndexOf") else "dyn",
-                          base + 1 + math.ceil(max(sizes or [0]) * 0.1), max(sizes or [1]))
-        if fn in _REGEX:
-            return _Typed(None, "boolean" if fn == "matches" else "dyn",
-                          base + 1 + math.ceil(sizes[0] * 0.25) * max(1, math.ceil((sizes[1] if len(sizes) > 1
-                                                                                     else 1) * 0.25)),
-                          sizes[0])
-        if fn in _LIST_SCAN or fn in ("indexOf", "lastIndexOf"):
+        def scan(i: int, factor: float = 0.1) -> int:
+            """cel-go's traversal cost of argument C{i} (its size times a factor, rounded up)."""
+            return math.ceil(sizes[i] * factor) if i < len(sizes) else 0
+
+        target_is_list = bool(args) and n.target and args[0].type == "array"
+        if fn in ("indexOf", "lastIndexOf") and target_is_list or fn in ("isSorted", "sum", "min", "max"):
             return _Typed(None, "dyn", base + sizes[0], 1)
+        if fn in ("startsWith", "endsWith"):
+            # the prefix is traversed, not the string
+            return _Typed(None, "boolean", base + 1 + scan(1), 1)
+        if fn in ("contains", "indexOf", "lastIndexOf") and n.target:
+            return _Typed(None, "boolean" if fn == "contains" else "integer",
+                          base + 1 + max(scan(0), 1) * max(scan(1), 1), 1)
+        if fn in _REGEX:
+            # (string + 1) traversed once per regex character group (a quarter unit per character)
+            string_cost = math.ceil((sizes[0] + 1) * 0.1)
+            regex_cost = scan(1, 0.25) if len(sizes) > 1 else 1
+            return _Typed(None, "boolean" if fn == "matches" else "dyn",
+                          base + 1 + string_cost * max(regex_cost, 1), sizes[0])
+        if fn in _STRING_SCAN:
+            return _Typed(None, "string", base + 1 + scan(0), sizes[0] if sizes else 1)
+        if fn in ("url", "isURL", "quantity", "isQuantity", "ip", "isIP", "cidr", "isCIDR", "semver",
+                  "isSemver", "ip.isCanonical") and not n.target:
+            return _Typed(None, "dyn", base + 1 + scan(0), 1)
         if fn.startswith("sets."):
             return _Typed(None, "boolean", base + sizes[0] * sizes[1], 1)
         if fn in ("int", "uint", "double", "string", "bytes", "timestamp", "duration", "dyn", "type"):
