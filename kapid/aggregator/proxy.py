@@ -249,7 +249,8 @@ class APIServiceProxy:
     def __init__(self, reactor: Any, resolver: Any, client_cert: Optional[tuple[bytes, bytes]], routing: bool = True) -> None:
         self.reactor = reactor
         self.resolver = resolver if routing else ClusterIPResolver(resolver)
-        self.clients = ClientFactory(reactor, _RecentResolver(self.resolver, reactor), client_cert)
+        # up to 64 idle connections per backend: a busier client than that pays TLS handshakes
+        self.clients = ClientFactory(reactor, _RecentResolver(self.resolver, reactor), client_cert, max_per_host=64)
         self._logged: set[tuple[str, str]] = set()
         self._creators: dict[Any, Any] = {}
         self._splicer: Any = None
