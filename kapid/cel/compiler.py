@@ -161,6 +161,36 @@ def _type(s: Optional[dict]) -> str:
 
 _META = {"type": "object", "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}}}
 
+#: CEL's reserved words: properties so named are reached as C{__<word>__} (kube's escaping).
+RESERVED = frozenset((
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
+    "import", "let", "loop", "package", "namespace", "return", "var", "void", "while",
+))
+_ESCAPABLE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_./-]*$")
+
+
+def escape(name: str) -> Optional[str]:
+    """
+    kube's name of a property in CEL: reserved words as C{__word__}, C{__} as C{__underscores__},
+    C{.} C{-} C{/} as C{__dot__} C{__dash__} C{__slash__}; None when the name cannot be reached.
+    """
+    if name in RESERVED:
+        return f"__{name}__"
+    if not _ESCAPABLE.match(name):
+        return None
+    return name.replace("__", "__underscores__").replace(".", "__dot__").replace("-", "__dash__") \
+        .replace("/", "__slash__")
+
+
+def _field(fields: dict, name: str) -> Optional[str]:
+    """The property of C{fields} that C{name} (as written in CEL) reaches, or None."""
+    if name in fields and escape(name) == name:
+        return name
+    for k in fields:
+        if escape(k) == name:
+            return k
+    return None
+
 
 def _fields(s: dict, is_root: bool) -> Optional[dict]:
     """The fields of an object schema (kube's view of an embedded resource's), None for a map."""
@@ -301,11 +331,12 @@ class _Walk:
                 is_root = any(s is r for r, root in self.roots.values() if root)
                 fields = _fields(s, is_root)
                 if fields is not None:
-                    if n.value not in fields:
+                    prop = _field(fields, n.value)
+                    if prop is None:
                         raise self.error(n, f"undefined field '{n.value}'")
                     if n.test_only:
                         return _Typed(None, "boolean", operand.cost + 1, 1)
-                    return self.of_schema(fields[n.value], operand.cost + 1)
+                    return self.of_schema(fields[prop], operand.cost + 1)
                 if n.test_only:
                     return _Typed(None, "boolean", operand.cost + 1, 1)
                 return self.of_schema(_elem(s), operand.cost + 1)
@@ -333,8 +364,8 @@ class _Walk:
             if n.iter_var2:
                 self.scope[n.iter_var], self.scope[n.iter_var2] = _Typed(None, "integer", 0, 1), elem
         elif r.type == "object":
-            self.scope[n.iter_var] = _Typed(None, "string", 0, _UNBOUNDED_STRING if r.schema is None
-                                            else max_size({"type": "string"}))
+            # kube's estimator gives map keys no size
+            self.scope[n.iter_var] = _Typed(None, "string", 0, 0)
             if n.iter_var2:
                 self.scope[n.iter_var2] = (self.of_schema(_elem(r.schema), 0) if r.schema is not None
                                            else _Typed(None, "dyn", 0, 1))
@@ -572,7 +603,8 @@ def _merge_bounds(schemas: list[Optional[dict]]) -> Optional[dict]:
 
 def to_cel(value: Any, s: Optional[dict]) -> Any:
     """
-    A JSON value as CEL sees it under its schema: C{number}s as doubles, C{byte} strings as bytes.
+    A JSON value as CEL sees it under its schema: C{number}s as doubles, C{byte} strings as bytes,
+    properties under their escaped names (L{escape}).
 
     kube also makes C{date-time} strings timestamps and C{duration} strings durations; the C++
     runtime's bindings take those only as top-level variables, not inside a C{dyn} object, so they
@@ -596,7 +628,11 @@ def to_cel(value: Any, s: Optional[dict]) -> Any:
     if isinstance(value, dict):
         props: dict = s["properties"] if isinstance(s.get("properties"), dict) else {}
         ap = s["additionalProperties"] if isinstance(s.get("additionalProperties"), dict) else None
-        return {k: to_cel(v, props.get(k, ap)) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            sub = props.get(k, ap)
+            out[(escape(k) or k) if k in props else k] = to_cel(v, sub)
+        return out
     return value
 
 
@@ -605,6 +641,8 @@ def needs_conversion(s: Any) -> bool:
     if not isinstance(s, dict):
         return False
     if s.get("type") == "number" or s.get("format") == "byte":
+        return True
+    if isinstance(s.get("properties"), dict) and any(escape(k) != k for k in s["properties"]):
         return True
     subs = list((s.get("properties") or {}).values()) if isinstance(s.get("properties"), dict) else []
     subs += [s.get("items"), s.get("additionalProperties")]

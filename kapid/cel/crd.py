@@ -51,6 +51,8 @@ class _Node:
     items: Optional["_Node"] = None
     additional: Optional["_Node"] = None
     cardinality: int = 1
+    #: whether values under this node need L{compiler.to_cel} (numbers, bytes, escaped names)
+    convert: bool = False
 
     def has_rules(self) -> bool:
         return bool(self.rules or self.properties or self.items or self.additional)
@@ -132,7 +134,7 @@ def _build(s: Any, is_root: bool, path: str, card: int, uncorrelatable: Optional
     """The rules under C{s}; C{uncorrelatable} is the path of the first list above it that is not a map list."""
     if not isinstance(s, dict):
         return None
-    node = _Node(s, is_root, cardinality=card)
+    node = _Node(s, is_root, cardinality=card, convert=compiler.needs_conversion(s))
     for i, rule in enumerate(s.get("x-kubernetes-validations") or []):
         if isinstance(rule, dict) and str(rule.get("rule") or "").strip():
             node.rules.append(_compile_rule(rule, s, is_root, _p(path, "x-kubernetes-validations", i),
@@ -345,7 +347,7 @@ def _field_path(base: str, field_path: str) -> str:
 def _run_rules(node: _Node, value: Any, old: Any, has_old: bool, unchanged: bool, path: str, state: _State,
                out: list[FieldError]) -> None:
     s = node.schema
-    convert = compiler.needs_conversion(s)
+    convert = node.convert
     self_value = compiler.to_cel(value, s) if convert else value
     old_value = (compiler.to_cel(old, s) if convert else old) if has_old else None
     type_name = _type_name(s)
@@ -363,8 +365,9 @@ def _run_rules(node: _Node, value: Any, old: Any, has_old: bool, unchanged: bool
             variables[_OLD_VALUE] = old_value
         elif rule.transition:
             variables["oldSelf"] = old_value
+        # the estimate is charged; only when it would pass a limit is the cost on this value worked out
         cost = program.max_cost
-        if cost > 10_000:
+        if cost > compiler.PER_CALL_LIMIT or cost > state.budget:
             cost = compiler.runtime_cost(program, {"self": (s, node.is_root), "oldSelf": (s, node.is_root)},
                                          {"self": value, "oldSelf": old})
         fpath = _field_path(path, str(rule.spec.get("fieldPath") or "")) or "<nil>"

@@ -360,3 +360,28 @@ class RuleSetArgumentTests(SynchronousTestCase):
         obj = {"spec": {"replicas": 5, "maxReplicas": 3}}
         self.assertEqual(rule_errors(compile_rules(s), obj), rule_errors(s, obj))
         self.assertEqual(len(rule_errors(s, obj)), 1)
+
+
+class EscapingTests(SynchronousTestCase):
+    """Properties named like CEL reserved words or with C{.}, C{-}, C{/}, C{__} are reached escaped."""
+
+    def test_escaped_names(self) -> None:
+        """C{namespace} is C{__namespace__}, C{a-b} is C{a__dash__b}, C{x.y} is C{x__dot__y}; the plain names do not compile."""
+        s = schema([{"rule": "self.__namespace__ == 'ns' && self.a__dash__b == 1 && self.x__dot__y == 'z'",
+                     "message": "escaped"}],
+                   namespace={"type": "string", "maxLength": 8}, **{"a-b": {"type": "integer"},
+                                                                     "x.y": {"type": "string", "maxLength": 8}})
+        rs = compile_rules(s)
+        self.assertEqual(rs.errors("s"), [])
+        self.assertEqual(rs.validate({"spec": {"namespace": "ns", "a-b": 1, "x.y": "z"}}), [])
+        self.assertEqual(messages(rs.validate({"spec": {"namespace": "other", "a-b": 1, "x.y": "z"}})),
+                         ['spec: Invalid value: "object": escaped'])
+        bad = schema([{"rule": "self.a__dash__c == 1"}], **{"a-b": {"type": "integer"}})
+        self.assertIn("undefined field 'a__dash__c'", messages(compile_rules(bad).errors("s"))[0])
+
+    def test_map_keys_cost_nothing(self) -> None:
+        """A regex over a bounded map's keys is accepted (kube gives keys no size)."""
+        s = schema([], labels={"type": "object", "maxProperties": 16,
+                               "additionalProperties": {"type": "string", "maxLength": 4096},
+                               "x-kubernetes-validations": [{"rule": "self.all(k, k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))"}]})
+        self.assertEqual(compile_rules(s).errors("s"), [])
