@@ -18,6 +18,7 @@ C{error dialing backend: ...}).
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import random
 import socket
 from typing import Any, Callable, Optional
@@ -508,7 +509,7 @@ class ProxyTransport:
 
     async def forward(
         self, request: Any, location: Location, errors: str = "proxy", upgrade_required: bool = False,
-        checked: Optional[tuple[str, str]] = None, content_type: bytes = b"",
+        checked: Optional[tuple[str, str]] = None, content_type: bytes = b"", prepend: Optional[str] = None,
     ) -> bytes:
         """
         Send C{request} to C{location} and stream the answer back (the client's response is
@@ -521,6 +522,11 @@ class ProxyTransport:
         @param checked: C{(resource, name)}: a backend's answer other than 2xx becomes kube's
             generic server error for it (C{LocationStreamer}'s response checker, pods/log).
         @param content_type: the C{Content-Type} of the answer, whatever the backend says.
+        @param prepend: for the proxy subresources, the path before the target's path in the
+            client's request (C{/api/v1/namespaces/n/pods/p/proxy}): kube's rewriting transport
+            sends C{X-Forwarded-Uri}, rewrites a C{Location} on the backend's host (or a path) to
+            go through the proxy again, and drops the backend's CORS headers. (kube also rewrites
+            the links of C{text/html} answers; kapid does not.)
         """
         if is_upgrade(request):
             return await self.splice(request, location)
@@ -528,6 +534,12 @@ class ProxyTransport:
             raise bad_request("Upgrade request required")
         method = request.method  # type: ignore[attr-defined]
         headers = _forward_headers(request, keep_hop=False)
+        if prepend is not None:
+            target_path = location.path.partition("?")[0]
+            forwarded = posixpath.join(prepend, target_path.lstrip("/")) if prepend else target_path
+            if target_path.endswith("/") and not forwarded.endswith("/"):
+                forwarded += "/"
+            headers.setRawHeaders(b"X-Forwarded-Uri", [forwarded.encode("latin-1")])
         body: Any = None
         content = getattr(request, "content", None)
         if content is not None:
@@ -565,7 +577,15 @@ class ProxyTransport:
                 continue
             request.responseHeaders.setRawHeaders(key, values)  # type: ignore[attr-defined]
         if content_type:
-            request.responseHeaders.setRawHeaders(b"Content-Type", [content_type])  # type: ignore[attr-defined]
+            request.responseHeaders.setRawHeaders(b"Content-Type", [content_type])
+        if prepend is not None:
+            for name in _CORS:
+                request.responseHeaders.removeHeader(name)
+            moved = response.headers.getRawHeaders(b"location")
+            if moved:
+                request.responseHeaders.setRawHeaders(
+                    b"Location", [rewrite_location(moved[0].decode("latin-1"), location, prepend).encode("latin-1")]
+                )
         if response.length is UNKNOWN_LENGTH:
             request.write(b"")  # a stream: the client sees its headers now, not with its first bytes
         relay = _Relay(request)
@@ -650,6 +670,30 @@ class ProxyTransport:
         Close the pooled connections.
         """
         return self.pool.closeCachedConnections()
+
+
+#: The CORS headers kube's proxy drops from a backend's answer (C{corsRemovingTransport}).
+_CORS = (b"Access-Control-Allow-Credentials", b"Access-Control-Allow-Headers", b"Access-Control-Allow-Methods",
+         b"Access-Control-Allow-Origin")
+
+
+def rewrite_location(value: str, location: Location, prepend: str) -> str:
+    """
+    kube's C{rewriteURL} of a C{Location} answered through a proxy subresource: a path, or a URL
+    on the backend's own host, goes through the proxy again (C{prepend} before its path, the
+    trailing slash kept); a relative reference or another host is left alone.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    u = urlsplit(value)
+    if (u.netloc and u.netloc != location.netloc) or not u.path.startswith("/"):
+        return value
+    if u.path.startswith(prepend):
+        return urlunsplit(("", "", u.path, u.query, u.fragment))
+    path = posixpath.join(prepend, u.path.lstrip("/"))
+    if u.path.endswith("/") and not path.endswith("/"):
+        path += "/"
+    return urlunsplit(("", "", path, u.query, u.fragment))
 
 
 _GENERIC = {

@@ -225,7 +225,13 @@ async def proxy(link: Any, request: Any, target: Target, query: Any) -> bytes:
     else:
         location = await node_location(link, target.name)
     path = join_path(location.path if location.path != "/" else "", proxy_suffix(request, query)) or "/"
+    # what kube's rewriting transport puts before the target's path: the request's path less it
+    incoming = request.path.decode("latin-1")
+    suffix = path
+    if incoming.endswith("/") and not suffix.endswith("/"):
+        suffix += "/"
+    prepend = incoming[: -len(suffix)] if incoming.endswith(suffix) else incoming.rstrip("/")
     raw_query = request.uri.decode("latin-1").partition("?")[2]
     if raw_query:
         path += "?" + raw_query
-    return await transport().forward(request, attr.evolve(location, path=path))
+    return await transport().forward(request, attr.evolve(location, path=path), prepend=prepend)

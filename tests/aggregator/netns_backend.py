@@ -31,6 +31,8 @@ def _read_head(conn: socket.socket) -> tuple[bytes, bytes]:
 
 
 ROUTES: dict = {}
+#: C{host:port} this server listens on.
+SELF = ""
 
 
 def _serve(conn: socket.socket) -> None:
@@ -68,6 +70,11 @@ def _serve(conn: socket.socket) -> None:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                              + str(len(doc)).encode() + b"\r\n\r\n" + doc)
                 continue
+            if target.startswith("/redirect"):
+                where = f"http://{SELF}/landing/" if target == "/redirect" else "/landing?x=1"
+                conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + where.encode() + b"\r\nAccess-Control-Allow-Origin: *"
+                             b"\r\nContent-Length: 0\r\n\r\n")
+                continue
             if target.startswith("/stream"):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
                 for i in range(3):
@@ -88,7 +95,9 @@ def _serve(conn: socket.socket) -> None:
 
 
 def main() -> None:
+    global SELF
     host, port = sys.argv[1], int(sys.argv[2])
+    SELF = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     context = None
     if len(sys.argv) > 4:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

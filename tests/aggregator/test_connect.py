@@ -190,6 +190,13 @@ class ProxySubresourceTests(TestCase):
         self.assertEqual(headers["x-backend"], "yes")
         self.assertNotIn("authorization", body["headers"])
         self.assertIn("x-forwarded-for", body["headers"])
+        self.assertEqual(body["headers"]["x-forwarded-uri"], [f"{base}/web/proxy/hello/there/"])
+        # kube's rewriting transport: a redirect on the backend's host or to a path comes back through the proxy
+        code, headers, _ = self.req("GET", f"{base}/web/proxy/redirect")
+        self.assertEqual((code, headers["location"]), (302, f"{base}/web/proxy/landing/"))
+        self.assertNotIn("access-control-allow-origin", headers)
+        code, headers, _ = self.req("GET", f"{base}/web/proxy/redirect-path")
+        self.assertEqual(headers["location"], f"{base}/web/proxy/landing?x=1")
         code, _, body = self.req("POST", f"{base}/http:web:8080/proxy/submit", b"payload", {"Content-Type": "text/plain"})
         self.assertEqual((code, body["method"], body["path"], body["body"]), (200, "POST", "/submit", "payload"))
         code, _, body = self.req("GET", f"{base}/web/proxy")
