@@ -243,7 +243,8 @@ def max_size(s: Optional[dict]) -> int:
     if t == "object":
         if isinstance(s.get("maxProperties"), int):
             return int(s["maxProperties"])
-        return (MAX_REQUEST_SIZE - 2) // (_min_size(_elem(s)) + 4)
+        # a key ("" and a colon), a comma and the smallest value: kube's estimate
+        return (MAX_REQUEST_SIZE - 2) // (_min_size(_elem(s)) + 6)
     if t in ("string", "bytes"):
         if isinstance(s.get("maxLength"), int):
             return int(s["maxLength"])
@@ -448,8 +449,10 @@ class _Walk:
         if fn in ("int", "uint", "double", "string", "bytes", "timestamp", "duration", "dyn", "type"):
             t = {"int": "integer", "uint": "integer", "double": "number", "string": "string", "bytes": "bytes",
                  "timestamp": "timestamp", "duration": "duration"}.get(fn, "dyn")
-            return _Typed(None, t, base + 1 + (math.ceil(sizes[0] * 0.1) if args and args[0].type == "string"
-                                               else 0), args[0].size if args else 1)
+            # conversions cost 1, but for string <-> bytes, which copy
+            copies = fn in ("string", "bytes") and bool(args) and args[0].type in ("string", "bytes") \
+                and args[0].type != t
+            return _Typed(None, t, base + 1 + (scan(0) if copies else 0), args[0].size if args else 1)
         return _Typed(None, "dyn", base + 1, 1)
 
 

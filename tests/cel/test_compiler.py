@@ -178,3 +178,20 @@ class CostTests(SynchronousTestCase):
         """Rules under lists run once per element: the product of the sizes above them."""
         self.assertEqual(compiler.cardinality([{"type": "array", "maxItems": 10},
                                                {"type": "object", "maxProperties": 5}]), 50)
+
+
+class CostModelTests(SynchronousTestCase):
+    """Rules real CRDs use (Karpenter's, Gateway API's) are accepted as kube accepts them."""
+
+    def test_conversion_is_cheap(self) -> None:
+        """int() of an unbounded string costs 1, as in cel-go."""
+        s = {"type": "object", "properties": {"reqs": {"type": "array", "maxItems": 100, "items": {
+            "type": "object", "properties": {"values": {"type": "array", "items": {"type": "string"}}}}}}}
+        cost = comp("self.reqs.all(x, x.values.size() == 1 && int(x.values[0]) >= 0)", s).max_cost
+        self.assertLess(cost, compiler.STATIC_COST_LIMIT)
+
+    def test_unbounded_map_of_int_or_string(self) -> None:
+        """A membership test over the keys of an unbounded map of int-or-string is within budget."""
+        s = {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True}}
+        cost = comp("self.all(x, !(x in ['cpu', 'memory', 'ephemeral-storage', 'pods']))", s).max_cost
+        self.assertLess(cost, compiler.STATIC_COST_LIMIT)
