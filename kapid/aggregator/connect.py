@@ -636,6 +636,9 @@ class ProxyTransport:
                 lines.append(key + b": " + v)
         out: Any = backend.transport
         out.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        if getattr(request, "_disconnected", False) or getattr(request, "channel", None) is None:
+            out.loseConnection()  # the client went while the backend was dialled
+            return b""
         client = _hijack(request, backend)
         backend.peer = client
         for chunk in backend.pending:
