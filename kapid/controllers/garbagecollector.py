@@ -282,8 +282,10 @@ class GarbageCollector(Controller):
                 await self._update_refs(node, key, lambda refs: [r for r in refs if r.get("uid") not in gone])
             return
         if waiting and node.dependents:
-            # in the foreground too, and no longer blocking the owners that wait (kube's unblock)
+            # in the foreground too; when a dependent waits in the foreground as well this may be a
+            # cycle, so the references stop blocking the owners that wait (kube's unblock)
             waiting_uids = {r["uid"] for r in waiting}
+            cycle = any((self.graph.get(d) or Node(d)).foreground for d in node.dependents)
 
             def unblock(refs: list[dict]) -> list[dict]:
                 out = []
@@ -294,7 +296,8 @@ class GarbageCollector(Controller):
                     out.append(r)
                 return out
 
-            await self._update_refs(node, key, unblock)
+            if cycle:
+                await self._update_refs(node, key, unblock)
             policy = "Foreground"
         elif ORPHAN in finalizers:
             policy = "Orphan"
@@ -342,7 +345,7 @@ class GarbageCollector(Controller):
         now = metautil.timestamp(self.clock.seconds())
         event = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{meta.get('name', '')}.", "namespace": "default"},
+            "metadata": {"name": f"{meta.get('name', '')}.{int(self.clock.seconds() * 1e9):x}", "namespace": "default"},
             "involvedObject": {
                 "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta.get("name"),
                 "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
@@ -382,7 +385,9 @@ class GarbageCollector(Controller):
                 continue
             if any(r["uid"] == node.uid and r.get("blockOwnerDeletion") for r in dep.owners):
                 blocking.append(d)
-            if not dep.deleting or dep.foreground:
+                if not dep.foreground:
+                    self.queue.add(d)
+            elif not dep.deleting:
                 self.queue.add(d)
         if not blocking:
             await self._remove_finalizer(node, FOREGROUND)
