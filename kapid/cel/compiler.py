@@ -45,7 +45,8 @@ STATIC_CRD_COST_LIMIT = 100_000_000
 MAX_REQUEST_SIZE = 3 * 1024 * 1024
 
 _UNBOUNDED_STRING = MAX_REQUEST_SIZE - 2
-_FORMAT_LENGTHS = {"date-time": 35, "date": 10, "duration": 64, "uuid": 36, "ipv4": 15, "ipv6": 45}
+#: kube's longest JSON forms of formatted strings
+_FORMAT_LENGTHS = {"date-time": 35, "date": 12, "duration": 32}
 
 
 class CompileError(Exception):
@@ -220,35 +221,65 @@ def _elem(s: Optional[dict]) -> Optional[dict]:
 
 
 def _min_size(s: Optional[dict]) -> int:
-    """The fewest bytes a value of the schema takes in JSON (kube's estimate, for unbounded lists)."""
-    t = _type(s)
-    if t in ("string", "timestamp", "duration", "bytes"):
-        return 2
+    """
+    The fewest bytes a value of the schema takes in JSON (kube's C{MinSerializedSize}): an object
+    is C{{}} plus its required properties without defaults (name, quotes, colon, comma, value).
+    """
+    if s is None or s.get("x-kubernetes-int-or-string"):
+        return 1
+    t = s.get("type")
+    if t == "string":
+        return {"date-time": 21, "date": 12, "duration": 4}.get(str(s.get("format")), 2)
     if t == "boolean":
         return 4
-    if t in ("object", "array"):
+    if t == "array":
         return 2
+    if t == "object":
+        props = s.get("properties")
+        if not isinstance(props, dict) or isinstance(s.get("additionalProperties"), dict):
+            return 2
+        size = 2
+        for name in s.get("required") or []:
+            prop = props.get(name)
+            if isinstance(prop, dict) and "default" not in prop:
+                size += len(name) + _min_size(prop) + 4
+        return size
     return 1
 
 
 def max_size(s: Optional[dict]) -> int:
-    """The most elements (lists, maps) or characters (strings) a value of the schema can have."""
+    """
+    The most elements (lists, maps) or bytes (strings) a value of the schema can have, as kube's
+    estimator sizes it: C{maxItems}/C{maxProperties}, else as many of the smallest values as fit in
+    the largest request; strings C{maxLength} times 4 (UTF-8), the longest C{enum} value, or the
+    largest request; objects with properties (records) 0.
+    """
     if s is None:
         return _UNBOUNDED_STRING
+    if s.get("x-kubernetes-int-or-string"):
+        return int(s["maxLength"]) * 4 if isinstance(s.get("maxLength"), int) else _UNBOUNDED_STRING
     t = _type(s)
     if t == "array":
         if isinstance(s.get("maxItems"), int):
             return int(s["maxItems"])
         return (MAX_REQUEST_SIZE - 2) // (_min_size(_elem(s)) + 1)
     if t == "object":
+        if not isinstance(s.get("additionalProperties"), dict):
+            return 0
         if isinstance(s.get("maxProperties"), int):
             return int(s["maxProperties"])
         # a key ("" and a colon), a comma and the smallest value: kube's estimate
         return (MAX_REQUEST_SIZE - 2) // (_min_size(_elem(s)) + 6)
     if t in ("string", "bytes"):
+        fmt = str(s.get("format"))
+        if fmt in _FORMAT_LENGTHS:
+            return _FORMAT_LENGTHS[fmt]
         if isinstance(s.get("maxLength"), int):
-            return int(s["maxLength"])
-        return _FORMAT_LENGTHS.get(str(s.get("format")), _UNBOUNDED_STRING)
+            return int(s["maxLength"]) * (4 if t == "string" else 1)
+        enum = [v for v in s.get("enum") or [] if isinstance(v, str)]
+        if enum:
+            return max(len(v) for v in enum)
+        return _UNBOUNDED_STRING
     return 1
 
 
@@ -395,10 +426,8 @@ class _Walk:
         if fn in ("_&&_", "_||_", "!_", "@not_strictly_false"):
             return _Typed(None, "boolean", base, 1)
         if fn in ("_==_", "_!=_"):
-            extra = math.ceil(min(sizes) * 0.1) if all(a.type in ("string", "bytes") for a in args) else 1
-            if all(a.type in ("array", "object") for a in args):
-                extra = min(sizes)
-            return _Typed(None, "boolean", base + extra, 1)
+            # cel-go: the smaller side traversed at a tenth of a unit per element
+            return _Typed(None, "boolean", base + 1 + math.ceil(min(sizes) * 0.1), 1)
         if fn in ("_<_", "_<=_", "_>_", "_>=_"):
             extra = math.ceil(min(sizes) * 0.1) if args[0].type == "string" else 1
             return _Typed(None, "boolean", base + extra, 1)

@@ -177,7 +177,8 @@ class CostTests(SynchronousTestCase):
     def test_cardinality(self) -> None:
         """Rules under lists run once per element: the product of the sizes above them."""
         self.assertEqual(compiler.cardinality([{"type": "array", "maxItems": 10},
-                                               {"type": "object", "maxProperties": 5}]), 50)
+                                               {"type": "object", "maxProperties": 5,
+                                                "additionalProperties": {"type": "string"}}]), 50)
 
 
 class CostModelTests(SynchronousTestCase):
@@ -195,3 +196,20 @@ class CostModelTests(SynchronousTestCase):
         s = {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True}}
         cost = comp("self.all(x, !(x in ['cpu', 'memory', 'ephemeral-storage', 'pods']))", s).max_cost
         self.assertLess(cost, compiler.STATIC_COST_LIMIT)
+
+
+class SizeTests(SynchronousTestCase):
+    """kube's size estimates."""
+
+    def test_strings(self) -> None:
+        """maxLength counts 4 bytes a character; an enum its longest value; else the largest request."""
+        self.assertEqual(compiler.max_size({"type": "string", "maxLength": 10}), 40)
+        self.assertEqual(compiler.max_size({"type": "string", "enum": ["a", "abc"]}), 3)
+        self.assertEqual(compiler.max_size({"type": "string"}), compiler.MAX_REQUEST_SIZE - 2)
+
+    def test_required_properties_make_items_bigger(self) -> None:
+        """Items with required properties fit fewer times in a request."""
+        item = {"type": "object", "required": ["type", "status"],
+                "properties": {"type": {"type": "string"}, "status": {"type": "string"}}}
+        # {} + "type":"", + "status":"", = 2 + (4 + 2 + 4) + (6 + 2 + 4)
+        self.assertEqual(compiler.max_size({"type": "array", "items": item}), (compiler.MAX_REQUEST_SIZE - 2) // 25)
