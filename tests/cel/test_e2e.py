@@ -129,3 +129,61 @@ class PolicyEndToEndTests(TestCase):
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn('spec.validations[0].expression: Invalid value: "object.spec.replicas <=": compilation failed',
                       r.stderr)
+
+
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.cel.example.com
+spec:
+  group: cel.example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              replicas: {type: integer}
+              maxReplicas: {type: integer}
+            x-kubernetes-validations:
+            - rule: "%(rule)s"
+              message: replicas must not exceed maxReplicas
+"""
+
+
+class CRDEndToEndTests(TestCase):
+    """CRDs with rules through kubectl."""
+
+    timeout = 120
+
+    async def test_rules_compiled_on_apply(self) -> None:
+        """
+        A CRD whose rule names a missing field is refused with kube's cause; with a good rule it is
+        created without any warning.
+        """
+        kapid = await start_kapid(self)
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+        path = os.path.join(home, "crd.yaml")
+
+        async def apply(rule: str) -> Any:
+            with open(path, "w") as f:
+                f.write(CRD % {"rule": rule})
+            return await run_kubectl_async(KUBECTL, ["apply", "-f", path], server=kapid.insecure_url, home=home)
+
+        r = await apply("self.replica <= self.maxReplicas")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: "
+                      "Invalid value: apiextensions.ValidationRule{Rule:\"self.replica <= self.maxReplicas\"", r.stderr)
+        self.assertIn("compilation failed: ERROR: <input>:1:5: undefined field 'replica'", r.stderr)
+        r = await apply("self.replicas <= self.maxReplicas")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("Warning", r.stderr)
