@@ -413,7 +413,7 @@ def _run_rules(node: _Node, value: Any, old: Any, has_old: bool, unchanged: bool
         elif reason == "FieldValueRequired":
             out.append(field.required(fpath, detail))
         elif reason == "FieldValueDuplicate":
-            out.append(attrs.evolve(field.duplicate(fpath, type_name), detail=detail))
+            out.append(field.duplicate(fpath, type_name))  # kube gives a duplicate no detail
         else:
             out.append(field.invalid(fpath, type_name, detail))
 
