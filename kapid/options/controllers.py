@@ -5,7 +5,7 @@ Controller flags (kube-controller-manager's names): which housekeeping controlle
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import attr
 
@@ -17,6 +17,8 @@ KNOWN_CONTROLLERS: tuple[tuple[str, str, bool], ...] = (
     ("serviceaccount-controller", "serviceaccount", True),
     ("namespace-controller", "namespace", True),
     ("garbage-collector-controller", "garbagecollector", True),
+    ("root-ca-certificate-publisher-controller", "root-ca-cert-publisher", True),
+    ("certificatesigningrequest-signing-controller", "csrsigning", True),
 )
 
 _ALIASES = {short: name for name, short, _ in KNOWN_CONTROLLERS}
@@ -44,6 +46,13 @@ SECTION = Section(
              "that is used for locking during leader election."),
         Flag("leader-elect-resource-namespace", "kube-system", "The namespace of the Lease object "
              "that is used for locking during leader election."),
+        Flag("cluster-signing-cert-file", "", "Filename containing a PEM-encoded X509 CA certificate "
+             "used to issue cluster-scoped certificates for the kubernetes.io/* signers (default: "
+             "kapid's CA in --cert-dir)."),
+        Flag("cluster-signing-key-file", "", "Filename containing a PEM-encoded RSA or ECDSA private "
+             "key used to sign cluster-scoped certificates."),
+        Flag("cluster-signing-duration", "8760h0m0s", "The max length of duration signed certificates "
+             "will be given. Individual CSRs may request shorter certs by setting spec.expirationSeconds."),
     ),
 )
 
@@ -63,6 +72,9 @@ class ControllersConfig:
     retry_period: float = 2.0
     resource_name: str = "kube-controller-manager"
     resource_namespace: str = "kube-system"
+    cluster_signing_cert_file: Optional[str] = None
+    cluster_signing_key_file: Optional[str] = None
+    cluster_signing_duration: float = 365 * 86400.0
 
 
 def canonical(name: str) -> str:
@@ -119,4 +131,10 @@ def validate(values: dict[str, Any]) -> tuple[ControllersConfig, list[str]]:
             c.error("--leader-elect-retry-period: retryPeriod must be greater than zero")
     name = c.text("leader-elect-resource-name") or "kube-controller-manager"
     namespace = c.text("leader-elect-resource-namespace") or "kube-system"
-    return ControllersConfig(enabled, elect, lease, renew, retry, name, namespace), c.errors
+    cert = c.readable_file("cluster-signing-cert-file")
+    key = c.readable_file("cluster-signing-key-file")
+    if bool(cert) != bool(key):
+        c.error("--cluster-signing-cert-file and --cluster-signing-key-file must be given together")
+    duration = c.duration("cluster-signing-duration")
+    config = ControllersConfig(enabled, elect, lease, renew, retry, name, namespace, cert, key, duration)
+    return config, c.errors
