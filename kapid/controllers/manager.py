@@ -14,12 +14,14 @@ from kapid.controllers.framework import Controller, ControllerContext, Controlle
 
 
 def _factories() -> dict[str, Callable[[ControllerContext], Controller]]:
-    from kapid.controllers import garbagecollector, namespace, serviceaccounts
+    from kapid.controllers import certificates, garbagecollector, namespace, rootca, serviceaccounts
 
     return {
         "serviceaccount-controller": serviceaccounts.ServiceAccountsController,
         "namespace-controller": namespace.NamespaceController,
         "garbage-collector-controller": garbagecollector.GarbageCollector,
+        "root-ca-certificate-publisher-controller": rootca.RootCAPublisher,
+        "certificatesigningrequest-signing-controller": certificates.CSRSigningController,
     }
 
 

@@ -308,9 +308,10 @@ class ControllersFlagTests(SynchronousTestCase):
         C{*} is every default controller, C{-name} removes one, C{name} alone is only that one,
         old short names are accepted, unknown names reported.
         """
-        every = ("serviceaccount-controller", "namespace-controller", "garbage-collector-controller")
+        every = ("serviceaccount-controller", "namespace-controller", "garbage-collector-controller",
+                 "root-ca-certificate-publisher-controller", "certificatesigningrequest-signing-controller")
         self.assertEqual(enabled_controllers(["*"]), (every, []))
-        self.assertEqual(enabled_controllers(["*", "-garbagecollector"]), (every[:2], []))
+        self.assertEqual(enabled_controllers(["*", "-garbagecollector"]), (every[:2] + every[3:], []))
         self.assertEqual(enabled_controllers(["namespace"]), (("namespace-controller",), []))
         self.assertEqual(enabled_controllers([]), ((), []))
         self.assertEqual(enabled_controllers(["*", "-bogus", "x"])[1], ["-bogus", "x"])
