@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import re._constants as _sre  # type: ignore[import-not-found]
+import re._parser as _sre_parse  # type: ignore[import-not-found]
 import urllib.parse
 from fractions import Fraction
 from functools import lru_cache
@@ -132,10 +134,45 @@ def _sets_intersects(a: list, b: list) -> bool:
 # regex
 
 
+def _only_repeat(items: Any) -> bool:
+    """Whether a parsed (sub)pattern is nothing but one unbounded repetition (possibly grouped)."""
+    items = list(items)
+    if len(items) != 1:
+        return False
+    op, arg = items[0]
+    if op is _sre.SUBPATTERN:
+        return _only_repeat(arg[-1])
+    if op is _sre.BRANCH:
+        return any(_only_repeat(alt) for alt in arg[1])
+    return op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and arg[1] == _sre.MAXREPEAT
+
+
+def _nested_repeat(items: Any) -> bool:
+    """Whether a parsed pattern repeats a bare repetition (C{(a+)+}): exponential in Python's engine."""
+    for op, arg in items:
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            if arg[1] == _sre.MAXREPEAT and _only_repeat(arg[2]):
+                return True
+            if _nested_repeat(arg[2]):
+                return True
+        elif op is _sre.SUBPATTERN and _nested_repeat(arg[-1]):
+            return True
+        elif op is _sre.BRANCH and any(_nested_repeat(alt) for alt in arg[1]):
+            return True
+    return False
+
+
 @lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str]:
-    """A compiled RE2-style pattern (Python's engine; the syntax kube rules use is shared)."""
-    return re.compile(pattern)
+    """
+    A compiled RE2-style pattern (Python's engine; the syntax kube rules use is shared). Python's
+    engine backtracks, so a repeated bare repetition (C{(a+)+}), which RE2 runs in linear time, is
+    refused rather than risk an exponential evaluation.
+    """
+    compiled = re.compile(pattern)
+    if _nested_repeat(_sre_parse.parse(pattern)):
+        raise ValueError(f"regex {pattern!r} repeats a repetition, which this server does not evaluate")
+    return compiled
 
 
 def _find(s: str, pattern: str) -> str:

@@ -86,6 +86,19 @@ class RegexTests(TrueCasesMixin, SynchronousTestCase):
     )
 
 
+class RegexSafetyTests(SynchronousTestCase):
+    """Patterns Python's backtracking engine would run exponentially are refused, never run."""
+
+    def test_nested_repetition(self) -> None:
+        """C{(a+)+} on a long non-matching string is an evaluation error at once."""
+        with self.assertRaises(EvalError):
+            ev("'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!'.find('(a+)+$') == ''")
+
+    def test_common_patterns(self) -> None:
+        """Usual patterns with repeated groups are fine."""
+        self.assertIs(ev("'a.b.c'.find('[a-z]+(\\\\.[a-z]+)*') == 'a.b.c'"), True)
+
+
 class URLTests(TrueCasesMixin, SynchronousTestCase):
     """url, isURL and the URL accessors."""
 
