@@ -35,6 +35,20 @@ def _compile(source: str, names: tuple[str, ...]) -> Program:
     return compiler.compile(source, {}, extra=names)
 
 
+#: cel-go's error when an evaluation passes the per-call cost limit.
+COST_EXCEEDED = "operation cancelled: actual cost limit exceeded"
+
+
+def evaluate(program: Program, variables: dict[str, Any]) -> Any:
+    """
+    Evaluate, refusing first (kube's cost-limit error) an expression with nested loops whose cost on
+    these values passes kube's per-call limit: nothing runs for minutes.
+    """
+    if program.loop_depth >= 2 and compiler.actual_cost(program, variables) > compiler.PER_CALL_LIMIT:
+        raise EvalError(COST_EXCEEDED)
+    return program.evaluate(variables)
+
+
 def _used_variables(root: Node) -> set[str]:
     """The C{variables.<name>} an expression selects."""
     out = set()
@@ -148,7 +162,7 @@ class MatchConditions:
                 errors.append(f"compilation failed: {error}")
                 continue
             try:
-                value = program.evaluate({k: variables.get(k) for k in self.names})
+                value = evaluate(program, {k: variables.get(k) for k in self.names})
             except EvalError as e:
                 errors.append(str(e))
                 continue
@@ -267,7 +281,7 @@ class CompiledPolicy:
             err = self._blocked(expr, failed)
             if err is None and expr.program is not None:
                 try:
-                    values[name] = expr.program.evaluate(dict(base, variables=values))
+                    values[name] = evaluate(expr.program, dict(base, variables=values))
                     continue
                 except EvalError as e:
                     err = str(e)
@@ -283,7 +297,7 @@ class CompiledPolicy:
             if expr.program is None or self._blocked(expr, failed) is not None:
                 continue
             try:
-                value = expr.program.evaluate(scope)
+                value = evaluate(expr.program, scope)
             except EvalError:
                 continue
             if isinstance(value, str):
@@ -309,7 +323,7 @@ class CompiledPolicy:
         if blocked is not None:
             return self._error(check, blocked)
         try:
-            ok = check.program.evaluate(scope)
+            ok = evaluate(check.program, scope)
         except EvalError as e:
             return self._error(check, str(e))
         if ok is True:
@@ -321,7 +335,7 @@ class CompiledPolicy:
             f"failed expression: {str(spec.get('expression') or '').strip()}"
         if message is not None and message.program is not None and self._blocked(message, failed) is None:
             try:
-                value = message.program.evaluate(scope)
+                value = evaluate(message.program, scope)
             except EvalError:
                 value = None
             if isinstance(value, str) and value.strip() and "\n" not in value.strip():

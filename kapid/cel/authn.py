@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from kapid.cel import compiler
+from kapid.cel.admission import evaluate
 from kapid.cel.compiler import CompileError, EvalError, Program
 
 
@@ -84,7 +85,7 @@ class ClaimExpressions:
         if program is None:
             raise ClaimError(f"oidc: error evaluating {what}: compilation failed")
         try:
-            return program.evaluate(variables)
+            return evaluate(program, variables)
         except EvalError as e:
             raise ClaimError(f"oidc: error evaluating {what}: expression '{program.source}' resulted in error: {e}") \
                 from None

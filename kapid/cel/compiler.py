@@ -319,10 +319,12 @@ class _Walk:
     character, list functions one per element, comprehensions their range's size times their body).
     """
 
-    def __init__(self, source: str, roots: dict[str, tuple[Optional[dict], bool]]) -> None:
+    def __init__(self, source: str, roots: dict[str, tuple[Optional[dict], bool]], strict: bool = True) -> None:
         self.source = source
         self.scope: dict[str, _Typed] = {}
         self.roots = roots
+        #: report unknown fields (compiling); otherwise they are dyn (costing a value's shape)
+        self.strict = strict
 
     def error(self, node: Node, message: str) -> CompileError:
         where, caret = _location(self.source, max(node.position, 0))
@@ -365,6 +367,8 @@ class _Walk:
                 if fields is not None:
                     prop = _field(fields, n.value)
                     if prop is None:
+                        if not self.strict:
+                            return _Typed(None, "boolean" if n.test_only else "dyn", operand.cost + 1, 1)
                         raise self.error(n, f"undefined field '{n.value}'")
                     if n.test_only:
                         return _Typed(None, "boolean", operand.cost + 1, 1)
@@ -372,7 +376,7 @@ class _Walk:
                 if n.test_only:
                     return _Typed(None, "boolean", operand.cost + 1, 1)
                 return self.of_schema(_elem(s), operand.cost + 1)
-            if s is not None and operand.type not in ("object", "dyn"):
+            if s is not None and operand.type not in ("object", "dyn") and self.strict:
                 raise self.error(n, f"type '{_cel_type(operand.type)}' does not support field selection")
             return _Typed(None, "boolean" if n.test_only else "dyn", operand.cost + 1, 1)
         if k == "list":
@@ -508,6 +512,8 @@ class Program:
     max_cost: int
     references: frozenset[str]
     checked: Checked
+    #: how deeply its comprehensions nest (2 and more: cost grows as a power of the input's size)
+    loop_depth: int = 0
 
     def evaluate(self, variables: dict[str, Any]) -> Any:
         """
@@ -573,11 +579,43 @@ def compile(source: str, variables: dict[str, tuple[Optional[dict], bool]],
     checked: Checked = parse_checked(expression.serialize())
     walked = _Walk(source, variables).walk(checked.root)
     refs = frozenset(name for name in checked.references.values() if name in variables or name in extra)
-    program = Program(source, expression, _result_type(expression, walked), walked.cost, refs, checked)
+    program = Program(source, expression, _result_type(expression, walked), walked.cost, refs, checked,
+                      _loop_depth(checked.root))
     if len(_cache) >= _CACHE_MAX:
         _cache.clear()
     _cache[key] = program
     return program
+
+
+def _loop_depth(n: Node) -> int:
+    """The deepest nesting of comprehensions under C{n}."""
+    below = max((_loop_depth(a) for a in n.args), default=0)
+    return below + 1 if n.kind == "comprehension" else below
+
+
+def schema_of(value: Any) -> Optional[dict]:
+    """A schema bounding a JSON value as it is (for costing C{dyn} variables on their actual value)."""
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "integer"}
+    if isinstance(value, float):
+        return {"type": "number"}
+    if isinstance(value, str):
+        return {"type": "string", "maxLength": len(value)}
+    if isinstance(value, list):
+        items = [schema_of(v) for v in value]
+        merged = _merge_bounds(items) if items else None
+        return {"type": "array", "maxItems": len(value), **({"items": merged} if merged else {})}
+    if isinstance(value, dict):
+        return {"type": "object", "properties": {k: schema_of(v) or {} for k, v in value.items()}}
+    return None
+
+
+def actual_cost(program: Program, values: dict[str, Any]) -> int:
+    """An upper bound of the cost of evaluating a program of C{dyn} variables on these values."""
+    shapes = {name: (schema_of(value), False) for name, value in values.items()}
+    return _Walk(program.source, shapes, strict=False).walk(program.checked.root).cost
 
 
 def runtime_cost(program: Program, variables: dict[str, tuple[Optional[dict], bool]],

@@ -178,3 +178,17 @@ class PolicyTests(SynchronousTestCase):
     def test_cached(self) -> None:
         """The same spec compiles once."""
         self.assertIs(compiled_policy(POLICY), compiled_policy(dict(POLICY)))
+
+
+class CostGuardTests(SynchronousTestCase):
+    """Nested loops over large values are refused before they run."""
+
+    def test_nested_loops(self) -> None:
+        """Three nested loops over 2000 items fail at once with cel-go's cost-limit error; over 20 they run."""
+        policy = CompiledPolicy({"validations": [
+            {"expression": "object.items.all(a, object.items.all(b, object.items.all(c, a + b + c >= 0)))"}]})
+        r = policy.evaluate({"object": {"items": list(range(2000))}})
+        self.assertEqual([d.message for d in r.decisions], [
+            "expression 'object.items.all(a, object.items.all(b, object.items.all(c, a + b + c >= 0)))' resulted in "
+            "error: operation cancelled: actual cost limit exceeded"])
+        self.assertEqual(policy.evaluate({"object": {"items": list(range(20))}}).decisions, ())
