@@ -94,6 +94,13 @@ def add_controller_manager(service: Any) -> None:
             stage.when_reached().addCallback(lambda _: manager.stop())
         return manager.start()
 
+    registry = getattr(service, "registry", None)
+    misc = getattr(service.config, "misc", None)
+    if registry is not None and misc is not None:
+        apply_event_ttl(registry, misc.event_ttl)
+    from kapid.controllers import apiserver_identity
+
+    service.add_post_start_hook("start-kube-apiserver-identity-lease-controller", apiserver_identity.post_start_hook)
     service.add_post_start_hook("kapid-controller-manager", start)
     for name in cc.enabled:
         if name not in _factories():
@@ -104,3 +111,19 @@ def add_controller_manager(service: Any) -> None:
             return succeed(None) if manager is None else manager.wait_started(name)
 
         service.add_post_start_hook(f"start-{name}", started)
+
+
+def apply_event_ttl(registry: Any, seconds: float) -> None:
+    """
+    C{--event-ttl}: Events (core and events.k8s.io) are stored with a storage lease of C{seconds}
+    (kube's default 1h), so they expire from storage by themselves.
+    """
+    import attr
+
+    ttl = int(seconds)
+    if ttl <= 0:
+        return
+    for group in ("", "events.k8s.io"):
+        res = registry.get(group, "events")
+        if res is not None and res.ttl != ttl:
+            registry.add(attr.evolve(res, ttl=ttl))
