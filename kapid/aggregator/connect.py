@@ -540,16 +540,9 @@ class ProxyTransport:
             if target_path.endswith("/") and not forwarded.endswith("/"):
                 forwarded += "/"
             headers.setRawHeaders(b"X-Forwarded-Uri", [forwarded.encode("latin-1")])
-        body: Any = None
-        content = getattr(request, "content", None)
-        if content is not None:
-            content.seek(0)
-            data = content.read()
-            content.seek(0)
-            if data or method in (b"POST", b"PUT", b"PATCH"):
-                from kapid.aggregator.proxy import _BytesBody
+        from kapid.aggregator.proxy import request_body
 
-                body = _BytesBody(data)
+        body = request_body(request, always=method in (b"POST", b"PUT", b"PATCH"))
         try:
             response: Any = await self.agent.request(method, location.url.encode("ascii"), headers, body)
         except CancelledError:

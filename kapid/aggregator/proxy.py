@@ -282,13 +282,7 @@ class APIServiceProxy:
             d.addErrback(self._failed, request, api_service)
             return NOT_DONE_YET
         body = None
-        content = getattr(request, "content", None)
-        if content is not None:
-            content.seek(0)
-            data = content.read()
-            content.seek(0)
-            if data:
-                body = _BytesBody(data)
+        body = request_body(request, always=False)
         method = request.method.decode("ascii")  # type: ignore[attr-defined]
         uri = request.uri.decode("latin-1")  # type: ignore[attr-defined]
         d = Deferred.fromCoroutine(self.client_for(api_service).request(method, uri, headers, body))
@@ -382,6 +376,33 @@ class APIServiceProxy:
         if self._splicer is not None:
             self._splicer.close()
         return self.clients.close()
+
+
+#: Bodies up to this size are sent from memory; larger ones (which Twisted's server keeps in a
+#: temporary file) are streamed from the file.
+_IN_MEMORY = 64 * 1024
+
+
+def request_body(request: Any, always: bool) -> Any:
+    """
+    The body producer of what the client sent (Twisted's server has read it whole, into memory or,
+    above 100 KB, a temporary file): small bodies at once, large ones streamed from the file so
+    they are never all in memory; None for an empty body unless C{always}.
+    """
+    from twisted.web.client import FileBodyProducer
+
+    content = getattr(request, "content", None)
+    if content is None:
+        return _BytesBody(b"") if always else None
+    size = content.seek(0, 2)
+    content.seek(0)
+    if size > _IN_MEMORY:
+        return FileBodyProducer(content)
+    data = content.read()
+    content.seek(0)
+    if not data and not always:
+        return None
+    return _BytesBody(data)
 
 
 @implementer(IBodyProducer)
