@@ -447,7 +447,10 @@ class RegistryStore:
             await self.check_namespace_for_create(namespace, name)
         else:
             # what admission took (e.g. quota) comes back as a transaction, settled like the strategy's
-            admitted = await _maybe_await(admit(obj))
+            try:
+                admitted = await _maybe_await(admit(obj))
+            except StorageError as e:  # a plugin's read of storage: the storage's answer
+                raise self._error(e, name, "create")
         generated = bool(obj["metadata"].get("generateName")) and name.startswith(
             obj["metadata"]["generateName"][: metautil.MAX_GENERATED_NAME_PREFIX]
         )
@@ -753,10 +756,13 @@ class RegistryStore:
             except Exception as e:
                 raise self._error(e, name, "delete")
         if admit is not None:
-            await _maybe_await(admit((
-                self.to_version(current, version) if self.async_converter is None
-                else await self.to_version_async(current, version)
-            )))
+            try:
+                await _maybe_await(admit((
+                    self.to_version(current, version) if self.async_converter is None
+                    else await self.to_version_async(current, version)
+                )))
+            except StorageError as e:  # a plugin's read of storage: the storage's answer
+                raise self._error(e, name, "delete")
         special = getattr(self.strategy, "delete", None)
         if special is not None:
             result = await _maybe_await(special(self, current, options, version, dry_run))

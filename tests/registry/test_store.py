@@ -86,3 +86,31 @@ class StoreTests(SynchronousTestCase):
             Deferred.fromCoroutine(self.store.update("default", "a", bad, "v1", expect_uid="other")), StatusError)
         self.assertEqual(err.value.code, 409)
         self.assertIn("Precondition failed: UID in precondition: other", err.value.message)
+
+
+class AdmissionStorageErrorTests(SynchronousTestCase):
+    """
+    A storage error met by admission (a plugin reading storage) answers as the storage would.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.storage = Store(MemoryKV(self.clock), self.clock)
+        self.store = RegistryStore(CONFIGMAPS, self.storage, self.clock)
+
+    def unavailable(self, *args: object) -> None:
+        from kapid.storage.interfaces import UnavailableError
+
+        raise UnavailableError("storage unavailable")
+
+    def test_create_and_delete(self) -> None:
+        """
+        Create and delete answer kube's 500 ServerTimeout, not an InternalError.
+        """
+        d = Deferred.fromCoroutine(self.store.create("default", {"metadata": {"name": "a"}}, "v1", admit=self.unavailable))
+        err = self.failureResultOf(d, StatusError).value
+        self.assertEqual((err.code, err.reason), (500, "ServerTimeout"))
+        self.successResultOf(Deferred.fromCoroutine(self.store.create("default", {"metadata": {"name": "b"}}, "v1")))
+        d = Deferred.fromCoroutine(self.store.delete("default", "b", {}, "v1", admit=self.unavailable))
+        err = self.failureResultOf(d, StatusError).value
+        self.assertEqual((err.code, err.reason), (500, "ServerTimeout"))
