@@ -5,14 +5,15 @@ do, on Google's C++ CEL runtime (C{cel-expr-python}; see C{bench/cel_candidates.
 
 Types: scalars, and lists and maps of scalars, are declared to the runtime with their CEL types
 (L{type_signature}), so its checker refuses wrong operands as cel-go's does; objects are C{dyn} to
-the runtime, and kube's typing from the schema (objects
-with C{properties} as messages whose unknown fields do not compile, C{additionalProperties} as maps,
-C{items} as lists, C{x-kubernetes-int-or-string} and C{x-kubernetes-preserve-unknown-fields} as
-C{dyn}, C{x-kubernetes-embedded-resource} as an object with C{apiVersion}, C{kind} and
+the runtime, and kube's typing from the schema is applied by L{_Walk} over the checked tree: objects
+with C{properties} as messages whose unknown fields do not compile (the unknown fields that
+C{x-kubernetes-preserve-unknown-fields} keeps are not exposed, as in kube), C{additionalProperties}
+as maps, C{items} as lists, C{x-kubernetes-int-or-string} (and schemas without a type) as C{dyn},
+C{x-kubernetes-embedded-resource} as an object with C{apiVersion}, C{kind} and
 C{metadata.name}/C{generateName}, C{format: byte} as C{bytes}; C{date-time} and C{duration}
-strings stay strings, see L{to_cel}) is applied by L{_Walk} over the checked tree, which also gives the result type
-and kube's worst-case cost from C{maxItems}, C{maxLength} and C{maxProperties} (or, without them, from
-the largest request kube accepts).
+strings stay strings (see L{to_cel}). The walk also gives the result type and kube's worst-case
+cost from C{maxItems}, C{maxLength} and C{maxProperties} (or, without them, from the largest
+request kube accepts).
 
 Compiled programs are cached by (source, variable schemas); L{compile} is cheap to call again.
 """
@@ -145,15 +146,12 @@ def _location(source: str, position: int) -> tuple[str, str]:
 
 
 def _type(s: Optional[dict]) -> str:
-    """The schema's type, C{dyn} when it has none or keeps unknown fields without properties."""
+    """The schema's type, C{dyn} when it has none (or is int-or-string)."""
     if s is None:
         return "dyn"
     if s.get("x-kubernetes-int-or-string"):
         return "dyn"
     t = s.get("type")
-    if t == "object" and s.get("x-kubernetes-preserve-unknown-fields") and not s.get("properties") \
-            and not isinstance(s.get("additionalProperties"), dict):
-        return "dyn"
     if t == "string":
         if s.get("format") == "byte":
             return "bytes"
@@ -206,7 +204,8 @@ def _fields(s: dict, is_root: bool) -> Optional[dict]:
         return props
     if isinstance(s.get("additionalProperties"), dict):
         return None
-    return {} if not s.get("x-kubernetes-preserve-unknown-fields") else None
+    # kube exposes no unknown fields, even where the schema preserves them
+    return {}
 
 
 def _elem(s: Optional[dict]) -> Optional[dict]:

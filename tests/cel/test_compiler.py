@@ -60,8 +60,15 @@ class TypingTests(SynchronousTestCase):
         self.assertIn("undefined field 'nam'", e.exception.detail)
 
     def test_maps_and_dyn(self) -> None:
-        """additionalProperties maps take any key; preserve-unknown-fields and int-or-string are dyn."""
-        comp("self.labels.foo == 'x' && self.extra.anything.goes == 1 && self.port == 80")
+        """additionalProperties maps take any key; int-or-string is dyn."""
+        comp("self.labels.foo == 'x' && self.port == 80 && self.port.startsWith('h')")
+
+    def test_unknown_fields_not_exposed(self) -> None:
+        """The unknown fields preserve-unknown-fields keeps cannot be reached (kube exposes none)."""
+        with self.assertRaises(CompileError) as e:
+            comp("self.extra.anything == 1")
+        self.assertIn("undefined field 'anything'", e.exception.detail)
+        comp("has(self.extra)")
 
     def test_resource_root_metadata(self) -> None:
         """At a resource root, metadata has only name and generateName."""
