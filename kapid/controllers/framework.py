@@ -138,6 +138,15 @@ class WorkQueue:
         self._waiting: dict[Any, Any] = {}
         self._getters: list[Deferred] = []
         self.shutting_down = False
+        if metrics is not None:
+            # every series of the queue exists from the start, as kube's do
+            metrics.depth.labels(name).set(0)
+            metrics.adds.labels(name)
+            metrics.retries.labels(name)
+            metrics.latency.labels(name)
+            metrics.work_duration.labels(name)
+            metrics.unfinished.labels(name).set(0)
+            metrics.longest.labels(name).set(0)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -175,6 +184,7 @@ class WorkQueue:
         if self.metrics is not None:
             self.metrics.latency.labels(self.name).observe(max(0.0, now - added))
         self._processing[item] = now
+        self.update_unfinished()
 
     def add_after(self, item: Any, delay: float) -> None:
         """
@@ -241,6 +251,7 @@ class WorkQueue:
         started = self._processing.pop(item, None)
         if started is not None and self.metrics is not None:
             self.metrics.work_duration.labels(self.name).observe(max(0.0, self.clock.seconds() - started))
+        self.update_unfinished()
         if item in self._dirty and not self.shutting_down:
             # added again while it was processed: its turn now
             self._push(item)

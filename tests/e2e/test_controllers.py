@@ -2,16 +2,22 @@
 The housekeeping controllers end to end with real C{twistd kapid} processes and C{kubectl.1.33}:
 namespace deletion with objects of several kinds (a custom resource among them), an owner chain
 (a ConfigMap owned by a namespaced custom resource owned by a cluster-scoped one) under background,
-foreground and orphan deletion, and two processes on one etcd where the leader is killed and the
+foreground and orphan deletion, the root CA ConfigMap, CSR signing after
+C{kubectl certificate approve}, the identity Lease, C{/readyz} and C{/metrics}; and two processes on one etcd where the leader is killed and the
 other takes over the controllers.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from twisted.trial.unittest import TestCase
 
 from tests.e2e.helpers import KapidProcess, _sleep, run_kubectl, start_kapid
@@ -139,6 +145,30 @@ class ControllersTests(TestCase):
                     self.assertTrue(gone(kind, name), (kind, name))
             else:
                 await _until(lambda: all(gone(kind, name) for kind, name in names))
+        # the rest: kube-root-ca.crt, CSR signing, identity lease, readyz and metrics
+        ca = k.obj("-n", "default", "configmap", "kube-root-ca.crt")
+        self.assertIn("BEGIN CERTIFICATE", ca["data"]["ca.crt"])
+        key = ec.generate_private_key(ec.SECP256R1())
+        request = x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "carol")])
+        ).sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+        k.apply({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                 "metadata": {"name": "carol"},
+                 "spec": {"request": base64.b64encode(request).decode(), "usages": ["client auth"],
+                          "signerName": "kubernetes.io/kube-apiserver-client"}})
+        k("certificate", "approve", "carol")
+        await _until(lambda: bool(k.obj("csr", "carol").get("status", {}).get("certificate")))
+        cert = x509.load_pem_x509_certificate(base64.b64decode(k.obj("csr", "carol")["status"]["certificate"]))
+        self.assertEqual(cert.subject.rfc4514_string(), "CN=carol")
+        leases = k.obj("-n", "kube-system", "lease", "-l", "apiserver.kubernetes.io/identity=kube-apiserver")
+        self.assertEqual(len(leases["items"]), 1)
+        readyz = k("get", "--raw", "/readyz?verbose").stdout
+        for hook in ("kapid-controller-manager", "start-namespace-controller", "start-garbage-collector-controller"):
+            self.assertIn(f"[+]poststarthook/{hook} ok", readyz)
+        metrics = k("get", "--raw", "/metrics").stdout
+        for series in ('workqueue_adds_total{name="namespace"}', 'workqueue_depth{name="garbage_collector_attempt_to_delete"}',
+                       'workqueue_retries_total{name="certificate"}'):
+            self.assertTrue(series in metrics, series)
 
 
 class LeaderElectionTests(TestCase):
