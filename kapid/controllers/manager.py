@@ -14,7 +14,7 @@ from kapid.controllers.framework import Controller, ControllerContext, Controlle
 
 
 def _factories() -> dict[str, Callable[[ControllerContext], Controller]]:
-    from kapid.controllers import certificates, garbagecollector, namespace, rootca, serviceaccounts
+    from kapid.controllers import certificates, garbagecollector, namespace, rootca, serviceaccounts, tokencleaner
 
     return {
         "serviceaccount-controller": serviceaccounts.ServiceAccountsController,
@@ -22,6 +22,7 @@ def _factories() -> dict[str, Callable[[ControllerContext], Controller]]:
         "garbage-collector-controller": garbagecollector.GarbageCollector,
         "root-ca-certificate-publisher-controller": rootca.RootCAPublisher,
         "certificatesigningrequest-signing-controller": certificates.CSRSigningController,
+        "token-cleaner-controller": tokencleaner.TokenCleaner,
     }
 
 

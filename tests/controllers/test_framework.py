@@ -310,6 +310,7 @@ class ControllersFlagTests(SynchronousTestCase):
         """
         every = ("serviceaccount-controller", "namespace-controller", "garbage-collector-controller",
                  "root-ca-certificate-publisher-controller", "certificatesigningrequest-signing-controller")
+        self.assertIn("token-cleaner-controller", enabled_controllers(["*", "tokencleaner"])[0])
         self.assertEqual(enabled_controllers(["*"]), (every, []))
         self.assertEqual(enabled_controllers(["*", "-garbagecollector"]), (every[:2] + every[3:], []))
         self.assertEqual(enabled_controllers(["namespace"]), (("namespace-controller",), []))

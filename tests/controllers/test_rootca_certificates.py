@@ -145,3 +145,38 @@ class CSRSigningTests(TestCase):
         self.assertNotIn("certificate", status)
         failed = [c for c in status["conditions"] if c["type"] == "Failed"]
         self.assertEqual(failed[0]["reason"], "SignerValidationFailure")
+
+
+class TokenCleanerTests(TestCase):
+    """
+    Expired bootstrap tokens go; others stay until they expire.
+    """
+
+    async def test_expiry(self) -> None:
+        """
+        An expired token Secret is deleted at once, one expiring in 60 s when that time comes;
+        other Secrets stay.
+        """
+        from kapid.controllers.tokencleaner import TokenCleaner
+
+        w = World(custom=False)
+        await w.start()
+        secrets = w.store("", "secrets")
+
+        def token(name: str, expires: float) -> dict:
+            stamp = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                    "type": "bootstrap.kubernetes.io/token",
+                    "data": {"expiration": base64.b64encode(stamp.encode()).decode()}}
+
+        w.clock.advance(1000)
+        await secrets.create("kube-system", token("bootstrap-token-old", 500), "v1")
+        await secrets.create("kube-system", token("bootstrap-token-new", 1060), "v1")
+        await secrets.create("kube-system", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "plain"}}, "v1")
+        c = TokenCleaner(w.ctx)
+        self.addCleanup(c.stop)
+        await c.start()
+        await w.settle()
+        self.assertEqual(await w.names("", "secrets", "kube-system"), ["bootstrap-token-new", "plain"])
+        await w.settle(rounds=2, step=30)
+        self.assertEqual(await w.names("", "secrets", "kube-system"), ["plain"])
