@@ -69,10 +69,11 @@ def _declared_type(sig: str) -> Any:
         return T.List(_declared_type(sig[5:-1]))
     if sig.startswith("map(") and sig.endswith(")"):
         return T.Map(T.STRING, _declared_type(sig[4:-1]))
-    return {"string": T.STRING, "int": T.INT, "double": T.DOUBLE, "bool": T.BOOL, "bytes": T.BYTES}.get(sig, T.DYN)
+    return {"string": T.STRING, "int": T.INT, "double": T.DOUBLE, "bool": T.BOOL, "bytes": T.BYTES,
+            "timestamp": T.TIMESTAMP, "duration": T.DURATION}.get(sig, T.DYN)
 
 
-def type_signature(s: Optional[dict]) -> str:
+def type_signature(s: Optional[dict], top: bool = True) -> str:
     """
     The CEL type kapid declares for a value of schema C{s}: kube's for scalars and for lists and maps
     of them (C{string}, C{int}, C{double}, C{bool}, C{bytes}, C{list(...)}, C{map(...)}); C{dyn} for
@@ -83,14 +84,18 @@ def type_signature(s: Optional[dict]) -> str:
         return "dyn"
     t = _type(s)
     if t == "string":
-        return "dyn" if s.get("format") in ("date-time", "duration") else "string"
+        fmt = s.get("format")
+        if fmt in ("date-time", "duration"):
+            # the bindings take timestamps and durations as variables only, not inside lists or maps
+            return {"date-time": "timestamp", "duration": "duration"}[fmt] if top else "dyn"
+        return "string"
     if t in ("integer", "number", "boolean", "bytes"):
         return {"integer": "int", "number": "double", "boolean": "bool", "bytes": "bytes"}[t]
     if t == "array":
-        return f"list({type_signature(_elem(s))})"
+        return f"list({type_signature(_elem(s), False)})"
     if t == "object" and not s.get("properties") and isinstance(s.get("additionalProperties"), dict) \
             and not s.get("x-kubernetes-embedded-resource"):
-        return f"map({type_signature(_elem(s))})"
+        return f"map({type_signature(_elem(s), False)})"
     return "dyn"
 
 
@@ -705,11 +710,58 @@ def to_cel(value: Any, s: Optional[dict]) -> Any:
     return value
 
 
+def variable_value(value: Any, s: Optional[dict]) -> Any:
+    """
+    A variable's value as CEL sees it (L{to_cel}), and a C{date-time} or C{duration} string that is
+    the variable itself as a timestamp or duration, as kube types it.
+    """
+    if isinstance(value, str) and isinstance(s, dict) and s.get("type") == "string" \
+            and type_signature(s) in ("timestamp", "duration"):
+        parsed = _timestamp(value) if s.get("format") == "date-time" else _duration(value)
+        if parsed is not None:
+            return parsed
+    return to_cel(value, s)
+
+
+def _timestamp(text: str) -> Any:
+    """An RFC 3339 date-time, or None."""
+    import datetime
+
+    try:
+        out = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return out if out.tzinfo is not None else out.replace(tzinfo=datetime.timezone.utc)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text: str) -> Any:
+    """Go's C{time.ParseDuration}, or None."""
+    import datetime
+
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-")
+    if body == "0":
+        return datetime.timedelta(0)
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(body):
+        if m.start() != pos:
+            return None
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(body) or not body:
+        return None
+    return datetime.timedelta(seconds=sign * total)
+
+
 def needs_conversion(s: Any) -> bool:
     """Whether L{to_cel} would change anything under this schema."""
     if not isinstance(s, dict):
         return False
-    if s.get("type") == "number" or s.get("format") == "byte":
+    if s.get("type") == "number" or s.get("format") in ("byte", "date-time", "duration"):
         return True
     if isinstance(s.get("properties"), dict) and any(escape(k) != k for k in s["properties"]):
         return True

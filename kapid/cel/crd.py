@@ -348,8 +348,8 @@ def _run_rules(node: _Node, value: Any, old: Any, has_old: bool, unchanged: bool
                out: list[FieldError]) -> None:
     s = node.schema
     convert = node.convert
-    self_value = compiler.to_cel(value, s) if convert else value
-    old_value = (compiler.to_cel(old, s) if convert else old) if has_old else None
+    self_value = compiler.variable_value(value, s) if convert else value
+    old_value = (compiler.variable_value(old, s) if convert else old) if has_old else None
     type_name = _type_name(s)
     for rule in node.rules:
         program = rule.program

@@ -385,3 +385,19 @@ class EscapingTests(SynchronousTestCase):
                                "additionalProperties": {"type": "string", "maxLength": 4096},
                                "x-kubernetes-validations": [{"rule": "self.all(k, k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))"}]})
         self.assertEqual(compile_rules(s).errors("s"), [])
+
+
+class TimeTests(SynchronousTestCase):
+    """date-time and duration fields are timestamps and durations in their own rules, as in kube."""
+
+    def test_timestamp_and_duration_rules(self) -> None:
+        """Rules on the fields compare them with timestamp() and duration() values."""
+        s = schema([], start={"type": "string", "format": "date-time", "x-kubernetes-validations": [
+            {"rule": "self >= timestamp('2020-01-01T00:00:00Z')", "message": "too early"}]},
+            timeout={"type": "string", "format": "duration", "x-kubernetes-validations": [
+                {"rule": "self <= duration('1h')", "message": "too long"}]})
+        rs = compile_rules(s)
+        self.assertEqual(rs.errors("s"), [])
+        self.assertEqual(rs.validate({"spec": {"start": "2024-05-01T10:00:00Z", "timeout": "30m"}}), [])
+        self.assertEqual(messages(rs.validate({"spec": {"start": "2019-05-01T10:00:00Z", "timeout": "2h"}})), [
+            'spec.start: Invalid value: "string": too early', 'spec.timeout: Invalid value: "string": too long'])
