@@ -10,8 +10,9 @@ with C{properties} as messages whose unknown fields do not compile (the unknown 
 C{x-kubernetes-preserve-unknown-fields} keeps are not exposed, as in kube), C{additionalProperties}
 as maps, C{items} as lists, C{x-kubernetes-int-or-string} (and schemas without a type) as C{dyn},
 C{x-kubernetes-embedded-resource} as an object with C{apiVersion}, C{kind} and
-C{metadata.name}/C{generateName}, C{format: byte} as C{bytes}; C{date-time} and C{duration}
-strings stay strings (see L{to_cel}). The walk also gives the result type and kube's worst-case
+C{metadata.name}/C{generateName}, C{format: byte} as C{bytes}, C{date-time} and C{duration}
+strings as timestamps and durations when they are the variable itself (inside objects and lists
+they stay strings, see L{to_cel}). The walk also gives the result type and kube's worst-case
 cost from C{maxItems}, C{maxLength} and C{maxProperties} (or, without them, from the largest
 request kube accepts).
 
@@ -681,8 +682,9 @@ def to_cel(value: Any, s: Optional[dict]) -> Any:
     properties under their escaped names (L{escape}).
 
     kube also makes C{date-time} strings timestamps and C{duration} strings durations; the C++
-    runtime's bindings take those only as top-level variables, not inside a C{dyn} object, so they
-    stay strings here (C{timestamp(self.t)} works in both, C{self.t < timestamp(...)} only in kube).
+    runtime's bindings take those only as variables (L{variable_value}), not inside a C{dyn} object,
+    so nested ones stay strings here (C{timestamp(self.t)} works in both, C{self.t < timestamp(...)}
+    only in kube).
     """
     if s is None or value is None:
         return value
