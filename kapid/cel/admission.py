@@ -200,6 +200,8 @@ class Decision:
     message: str
     reason: str = "Invalid"
     error: bool = False
+    #: the index of the validation in the policy (-1 for match and configuration errors)
+    index: int = -1
 
     @property
     def code(self) -> int:
@@ -288,10 +290,10 @@ class CompiledPolicy:
             failed[name] = err or "compilation failed"
         scope = dict(base, variables=values)
         decisions = []
-        for check, message in self.validations:
+        for index, (check, message) in enumerate(self.validations):
             d = self._validate(check, message, scope, failed)
             if d is not None:
-                decisions.append(d)
+                decisions.append(attrs.evolve(d, index=index))
         audit = []
         for expr in self.audit:
             if expr.program is None or self._blocked(expr, failed) is not None:

@@ -193,7 +193,7 @@ class ValidatingAdmissionPolicyPlugin:
                     a.add_warning(warning_message(pname, bname, d))
                 if "Audit" in actions:
                     audits.append({"message": d.message, "policy": pname, "binding": bname,
-                                   "expressionIndex": 0, "validationActions": actions})
+                                   "expressionIndex": max(d.index, 0), "validationActions": actions})
         if audits:
             a.add_annotation(AUDIT_KEY, orjson.dumps(audits).decode())
         if denied is not None:
