@@ -6,6 +6,7 @@ params from ConfigMaps, Deny/Warn/Audit actions, match constraints and matchCond
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -87,11 +88,25 @@ class PolicyPluginTests(SynchronousTestCase):
             "'max-replicas-binding': replicas must be at most 3\""])
 
     def test_audit(self) -> None:
-        """An Audit binding admits without a warning."""
-        api = self.setup(["Audit"])
+        """An Audit binding admits without a warning; the failure and the policy's audit annotations
+        are the request's audit annotations, as kube writes them."""
+        from kapid.testing.admission import RecordingPlugin
+
+        recorder = RecordingPlugin()
+        api = api_with(self, plugins=[recorder], names=["ValidatingAdmissionPolicy"])
+        for path, body in ((f"{ADM}/validatingadmissionpolicies", POLICY),
+                           (f"{ADM}/validatingadmissionpolicybindings", binding(["Audit"])),
+                           ("/api/v1/namespaces/default/configmaps", cm("limits", {"maxReplicas": "3"}))):
+            self.assertEqual(api.post(path, body)[0], 201)
         code, out, headers = api.post(DEPLOYS, deployment("web", replicas=5))
         self.assertEqual(code, 201, out)
         self.assertIsNone(headers.getRawHeaders("warning"))
+        [annotations] = [a.annotations for phase, a in recorder.calls
+                         if phase == "validate" and a.resource[2] == "deployments"]
+        self.assertEqual(annotations["max-replicas/replicas"], "5")
+        self.assertEqual(json.loads(annotations["validation.policy.admission.k8s.io/validation_failure"]), [
+            {"message": "replicas must be at most 3", "policy": "max-replicas", "binding": "max-replicas-binding",
+             "expressionIndex": 0, "validationActions": ["Audit"]}])
 
     def test_match_condition_excludes(self) -> None:
         """An object the matchConditions exclude is admitted."""
