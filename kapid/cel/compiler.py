@@ -129,6 +129,11 @@ def _eval_message(message: str) -> str:
         return f"no such key: {key.group(1)}"
     if m.startswith("No matching overloads found") or m.startswith("no such overload"):
         return "no such overload"
+    index = re.match(r"^Index error: index=(-?\d+) size=(\d+)$", m)
+    if index:
+        return f"index '{index.group(1)}' out of range in list size '{index.group(2)}'"
+    if m == "int64 out of uint64 range":
+        return "unsigned integer overflow"
     if "out of bounds" in m.lower() or "index out of range" in m.lower():
         idx = re.search(r"(-?\d+)", m)
         return f"index out of bounds: {idx.group(1)}" if idx else "index out of bounds"
