@@ -103,15 +103,26 @@ class ValidatingAdmissionPolicyPlugin:
                 return False
         return True
 
-    def _param_resource(self, kind: dict) -> Optional[Any]:
-        link = self.context.link
-        if link is None:
-            return None
+    def _param_resource(self, kind: dict) -> Optional[tuple[Any, Any]]:
+        """The resource of C{paramKind} and its store, in whichever link serves it (custom kinds too)."""
         group, _, _ = str(kind.get("apiVersion") or "").rpartition("/")
-        for r in link.registry.all():
-            if r.group == group and r.kind == kind.get("kind"):
-                return r
+        links = self.context.links or ([self.context.link] if self.context.link is not None else [])
+        for link in links:
+            for r in link.registry.all():
+                if r.group == group and r.kind == kind.get("kind"):
+                    return r, link.store_for(r)
         return None
+
+    async def _param_get(self, store: Any, namespace: str, name: str) -> Optional[dict]:
+        key = store.key(namespace, name)
+        obj = await store.storage.get(key, "0", True)
+        return obj if obj is not None else await store.storage.get(key, "", True)
+
+    async def _param_list(self, store: Any, namespace: str) -> list[dict]:
+        from kapid.storage.interfaces import ListOptions
+
+        res = await store.storage.get_list(store.list_key(namespace), ListOptions(resource_version="0"))
+        return list(res["items"])
 
     async def _params(self, policy: dict, binding: dict, a: Attributes) -> tuple[list[Any], Optional[str]]:
         """The params to evaluate with (C{[None]} without paramKind), or a configuration error."""
@@ -121,10 +132,11 @@ class ValidatingAdmissionPolicyPlugin:
         ref = binding.get("paramRef")
         if not ref:
             return [], "failed to configure binding: paramRef must be set for a policy with paramKind"
-        res = self._param_resource(kind)
-        if res is None:
+        found_res = self._param_resource(kind)
+        if found_res is None:
             return [], f"failed to configure policy: failed to find resource referenced by paramKind: " \
                        f"'{kind.get('apiVersion')}, Kind={kind.get('kind')}'"
+        res, store = found_res
         namespace = ""
         if res.namespaced:
             namespace = ref.get("namespace") or a.namespace
@@ -132,11 +144,11 @@ class ValidatingAdmissionPolicyPlugin:
                 return [], "failed to configure binding: cannot use namespaced paramRef in policy binding " \
                            "that matches cluster-scoped resources"
         if ref.get("name"):
-            obj = await self.context.get(res.group, res.plural, namespace, ref["name"], memo=a.memo)
+            obj = await self._param_get(store, namespace, ref["name"])
             found = [obj] if obj is not None else []
         else:
             matcher = selector_from_label_selector(ref.get("selector") or {})
-            items = await self.context.list(res.group, res.plural, namespace, memo=a.memo)
+            items = await self._param_list(store, namespace)
             found = [o for o in items
                      if matcher is None or matcher(((o.get("metadata") or {}).get("labels")) or {})]
         if not found:

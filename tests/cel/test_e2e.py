@@ -187,3 +187,100 @@ class CRDEndToEndTests(TestCase):
         r = await apply("self.replicas <= self.maxReplicas")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("Warning", r.stderr)
+
+
+PARAM_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: replicalimits.rules.example.com
+spec:
+  group: rules.example.com
+  scope: Namespaced
+  names: {plural: replicalimits, singular: replicalimit, kind: ReplicaLimit, listKind: ReplicaLimitList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          maxReplicas: {type: integer}
+"""
+
+CR_POLICY = """\
+apiVersion: rules.example.com/v1
+kind: ReplicaLimit
+metadata:
+  name: limit
+  namespace: %(ns)s
+maxReplicas: 2
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: replica-limit
+spec:
+  failurePolicy: Fail
+  paramKind:
+    apiVersion: rules.example.com/v1
+    kind: ReplicaLimit
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["deployments"]
+  validations:
+  - expression: "object.spec.replicas <= params.maxReplicas"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: replica-limit
+spec:
+  policyName: replica-limit
+  validationActions: [Deny]
+  paramRef:
+    name: limit
+    parameterNotFoundAction: Allow
+"""
+
+
+class CustomParamsEndToEndTests(TestCase):
+    """A policy whose params are custom resources (kube's documented ReplicaLimit example)."""
+
+    timeout = 120
+
+    async def test_custom_resource_params(self) -> None:
+        """The ReplicaLimit of the request's namespace limits its Deployments; elsewhere none applies."""
+        kapid = await start_kapid(self)
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+
+        async def kubectl(*args: str) -> Any:
+            return await run_kubectl_async(KUBECTL, list(args), server=kapid.insecure_url, home=home)
+
+        async def apply(text: str) -> Any:
+            path = os.path.join(home, uuid.uuid4().hex + ".yaml")
+            with open(path, "w") as f:
+                f.write(text)
+            return await kubectl("apply", "-f", path)
+
+        ns = "crp-" + uuid.uuid4().hex[:6]
+        self.assertEqual((await kubectl("create", "namespace", ns)).returncode, 0)
+        r = await apply(PARAM_CRD)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = await kubectl("wait", "--for=condition=Established", "crd/replicalimits.rules.example.com", "--timeout=30s")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = await apply(CR_POLICY % {"ns": ns})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = await kubectl("-n", ns, "create", "deployment", "web", "--image=nginx", "--replicas=3")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit' denied request: "
+                      "failed expression: object.spec.replicas <= params.maxReplicas", r.stderr)
+        r = await kubectl("-n", ns, "create", "deployment", "ok", "--image=nginx", "--replicas=2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = await kubectl("-n", "default", "create", "deployment", "free", "--image=nginx", "--replicas=3")
+        self.assertEqual(r.returncode, 0, r.stderr)
