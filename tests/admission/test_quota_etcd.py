@@ -34,8 +34,10 @@ class QuotaAcrossProcessesTests(TestCase):
         """
         etcd = await shared_etcd(__name__)
         prefix = f"--etcd-prefix=/kapid-quota-{uuid.uuid4().hex[:8]}"
-        a = await start_kapid(self, prefix, etcd_servers=etcd.client_url)
-        b = await start_kapid(self, prefix, etcd_servers=etcd.client_url)
+        # the root CA publisher's kube-root-ca.crt would take one of the 7 ConfigMaps (as in kube)
+        no_publisher = "--controllers=*,-root-ca-cert-publisher"
+        a = await start_kapid(self, prefix, no_publisher, etcd_servers=etcd.client_url)
+        b = await start_kapid(self, prefix, no_publisher, etcd_servers=etcd.client_url)
         pool = HTTPConnectionPool(reactor, persistent=True)
         pool.maxPersistentPerHost = 20
         self.addCleanup(pool.closeCachedConnections)
