@@ -150,8 +150,10 @@ def add_aggregator(service: Any, registry: Any) -> None:
 def add_controllers(service: Any) -> None:
     """
     The controllers kube-apiserver runs itself, as post-start hooks of C{service}: the
-    C{kubernetes} Service with its Endpoints and EndpointSlice (and the allocation repair), and
-    the C{default} ServiceAccount of every namespace.
+    C{kubernetes} Service with its Endpoints and EndpointSlice (and the allocation repair), the
+    bootstrap hooks, and kube-controller-manager's housekeeping controllers of C{--controllers}
+    (L{kapid.controllers.manager}: service accounts, namespace deletion, garbage collection, the
+    root CA publisher, CSR signing), led through a Lease when several processes share etcd.
     """
     from kapid.controllers import kubernetes_service
     from kapid.controllers.manager import add_controller_manager
