@@ -23,7 +23,15 @@ def _factories() -> dict[str, Callable[[ControllerContext], Controller]]:
         "root-ca-certificate-publisher-controller": rootca.RootCAPublisher,
         "certificatesigningrequest-signing-controller": certificates.CSRSigningController,
         "token-cleaner-controller": tokencleaner.TokenCleaner,
+        "validatingadmissionpolicy-status-controller": _typecheck,
     }
+
+
+def _typecheck(ctx: ControllerContext) -> Controller:
+    """kapid.cel's type checking of ValidatingAdmissionPolicies (imported when it runs)."""
+    from kapid.cel.typecheck import TypeCheckingController
+
+    return TypeCheckingController(ctx)
 
 
 def service_store_for(service: Any) -> Callable[[Any], Any]:

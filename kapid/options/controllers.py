@@ -19,6 +19,7 @@ KNOWN_CONTROLLERS: tuple[tuple[str, str, bool], ...] = (
     ("garbage-collector-controller", "garbagecollector", True),
     ("root-ca-certificate-publisher-controller", "root-ca-cert-publisher", True),
     ("certificatesigningrequest-signing-controller", "csrsigning", True),
+    ("validatingadmissionpolicy-status-controller", "validatingadmissionpolicy-status", True),
     ("token-cleaner-controller", "tokencleaner", False),
 )
 

@@ -309,7 +309,8 @@ class ControllersFlagTests(SynchronousTestCase):
         old short names are accepted, unknown names reported.
         """
         every = ("serviceaccount-controller", "namespace-controller", "garbage-collector-controller",
-                 "root-ca-certificate-publisher-controller", "certificatesigningrequest-signing-controller")
+                 "root-ca-certificate-publisher-controller", "certificatesigningrequest-signing-controller",
+                 "validatingadmissionpolicy-status-controller")
         self.assertIn("token-cleaner-controller", enabled_controllers(["*", "tokencleaner"])[0])
         self.assertEqual(enabled_controllers(["*"]), (every, []))
         self.assertEqual(enabled_controllers(["*", "-garbagecollector"]), (every[:2] + every[3:], []))
