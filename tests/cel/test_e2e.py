@@ -1,7 +1,8 @@
 """
 CEL end to end: a real C{twistd kapid} driven with the real kubectl and the C{kubernetes} Python
 client: a ValidatingAdmissionPolicy with params from a ConfigMap denying, warning (kubectl prints
-the Warning) and auditing; a policy whose expression does not compile refused with kube's 422.
+the Warning) and auditing; a policy's typo reported in its status.typeChecking; a policy whose
+expression does not compile refused with kube's 422.
 """
 
 from __future__ import annotations
@@ -122,6 +123,19 @@ class PolicyEndToEndTests(TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("Warning: Validation failed for ValidatingAdmissionPolicy 'max-replicas-warn' with binding "
                       "'max-replicas-warn': replicas must be at most 3", r.stderr)
+
+        typo = (POLICY % {"id": "typo", "ns": ns, "actions": "Deny"}).split("---")[0].replace(
+            "object.spec.replicas <= variables.max", "object.spec.replicaz <= variables.max")
+        r = await self.apply(typo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = await self.kubectl("wait", "--for=jsonpath={.status.observedGeneration}=1",
+                               "validatingadmissionpolicy/max-replicas-typo", "--timeout=30s")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = await self.kubectl("get", "validatingadmissionpolicy", "max-replicas-typo", "-o", "json")
+        [warning] = json.loads(r.stdout)["status"]["typeChecking"]["expressionWarnings"]
+        self.assertEqual(warning["fieldRef"], "spec.validations[0].expression")
+        self.assertTrue(warning["warning"].startswith(
+            "apps/v1, Kind=Deployment: ERROR: <input>:1:12: undefined field 'replicaz'"), warning)
 
         bad = (POLICY % {"id": "bad", "ns": ns, "actions": "Deny"}).split("---")[0].replace(
             "object.spec.replicas <= variables.max", "object.spec.replicas <=")
