@@ -1,6 +1,6 @@
 """
-ValidatingAdmissionPolicy objects (and their bindings) are stored and served; their enforcement
-(CEL) is not there yet.
+ValidatingAdmissionPolicy objects (and their bindings) are stored and served (their enforcement is
+tested in L{tests.cel.test_policy}).
 """
 
 from __future__ import annotations
