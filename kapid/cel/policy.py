@@ -45,11 +45,11 @@ EXEMPT = {
 AUDIT_KEY = "validation.policy.admission.k8s.io/validation_failure"
 
 
-def _rule_matches(rule: dict, a: Attributes) -> bool:
+def _rule_matches(rule: dict, a: Attributes, resource: Optional[tuple[str, str, str]] = None) -> bool:
     """A C{NamedRuleWithOperations}: kube's rule matcher plus C{resourceNames}."""
     from kapid.admission.webhook import rule_matches
 
-    if not rule_matches(rule, a, a.resource):
+    if not rule_matches(rule, a, resource or a.resource):
         return False
     names = rule.get("resourceNames") or []
     return not names or (a.name in names)
@@ -83,7 +83,10 @@ class ValidatingAdmissionPolicyPlugin:
             return True
         rules = resources.get("resourceRules")
         if rules is not None and not any(_rule_matches(r, a) for r in rules):
-            return False
+            # matchPolicy Equivalent (the default): another served version of the resource matches too
+            if (resources.get("matchPolicy") or "Equivalent") != "Equivalent" or not any(
+                    _rule_matches(r, a, eq) for eq in self._equivalents(a) for r in rules):
+                return False
         if any(_rule_matches(r, a) for r in resources.get("excludeResourceRules") or []):
             return False
         ns_matcher = selector_from_label_selector(resources.get("namespaceSelector"))
@@ -102,6 +105,16 @@ class ValidatingAdmissionPolicyPlugin:
                        for o in (a.object, a.old_object)):
                 return False
         return True
+
+    def _equivalents(self, a: Attributes) -> list[tuple[str, str, str]]:
+        """The request's resource in its other served versions."""
+        links = self.context.links or ([self.context.link] if self.context.link is not None else [])
+        for link in links:
+            for res in link.registry.all():
+                if res.group == a.resource[0] and res.plural == a.resource[2]:
+                    return [(res.group, v.name, res.plural) for v in res.versions
+                            if v.name != a.resource[1] and v.served]
+        return []
 
     def _param_resource(self, kind: dict) -> Optional[tuple[Any, Any]]:
         """The resource of C{paramKind} and its store, in whichever link serves it (custom kinds too)."""

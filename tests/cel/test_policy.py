@@ -177,3 +177,38 @@ class CompileOnCreateTests(SynchronousTestCase):
         self.assertEqual(out["details"]["causes"][0]["field"], "webhooks[0].matchConditions[0].expression")
         config["webhooks"][0]["matchConditions"][0]["expression"] = "request.userInfo.username != 'x'"
         self.assertEqual(api.post(f"{ADM}/validatingwebhookconfigurations", config)[0], 201)
+
+
+class MatchPolicyTests(SynchronousTestCase):
+    """matchConstraints.matchPolicy."""
+
+    def hpa_policy(self, match_policy: str) -> Any:
+        api = api_with(self, names=["ValidatingAdmissionPolicy"])
+        policy = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+                  "metadata": {"name": "no-hpa"}, "spec": {
+                      "matchConstraints": {"matchPolicy": match_policy, "resourceRules": [
+                          {"apiGroups": ["autoscaling"], "apiVersions": ["v1"], "operations": ["CREATE"],
+                           "resources": ["horizontalpodautoscalers"]}]},
+                      "validations": [{"expression": "false", "message": "no autoscalers"}]}}
+        bind = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": "no-hpa"}, "spec": {"policyName": "no-hpa", "validationActions": ["Deny"]}}
+        self.assertEqual(api.post(f"{ADM}/validatingadmissionpolicies", policy)[0], 201)
+        self.assertEqual(api.post(f"{ADM}/validatingadmissionpolicybindings", bind)[0], 201)
+        return api
+
+    HPA = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 1, "maxReplicas": 3}}
+
+    def test_equivalent(self) -> None:
+        """By default a rule for autoscaling/v1 also matches a request to autoscaling/v2."""
+        api = self.hpa_policy("Equivalent")
+        code, out, _ = api.post("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", self.HPA)
+        self.assertEqual(code, 422, out)
+        self.assertIn("no autoscalers", out["message"])
+
+    def test_exact(self) -> None:
+        """With Exact it does not."""
+        api = self.hpa_policy("Exact")
+        code, out, _ = api.post("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", self.HPA)
+        self.assertEqual(code, 201, out)
