@@ -18,6 +18,9 @@ from twisted.trial.unittest import TestCase
 from kapid.testing.etcd import shared_etcd
 from tests.e2e.helpers import KapidProcess, _kubectl_cmd, _kubectl_env, _sleep, run_kubectl, start_kapid
 
+#: the session lists exact ConfigMaps: without the root CA publisher's kube-root-ca.crt
+NO_ROOT_CA = "--controllers=*,-root-ca-cert-publisher"
+
 CM = """apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -759,7 +762,7 @@ class Kubectl132ConformanceTests(ConformanceKubectlMixin, TestCase):
     kubectl = "1.32"
 
     async def start(self) -> KapidProcess:
-        return await start_kapid(self)
+        return await start_kapid(self, NO_ROOT_CA)
 
 
 class EtcdKubectlConformanceTests(ConformanceKubectlMixin, TestCase):
@@ -772,4 +775,4 @@ class EtcdKubectlConformanceTests(ConformanceKubectlMixin, TestCase):
     async def start(self) -> KapidProcess:
         etcd = await shared_etcd(__name__)
         prefix = "/kapid-conf-" + uuid.uuid4().hex[:8]
-        return await start_kapid(self, f"--etcd-servers={etcd.client_url}", f"--etcd-prefix={prefix}")
+        return await start_kapid(self, f"--etcd-servers={etcd.client_url}", f"--etcd-prefix={prefix}", NO_ROOT_CA)
