@@ -112,7 +112,7 @@ def expression_warnings(policy_spec: dict, kinds: list[tuple[str, dict]]) -> lis
     for ref, source in places:
         lines = []
         for gvk, schema in kinds:
-            variables = {"object": (schema, False), "oldObject": (schema, False)}
+            variables: dict[str, tuple[Optional[dict], bool]] = {"object": (schema, False), "oldObject": (schema, False)}
             try:
                 compiler.compile(source, variables, extra=others)
             except CompileError as e:
