@@ -533,7 +533,7 @@ class Program:
         """
         try:
             value = self.expression.eval(data=variables)
-        except RuntimeError as e:
+        except Exception as e:  # the bindings raise RuntimeError, and TypeError/ValueError on odd values
             raise EvalError(_eval_message(str(e))) from None
         if value.type() == cel.Type.ERROR:
             raise EvalError(_eval_message(str(value)))
@@ -584,7 +584,7 @@ def compile(source: str, variables: dict[str, tuple[Optional[dict], bool]],
     env = _environment(tuple(sorted(decls.items())))
     try:
         expression = env.compile(source)
-    except RuntimeError as e:
+    except Exception as e:  # RuntimeError with the checker's issues; anything else is reported alike
         raise CompileError("compilation failed: " + _clean(str(e))) from None
     checked: Checked = parse_checked(expression.serialize())
     walked = _Walk(source, variables).walk(checked.root)
