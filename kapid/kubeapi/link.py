@@ -166,7 +166,9 @@ class KubeAPILink(Link):
     @app.route("/debug/pprof/profile", methods=["GET"])
     def pprof_profile(self, request: Any) -> Any:
         """
-        Profile the reactor thread for C{?seconds=} (default 30) and answer the statistics as text.
+        Profile the reactor thread for C{?seconds=} (default 30) and answer the statistics as text,
+        sorted by C{?sort=} (a pstats key: C{cumulative}, the default, C{tottime}, C{calls}, ...), the
+        first C{?lines=} (default 40) rows.
         """
         if not self.profiling:
             raise Decline()
@@ -178,6 +180,17 @@ class KubeAPILink(Link):
         except ValueError:
             request.setResponseCode(400)
             return b"Bad Request: invalid value for \"seconds\"\n"
+        sort = (request.args.get(b"sort") or [b"cumulative"])[0].decode("ascii", "replace")
+        if sort not in ("cumulative", "tottime", "calls", "ncalls", "time", "cumtime", "pcalls", "filename", "name"):
+            request.setResponseCode(400)
+            return b"Bad Request: invalid value for \"sort\"\n"
+        try:
+            lines = int((request.args.get(b"lines") or [b"40"])[0])
+            if lines <= 0:
+                raise ValueError(lines)
+        except ValueError:
+            request.setResponseCode(400)
+            return b"Bad Request: invalid value for \"lines\"\n"
         if _profiling[0]:
             request.setResponseCode(500)
             return b"Could not enable CPU profiling: cpu profiling already in use\n"
@@ -194,7 +207,7 @@ class KubeAPILink(Link):
             profile.disable()
             _profiling[0] = False
             out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(lines)
             d.callback(out.getvalue().encode("utf-8"))
 
         call = self.clock.callLater(seconds, finish)

@@ -173,12 +173,13 @@ class DaemonTests(TestCase):
 
         kapid = await start_kapid(self, "--storage-backend=memory", base_dir=base, env={"NOTIFY_SOCKET": "@" + notify_name})
         await wait_for(lambda: "READY=1" in received(), "READY=1")
-        slow: Deferred = treq.get(kapid.insecure_url + "/debug/pprof/profile?seconds=2", persistent=False)
+        slow: Deferred = treq.get(kapid.insecure_url + "/debug/pprof/profile?seconds=2&sort=tottime&lines=5", persistent=False)
         await wait_for(lambda: "Profiling the reactor thread" in kapid.log, "the slow request to start")
         kapid.send_signal(signal.SIGTERM)
         response = await slow
         body = await treq.content(response)
         self.assertEqual(response.code, 200, body)
+        self.assertIn(b"Ordered by: internal time", body)
         self.assertEqual(await kapid.wait(), 0)
         self.assertEqual(received(), ["READY=1", "STOPPING=1"])
         log = kapid.log

@@ -139,3 +139,27 @@ class StageTests(SynchronousTestCase):
         self.assertEqual(resp.code, 200)
         resp = self.successResultOf(treq.get("http://kapid/nothing"))
         self.assertEqual(resp.code, 404)
+
+
+class ProfileParameterTests(SynchronousTestCase):
+    """
+    C{/debug/pprof/profile}'s parameters are checked before profiling starts.
+    """
+
+    def test_bad_parameters(self) -> None:
+        """
+        A bad C{seconds}, C{sort} or C{lines} is a 400 naming it.
+        """
+        from treq.testing import StubTreq
+        from twisted.internet.task import Clock
+
+        from kapid.kubeapi.link import KubeAPILink
+        from kapid.server.healthz import HealthRegistry
+        from kapid.server.link import NotFoundResource
+
+        link = KubeAPILink(NotFoundResource(), health=HealthRegistry(), paths=lambda: [], clock=Clock())
+        client = StubTreq(link.resource())
+        for query, name in (("seconds=-1", "seconds"), ("sort=bogus", "sort"), ("lines=0", "lines")):
+            response = self.successResultOf(client.get(f"http://kapid/debug/pprof/profile?{query}"))
+            self.assertEqual(response.code, 400)
+            self.assertEqual(self.successResultOf(response.content()), f'Bad Request: invalid value for "{name}"\n'.encode())
