@@ -137,6 +137,7 @@ class WorkQueue:
         self._added_at: dict[Any, float] = {}
         self._waiting: dict[Any, Any] = {}
         self._getters: list[Deferred] = []
+        self._idle_waiters: list[Deferred] = []
         self.shutting_down = False
         if metrics is not None:
             # every series of the queue exists from the start, as kube's do
@@ -150,6 +151,21 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return len(self._queue)
+
+    def idle(self) -> Deferred:
+        """
+        Fires once nothing is queued or being processed (delayed adds not counted).
+        """
+        d: Deferred = Deferred()
+        self._idle_waiters.append(d)
+        self._check_idle()
+        return d
+
+    def _check_idle(self) -> None:
+        if self._idle_waiters and (self.shutting_down or (not self._queue and not self._processing)):
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for d in waiters:
+                d.callback(None)
 
     def _depth(self) -> None:
         if self.metrics is not None:
@@ -255,6 +271,7 @@ class WorkQueue:
         if item in self._dirty and not self.shutting_down:
             # added again while it was processed: its turn now
             self._push(item)
+        self._check_idle()
 
     def update_unfinished(self) -> None:
         """
@@ -282,6 +299,7 @@ class WorkQueue:
         getters, self._getters = self._getters, []
         for d in getters:
             d.callback(None)
+        self._check_idle()
 
 
 # -------------------------------------------------------------------------------------------------
@@ -672,7 +690,8 @@ class Controller:
 
     def start(self) -> Deferred:
         """
-        Set up, wait for the informers' first lists, start the workers; fires then.
+        Set up, wait for the informers' first lists, start the workers; fires once the keys queued
+        by the first lists have been worked on (failed ones wait for their retries).
         """
         return Deferred.fromCoroutine(self._start())
 
@@ -687,7 +706,9 @@ class Controller:
             return
         for _ in range(self.workers):
             self._workers.append(Deferred.fromCoroutine(self._work()))
-        self.ready = True
+        # started means the first pass is done: what was there at start has been worked on once
+        await self.queue.idle()
+        self.ready = not self.stopped
 
     async def after_sync(self) -> None:
         """

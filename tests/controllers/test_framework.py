@@ -317,3 +317,24 @@ class ControllersFlagTests(SynchronousTestCase):
         self.assertEqual(enabled_controllers(["namespace"]), (("namespace-controller",), []))
         self.assertEqual(enabled_controllers([]), ((), []))
         self.assertEqual(enabled_controllers(["*", "-bogus", "x"])[1], ["-bogus", "x"])
+
+
+class IdleTests(SynchronousTestCase):
+    """
+    L{WorkQueue.idle} fires once nothing is queued or processed.
+    """
+
+    def test_idle(self) -> None:
+        """
+        Idle waits for queued and processing keys, not for delayed ones.
+        """
+        q = WorkQueue("idle", Clock())
+        self.successResultOf(q.idle())
+        q.add("a")
+        q.add_after("b", 5)
+        d = q.idle()
+        self.assertNoResult(d)
+        self.assertEqual(self.successResultOf(q.get()), "a")
+        self.assertNoResult(d)
+        q.done("a")
+        self.successResultOf(d)
