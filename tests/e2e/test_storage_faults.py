@@ -116,8 +116,10 @@ class EtcdOutageTests(TestCase):
         """
         etcd = await EtcdServer.start()
         self.addCleanup(etcd.stop)
+        # (the ConfigMaps listed below are exactly the test's: no root CA publisher)
         kapid = await start_kapid(
-            self, f"--etcd-servers={etcd.client_url}", "--etcd-prefix=/kapid-faults"
+            self, f"--etcd-servers={etcd.client_url}", "--etcd-prefix=/kapid-faults",
+            "--controllers=*,-root-ca-cert-publisher",
         )
         base = kapid.insecure_url
         assert base
