@@ -278,6 +278,8 @@ class CustomResourceStrategy(GenericStrategy):
         self.deprecations = dict(deprecations or {})
         #: set while the CRD is being deleted: creates are refused (kube's 405)
         self.terminating = False
+        #: version name -> its compiled CEL rules (False: none), compiled at first use
+        self._rule_sets: dict[str, Any] = {}
 
     def _version_of(self, obj: dict) -> str:
         return str(obj.get("apiVersion") or "").rpartition("/")[2]
@@ -342,17 +344,37 @@ class CustomResourceStrategy(GenericStrategy):
         changed = any(obj.get(k) != old.get(k) for k in set(obj) | set(old) if k not in skip)
         meta["generation"] = old_gen + 1 if changed else old_gen
 
-    def validate(self, obj: dict) -> list[FieldError]:
+    def _rules(self, obj: dict, old: Optional[dict], errs: list[FieldError]) -> list[FieldError]:
+        """
+        The errors of the version's CEL validation rules (C{x-kubernetes-validations}), given the
+        schema's own errors C{errs} (kube skips rules on invalid values); C{old} for transition rules
+        and ratcheting on updates. Each version's rules are compiled once.
+        """
+        version = self._version_of(obj)
+        rules = self._rule_sets.get(version)
+        if rules is None:
+            from kapid.cel.crd import compile_rules
+
+            raw = self.raw_schemas.get(version) or self.raw_schemas.get(self.storage_version)
+            rules = self._rule_sets[version] = (compile_rules(raw) if raw else None) or False
+        if rules is False:
+            return []
+        from kapid.cel.crd import rule_errors
+
+        return rule_errors(rules, obj, old, errs)
+
+    def validate(self, obj: dict, old: Optional[dict] = None) -> list[FieldError]:
         errs: list[FieldError] = []
         s = self.schema(self._version_of(obj))
         if s is not None:
             errs.extend(s.validate(obj))
+        errs.extend(self._rules(obj, old, errs))
         if self.scale is not None:
             errs.extend(self.scale.validate_spec(obj))
         return errs
 
     def validate_update(self, obj: dict, old: dict) -> list[FieldError]:
-        return self.validate(obj)
+        return self.validate(obj, old)
 
     def validate_status_update(self, obj: dict, old: dict) -> list[FieldError]:
         """
@@ -362,6 +384,7 @@ class CustomResourceStrategy(GenericStrategy):
         s = self.schema(self._version_of(obj))
         if s is not None:
             errs.extend(s.validate(obj))
+        errs.extend(self._rules(obj, old, errs))
         if self.scale is not None:
             errs.extend(self.scale.validate_status(obj))
         return errs

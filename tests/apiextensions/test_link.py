@@ -548,3 +548,41 @@ class WatchTests(TestCase):
         evs = s.events()
         self.assertEqual(evs[-1]["type"], "DELETED")
         self.assertTrue(s.done)
+
+
+class ValidationRuleTests(TestCase):
+    """
+    CEL validation rules (C{x-kubernetes-validations}) are enforced on custom resources.
+    """
+
+    def test_rule_and_transition_rule(self) -> None:
+        """
+        A rule refuses a create with kube's 422 cause; a transition rule (C{oldSelf}) refuses an
+        update that breaks it while creates are unaffected.
+        """
+        api = CRDAPI(self)
+        crd = widget_crd()
+        spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        spec_schema["x-kubernetes-validations"] = [
+            {"rule": "!has(self.replicas) || self.replicas <= self.size * 2", "message": "replicas must not exceed twice the size"},
+        ]
+        spec_schema["properties"]["color"]["x-kubernetes-validations"] = [
+            {"rule": "self == oldSelf", "message": "color is immutable"},
+        ]
+        code, body, headers = api.post(CRDS, crd)
+        self.assertEqual(code, 201, body)
+        self.assertIsNone(headers.getRawHeaders(b"warning"))
+        api.settle()
+        code, body, _ = api.post(W, widget("bad", size=1, replicas=5))
+        self.assertEqual(code, 422, body)
+        self.assertEqual(
+            [(c["field"], c["message"]) for c in body["details"]["causes"]],
+            [("spec", 'Invalid value: "object": replicas must not exceed twice the size')],
+        )
+        code, obj, _ = api.post(W, widget("ok", size=2, replicas=4, color="red"))
+        self.assertEqual(code, 201, obj)
+        obj["spec"]["color"] = "blue"
+        code, body, _ = api.put(f"{W}/ok", obj)
+        self.assertEqual(code, 422, body)
+        self.assertEqual(body["details"]["causes"][0]["field"], "spec.color")
+        self.assertEqual(api.get(f"{W}/ok")[1]["spec"]["color"], "red")
