@@ -17,6 +17,12 @@ Usage in a trial test::
         await etcd.kill()                       # SIGKILL; or await etcd.stop() (SIGTERM, then KILL)
         await etcd.restart()                    # same data dir, same ports
 
+    async def test_cluster(self):
+        cluster = await EtcdCluster.start()     # three members on loopback, each its own temp dir
+        self.addCleanup(cluster.stop)
+        kapid_flag = f"--etcd-servers={cluster.etcd_servers}"
+        leader = await cluster.leader()         # an EtcdServer: kill(), pause(), restart() as above
+
 * Ports: client, peer and metrics ports are picked by binding port 0 on 127.0.0.1 (and retried
   with new ports if etcd cannot start). Health is polled on the metrics listener's C{/health}
   (plain HTTP, also when the client port uses TLS) with a bounded loop of C{deferLater}.
@@ -205,8 +211,18 @@ class EtcdServer:
     @ivar pid: the process ID while running, else None.
     """
 
-    def __init__(self, base_dir: str, tls: Optional[EtcdServerTLS], reactor: Any) -> None:
+    def __init__(
+        self,
+        base_dir: str,
+        tls: Optional[EtcdServerTLS],
+        reactor: Any,
+        name: str = "kapid-test",
+        initial_cluster: Optional[str] = None,
+    ) -> None:
         self.base_dir = base_dir
+        self.name = name
+        #: C{name=peer-url,...} of every member (None: a one-member cluster of this server)
+        self.initial_cluster = initial_cluster
         self.data_dir = os.path.join(base_dir, "data")
         self.log_file = os.path.join(base_dir, "etcd.log")
         self.tls = tls
@@ -273,13 +289,14 @@ class EtcdServer:
         peer = f"http://127.0.0.1:{self.peer_port}"
         argv = [
             ETCD_BINARY,
-            "--name=kapid-test",
+            f"--name={self.name}",
             f"--data-dir={self.data_dir}",
             f"--listen-client-urls={self.client_url}",
             f"--advertise-client-urls={self.client_url}",
             f"--listen-peer-urls={peer}",
             f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=kapid-test={peer}",
+            f"--initial-cluster={self.initial_cluster or f'{self.name}={peer}'}",
+            "--initial-cluster-token=kapid-test",
             f"--listen-metrics-urls=http://127.0.0.1:{self.metrics_port}",
             "--logger=zap",
             "--log-outputs=stderr",
@@ -295,6 +312,10 @@ class EtcdServer:
         return argv
 
     async def _run(self) -> None:
+        self._spawn()
+        await self.wait_healthy()
+
+    def _spawn(self) -> None:
         with open(self.log_file, "ab") as log:
             self._proc = subprocess.Popen(
                 self._argv(),
@@ -303,7 +324,6 @@ class EtcdServer:
                 stderr=log,
                 start_new_session=True,
             )
-        await self.wait_healthy()
 
     async def wait_healthy(self, timeout: float = 20.0) -> None:
         """
@@ -418,6 +438,126 @@ class EtcdServer:
                 proc.kill()
                 proc.wait(5)
         self._proc = None
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+
+class EtcdCluster:
+    """
+    A loopback etcd cluster of several members (three by default), each an L{EtcdServer} with its
+    own temp dir and free ports. Build it with L{EtcdCluster.start}; stop it with L{stop}.
+
+    @ivar members: the L{EtcdServer}s, in order.
+    """
+
+    def __init__(self, base_dir: str, members: list[EtcdServer], reactor: Any) -> None:
+        self.base_dir = base_dir
+        self.members = members
+        self._reactor = reactor
+
+    @property
+    def client_urls(self) -> list[str]:
+        """
+        Every member's client URL, in member order.
+        """
+        return [m.client_url for m in self.members]
+
+    @property
+    def etcd_servers(self) -> str:
+        """
+        The value for kapid's C{--etcd-servers}: every client URL, comma separated.
+        """
+        return ",".join(self.client_urls)
+
+    @classmethod
+    async def start(cls, size: int = 3, reactor: Any = None) -> "EtcdCluster":
+        """
+        Start C{size} members on free loopback ports and wait until every one is healthy (which
+        needs a quorum and an elected leader). Ports are retried like L{EtcdServer.start}'s.
+        """
+        if not os.path.exists(ETCD_BINARY):
+            raise EtcdMissingError(
+                f"{ETCD_BINARY} not found: install Debian's etcd-server (tests need a real etcd)"
+            )
+        reactor = _reactor(reactor)
+        base = tempfile.mkdtemp(prefix="kapid-etcd-cluster-")
+        last: Optional[Exception] = None
+        for attempt in range(3):
+            members = [
+                EtcdServer(os.path.join(base, f"try{attempt}-m{i}"), None, reactor, name=f"m{i}")
+                for i in range(size)
+            ]
+            for m in members:
+                os.makedirs(m.base_dir)
+                m.client_port, m.peer_port, m.metrics_port = free_port(), free_port(), free_port()
+            initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in members)
+            cluster = cls(base, members, reactor)
+            try:
+                for m in members:
+                    m.initial_cluster = initial
+                    m._spawn()
+                for m in members:
+                    await m.wait_healthy(timeout=30.0)
+                return cluster
+            except BaseException as e:
+                for m in members:
+                    await m._terminate()
+                if not isinstance(e, RuntimeError):
+                    shutil.rmtree(base, ignore_errors=True)
+                    raise
+                last = e
+        shutil.rmtree(base, ignore_errors=True)
+        raise RuntimeError(f"etcd cluster did not start: {last}")
+
+    async def status(self, member: EtcdServer, timeout: float = 2.0) -> dict[str, Any]:
+        """
+        The member's C{/v3/maintenance/status} (its C{header.member_id}, C{leader}, C{dbSize}...);
+        raises when it does not answer within C{timeout}.
+        """
+        import json
+
+        from treq.client import HTTPClient
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        pool = HTTPConnectionPool(self._reactor, persistent=False)
+        client = HTTPClient(Agent(self._reactor, pool=pool))
+        try:
+            resp = await client.post(
+                member.client_url + "/v3/maintenance/status", data=b"{}", timeout=timeout,
+                reactor=self._reactor,
+            )
+            body = await resp.content()
+            if resp.code != 200:
+                raise RuntimeError(f"etcd {member.name} status: {resp.code} {body!r}")
+            return json.loads(body)  # type: ignore[no-any-return]
+        finally:
+            await pool.closeCachedConnections()
+
+    async def leader(self, timeout: float = 20.0) -> EtcdServer:
+        """
+        The member that is leader now, as the running members agree (polled until they do, at most
+        C{timeout} seconds).
+        """
+        interval = 0.1
+        for _ in range(int(timeout / interval)):
+            for m in self.members:
+                if m.pid is None:
+                    continue
+                try:
+                    st = await self.status(m)
+                except Exception:
+                    continue
+                if st.get("leader") and st["leader"] == st.get("header", {}).get("member_id"):
+                    return m
+            await _sleep(self._reactor, interval)
+        raise RuntimeError(f"no etcd leader within {timeout} s")
+
+    async def stop(self) -> None:
+        """
+        Stop every member (by PID) and remove the cluster's temp dir.
+        """
+        for m in self.members:
+            await m._terminate()
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
