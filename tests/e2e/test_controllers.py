@@ -3,8 +3,8 @@ The housekeeping controllers end to end with real C{twistd kapid} processes and 
 namespace deletion with objects of several kinds (a custom resource among them), an owner chain
 (a ConfigMap owned by a namespaced custom resource owned by a cluster-scoped one) under background,
 foreground and orphan deletion, the root CA ConfigMap, CSR signing after
-C{kubectl certificate approve}, the identity Lease, C{/readyz} and C{/metrics}; and two processes on one etcd where the leader is killed and the
-other takes over the controllers.
+C{kubectl certificate approve}, the identity Lease, C{/readyz} and C{/metrics}; and three processes on one etcd where the leader is killed and
+another takes over the controllers.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class ControllersTests(TestCase):
 
 class LeaderElectionTests(TestCase):
     """
-    Two kapid processes on one etcd run the controllers once; the other takes over when the
+    Three kapid processes on one etcd run the controllers once; one other takes over when the
     leader is killed.
     """
 
@@ -191,15 +191,14 @@ class LeaderElectionTests(TestCase):
         self.addCleanup(etcd.stop)
         flags = (f"--etcd-servers={etcd.client_url}", "--leader-elect-lease-duration=4s",
                  "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s")
-        first = await start_kapid(self, *flags)
-        second = await start_kapid(self, *flags)
-        k1, k2 = Kubectl(self, first), Kubectl(self, second)
-        lease = k2.obj("-n", "kube-system", "lease", "kube-controller-manager")
+        processes = [await start_kapid(self, *flags) for _ in range(3)]
+        lease = Kubectl(self, processes[1]).obj("-n", "kube-system", "lease", "kube-controller-manager")
         holder = lease["spec"]["holderIdentity"]
-        leaders = [p for p in (first, second) if f"{holder} is the leader now" in p.log]
+        leaders = [p for p in processes if f"{holder} is the leader now" in p.log]
         self.assertEqual(len(leaders), 1)
         leader = leaders[0]
-        other, k = (second, k2) if leader is first else (first, k1)
+        others = [p for p in processes if p is not leader]
+        k = Kubectl(self, others[0])
         k("create", "namespace", "held")
         k("-n", "held", "create", "configmap", "plain")
         k.apply(_meta("ConfigMap", "v1", "pinned", "held", finalizers=["example.com/hold"]))
@@ -207,8 +206,10 @@ class LeaderElectionTests(TestCase):
         await _until(lambda: k("-n", "held", "get", "configmap", "plain", ok=False).returncode != 0)
         leader.send_signal(signal.SIGKILL)
         k("-n", "held", "patch", "configmap", "pinned", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
-        await _until(lambda: "is the leader now" in other.log, timeout=20)
+        await _until(lambda: any("is the leader now" in p.log for p in others), timeout=20)
         await _until(lambda: k("get", "namespace", "held", ok=False).returncode != 0, timeout=30)
         lease = k.obj("-n", "kube-system", "lease", "kube-controller-manager")
         self.assertNotEqual(lease["spec"]["holderIdentity"], holder)
         self.assertEqual(lease["spec"]["leaseTransitions"], 1)
+        # exactly one of the survivors leads
+        self.assertEqual(sum("is the leader now" in p.log for p in others), 1)
