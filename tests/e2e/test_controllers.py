@@ -3,8 +3,8 @@ The housekeeping controllers end to end with real C{twistd kapid} processes and 
 namespace deletion with objects of several kinds (a custom resource among them), an owner chain
 (a ConfigMap owned by a namespaced custom resource owned by a cluster-scoped one) under background,
 foreground and orphan deletion, the root CA ConfigMap, CSR signing after
-C{kubectl certificate approve}, the identity Lease, C{/readyz} and C{/metrics}; and three processes on one etcd where the leader is killed and
-another takes over the controllers.
+C{kubectl certificate approve}, the identity Lease, C{/readyz} and C{/metrics}; and three
+processes on one etcd where the leader is killed and another takes over the controllers.
 """
 
 from __future__ import annotations
