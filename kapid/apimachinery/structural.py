@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
 
 from kapid.apimachinery import field
@@ -34,6 +34,7 @@ from kapid.apimachinery.schema import Schema
 
 _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+_MICRO_TIME = "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"
 
 _INT_RANGES = {
     "int32": (-(2**31), 2**31 - 1),
@@ -358,6 +359,23 @@ def _time_error(text: str) -> Optional[str]:
     return f'parsing time "{text}" as "2006-01-02T15:04:05Z07:00": cannot parse "{text}" as "2006"'
 
 
+def canonical_time(text: str, micro: bool = False) -> str:
+    """
+    An RFC 3339 time (already checked by L{_time_error}) as kube encodes the Go value it decodes
+    it into: in UTC with C{Z}, truncated to seconds (C{metav1.Time}) or to microseconds with six
+    digits (C{metav1.MicroTime}). C{2024-01-02T03:04:05+00:00} becomes C{2024-01-02T03:04:05Z}.
+    """
+    if text.endswith("Z") and len(text) == (27 if micro else 20):
+        return text  # already canonical (what kapid itself writes)
+    t = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    out = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    if micro:
+        out += f".{t.microsecond:06d}"
+    return out + "Z"
+
+
 def _base64_error(text: str) -> Optional[str]:
     try:
         base64.b64decode(text, validate=True)
@@ -382,6 +400,10 @@ def decode_error(schema: Schema, obj: Any) -> Optional[str]:
 
     E.g. C{json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type
     int32}. Kube answers these 400 (wrap with L{cannot_handle_message}).
+
+    Times are rewritten in place as kube encodes the Go value it decoded (L{canonical_time}: UTC,
+    C{Z}, seconds for C{metav1.Time}, microseconds for C{metav1.MicroTime}), so an object sent back
+    with C{+00:00} offsets equals the stored one.
     """
     try:
         _decode(schema, obj, [], _struct_name(schema))
@@ -399,9 +421,13 @@ def _type_error(value_desc: str, stack: list[str], struct: str, schema: Schema) 
     return _Decode(f"json: cannot unmarshal {value_desc} into Go value of type {go_type(schema)}")
 
 
-def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> None:
+def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> Any:
+    """
+    Check C{value} as kube's decoder would; returns the value kube would encode again (only times
+    differ: L{canonical_time}), with containers rewritten in place.
+    """
     if value is None:
-        return
+        return value
     if schema.name == _QUANTITY:
         text = value if isinstance(value, str) else str(value).lower()
         if isinstance(value, (list, dict)):
@@ -409,10 +435,10 @@ def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> None:
         err = quantity_error(text)
         if err:
             raise _Decode(err)
-        return
+        return value
     if schema.int_or_string:
         if isinstance(value, str):
-            return
+            return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _Decode(f"json: cannot unmarshal {_json_type(value)} into Go value of type int32")
         if isinstance(value, float) and not value.is_integer():
@@ -420,12 +446,12 @@ def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> None:
         lo, hi = _INT_RANGES["int32"]
         if not lo <= int(value) <= hi:
             raise _Decode(f"json: cannot unmarshal number {int(value)} into Go value of type int32")
-        return
+        return value
     if schema.preserve_unknown_fields and not schema.properties:
-        return
+        return value
     t = schema.type
     if t == "":
-        return
+        return value
     if t == "string":
         if not isinstance(value, str):
             if schema.format == "date-time":
@@ -437,11 +463,12 @@ def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> None:
             err = _time_error(value)
             if err:
                 raise _Decode(err)
+            return canonical_time(value, schema.name == _MICRO_TIME)
         elif schema.format == "byte":
             err = _base64_error(value)
             if err:
                 raise _Decode(err)
-        return
+        return value
     if t == "integer":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _type_error(_json_type(value), stack, struct, schema)
@@ -450,36 +477,44 @@ def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> None:
         lo, hi = _INT_RANGES.get(schema.format or "int64", _INT_RANGES["int64"])
         if not lo <= value <= hi:
             raise _type_error(f"number {value}", stack, struct, schema)
-        return
+        return value
     if t == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _type_error(_json_type(value), stack, struct, schema)
-        return
+        return value
     if t == "boolean":
         if not isinstance(value, bool):
             raise _type_error(_json_type(value), stack, struct, schema)
-        return
+        return value
     if t == "array":
         if not isinstance(value, list):
             raise _type_error(_json_type(value), stack, struct, schema)
         items = schema.items
         if items is not None:
-            for v in value:
-                _decode(items, v, stack, struct)
-        return
+            for i, v in enumerate(value):
+                out = _decode(items, v, stack, struct)
+                if out is not v:
+                    value[i] = out
+        return value
     if t == "object":
         if not isinstance(value, dict):
             raise _type_error(_json_type(value), stack, struct, schema)
         if schema.is_map:
             vs = schema.additional_properties
-            for v in value.values():
-                _decode(vs, v, stack, struct)  # type: ignore[arg-type]
-            return
+            for k, v in value.items():
+                out = _decode(vs, v, stack, struct)  # type: ignore[arg-type]
+                if out is not v:
+                    value[k] = out
+            return value
         inner = _struct_name(schema) or struct
         for k, v in value.items():
             sub = schema.prop(k)
             if sub is not None:
-                _decode(sub, v, stack + [k], inner)
+                out = _decode(sub, v, stack + [k], inner)
+                if out is not v:
+                    value[k] = out
+        return value
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kapid.apimachinery.schema import Schema
 from kapid.apimachinery.structural import (
+    canonical_time,
     cannot_handle_message,
     decode_error,
     duplicate_fields,
@@ -152,6 +153,40 @@ class DecodeTests(SynchronousTestCase):
         d = deployment()
         d["metadata"]["creationTimestamp"] = "yesterday"
         self.assertTrue(decode_error(self.schema, d).startswith('parsing time "yesterday"'))
+
+    def test_times_rewritten_as_kube_encodes_them(self):
+        """
+        Decoding rewrites times in place as kube encodes the Go value: UTC, C{Z}, seconds.
+        """
+        d = deployment()
+        d["metadata"]["creationTimestamp"] = "2024-01-02T05:04:05.9+02:00"
+        d["metadata"]["managedFields"] = [{"manager": "m", "time": "2024-01-02T03:04:05+00:00"}]
+        d["status"] = {"conditions": [{"type": "Available", "lastUpdateTime": "2024-01-02t03:04:05z"}]}
+        self.assertIsNone(decode_error(self.schema, d))
+        self.assertEqual(d["metadata"]["creationTimestamp"], "2024-01-02T03:04:05Z")
+        self.assertEqual(d["metadata"]["managedFields"][0]["time"], "2024-01-02T03:04:05Z")
+        self.assertEqual(d["status"]["conditions"][0]["lastUpdateTime"], "2024-01-02T03:04:05Z")
+
+    def test_micro_times(self):
+        """
+        C{metav1.MicroTime} keeps microseconds, always six digits, in UTC.
+        """
+        lease = {"spec": {"renewTime": "2024-01-02T05:04:05.25+02:00", "acquireTime": "2024-01-02T03:04:05Z"}}
+        self.assertIsNone(decode_error(Schema.of("io.k8s.api.coordination.v1.Lease"), lease))
+        self.assertEqual(
+            lease["spec"],
+            {"renewTime": "2024-01-02T03:04:05.250000Z", "acquireTime": "2024-01-02T03:04:05.000000Z"},
+        )
+
+    def test_canonical_time(self):
+        """
+        Offsets become UTC, fractions are truncated (not rounded), canonical text is returned as is.
+        """
+        self.assertEqual(canonical_time("2024-01-02T03:04:05+00:00"), "2024-01-02T03:04:05Z")
+        self.assertEqual(canonical_time("2024-01-02T00:30:05.999-03:00"), "2024-01-02T03:30:05Z")
+        self.assertEqual(canonical_time("2024-01-02T03:04:05.1234567Z", micro=True), "2024-01-02T03:04:05.123456Z")
+        text = "2024-01-02T03:04:05Z"
+        self.assertIs(canonical_time(text), text)
 
     def test_base64(self):
         """Secret data must be base64."""
