@@ -18,9 +18,9 @@ audit annotations go to the request's audit event.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Optional
 
+from kapid.storage.codec import deep_copy
 from kapid.admission.interfaces import CONNECT, CREATE, DELETE, UPDATE, Attributes
 
 
@@ -207,7 +207,7 @@ class RequestAdmission:
         with a L{Rollback} when a plugin took something the write must settle (else None); on a
         refusal what was taken is given back at once.
         """
-        a = self.attributes(operation, copy.deepcopy(obj), copy.deepcopy(old), name)
+        a = self.attributes(operation, deep_copy(obj), deep_copy(old), name)
         try:
             await self.chain.validate(a)
         except BaseException:

@@ -10,11 +10,11 @@ managers own unless forced.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Iterable, Optional
 
 import orjson
 
+from kapid.storage.codec import deep_copy
 from kapid.apimachinery import meta as metautil
 from kapid.apimachinery.status import StatusError
 
@@ -44,15 +44,7 @@ def _key_elem(item: dict, keys: Iterable[str]) -> str:
 
 
 def _list_keys(schema: Any) -> tuple[str, ...]:
-    if schema is None:
-        return ()
-    keys = schema.list_map_keys
-    if keys:
-        return keys
-    mk = schema.patch_merge_key
-    if mk:
-        return (mk,)
-    return ()
+    return schema.shape.list_keys if schema is not None else ()
 
 
 def _is_struct(schema: Any) -> bool:
@@ -70,26 +62,30 @@ def _walk(
     Collect the members under C{value}: path -> leaf value (or a marker for non-leaf members).
     """
     if isinstance(value, dict):
-        if schema is not None and schema.map_type == "atomic":
+        if schema is None:
+            for k, v in value.items():
+                _member(v, None, prefix + ("f:" + k,), out, struct_members)
             return
-        for k, v in value.items():
-            sub = None
-            if schema is not None:
-                sub = schema.prop(k) if not schema.is_map else schema.additional_properties
-                if sub is None and schema.is_map is False and schema.additional_properties is not None:
-                    sub = schema.additional_properties
-            p = prefix + ("f:" + k,)
-            _member(v, sub, p, out, struct_members)
+        shape = schema.shape
+        if shape.atomic_map:
+            return
+        if shape.is_map:
+            sub = schema.additional_properties
+            for k, v in value.items():
+                _member(v, sub, prefix + ("f:" + k,), out, struct_members)
+        else:
+            for k, v in value.items():
+                _member(v, schema.prop(k), prefix + ("f:" + k,), out, struct_members)
     elif isinstance(value, list):
-        keys = _list_keys(schema)
-        items = schema.items if schema is not None else None
-        ltype = schema.list_type if schema is not None else None
+        shape = schema.shape if schema is not None else None
+        keys = shape.list_keys if shape is not None else ()
         if keys and all(isinstance(i, dict) for i in value):
+            items = schema.items
             for item in value:
                 p = prefix + (_key_elem(item, keys),)
                 out[p] = _NODE
                 _walk(item, items, p, out, struct_members)
-        elif ltype == "set":
+        elif shape is not None and shape.list_type == "set":
             for item in value:
                 out[prefix + ("v:" + orjson.dumps(item).decode("utf-8"),)] = item
 
@@ -99,20 +95,28 @@ _NODE = object()
 
 def _member(v: Any, schema: Any, p: Path, out: dict[Path, Any], struct_members: bool) -> None:
     if isinstance(v, dict):
-        atomic = schema is not None and schema.map_type == "atomic"
-        if atomic or (schema is not None and schema.preserve_unknown_fields and not schema.properties and not v):
+        if schema is None:
+            if v:
+                out[p] = _NODE
+                _walk(v, None, p, out, struct_members)
+            else:
+                out[p] = v
+            return
+        shape = schema.shape
+        if shape.atomic_map or (shape.preserve_unknown and not shape.has_properties and not v):
             out[p] = v
             return
         if not v:
             out[p] = v
             return
-        if (schema is not None and schema.is_map) or struct_members or schema is None:
+        if shape.is_map or struct_members:
             out[p] = _NODE
         _walk(v, schema, p, out, struct_members)
     elif isinstance(v, list):
-        keys = _list_keys(schema)
-        ltype = schema.list_type if schema is not None else None
-        if (keys and all(isinstance(i, dict) for i in v)) or ltype == "set":
+        shape = schema.shape if schema is not None else None
+        if shape is not None and (
+            (shape.list_keys and all(isinstance(i, dict) for i in v)) or shape.list_type == "set"
+        ):
             if not v:
                 out[p] = v
                 return
@@ -264,7 +268,7 @@ def _base_entries(current: Optional[dict], sent: Any, subresource: str) -> list[
     rewrite them), none for a reset (C{[{}]}), else the live object's; a subresource write always
     starts from the live object's.
     """
-    live = copy.deepcopy(((current or {}).get("metadata") or {}).get("managedFields") or [])
+    live = deep_copy(((current or {}).get("metadata") or {}).get("managedFields") or [])
     if subresource or not isinstance(sent, list) or not sent:
         return live
     if sent == [{}]:
@@ -274,7 +278,7 @@ def _base_entries(current: Optional[dict], sent: Any, subresource: str) -> list[
             return live
         if e.get("fieldsType", "FieldsV1") != "FieldsV1" or not isinstance(e.get("fieldsV1", {}), dict):
             return live
-    return copy.deepcopy(sent)
+    return deep_copy(sent)
 
 
 def record_update(
@@ -527,7 +531,7 @@ def merge_applied(live: Any, applied: Any, schema: Any, owned_by_me: set[Path], 
                 if i not in out_list:
                     out_list.append(i)
             return out_list
-    return copy.deepcopy(applied)
+    return deep_copy(applied)
 
 
 def apply(
@@ -548,7 +552,7 @@ def apply(
     """
     applied_m = members(applied, schema, subresource, custom, exclude_status)
     applied_paths = set(applied_m)
-    entries = copy.deepcopy(((live or {}).get("metadata") or {}).get("managedFields") or [])
+    entries = deep_copy(((live or {}).get("metadata") or {}).get("managedFields") or [])
     live_m = members(live, schema, subresource, custom, exclude_status)
     mine: set[Path] = set()
     others: list[tuple[dict, set[Path]]] = []
@@ -568,14 +572,14 @@ def apply(
     if conflicts and not force:
         raise conflict_error(conflicts)
     if live is None:
-        merged = copy.deepcopy(applied)
+        merged = deep_copy(applied)
     else:
         # fields this manager stops applying go, unless another manager owns them too
         owned_by_others: set[Path] = set()
         for _, paths in others:
             owned_by_others |= paths
         removed_mine = {p for p in mine if p not in applied_paths and p not in owned_by_others}
-        merged = merge_applied(copy.deepcopy(live), applied, schema, removed_mine)
+        merged = merge_applied(deep_copy(live), applied, schema, removed_mine)
         # keep identity fields from live
         merged["metadata"] = dict(merged.get("metadata") or {})
         for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generation"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, NamedTuple, Optional
 
 import orjson
 
@@ -43,12 +43,32 @@ def _ref_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1]
 
 
+class Shape(NamedTuple):
+    """
+    A schema node's traits, as walks over values (managed fields) ask for them.
+
+    @ivar atomic_map: C{x-kubernetes-map-type: atomic}.
+    @ivar is_map: a string-keyed map (C{additionalProperties}).
+    @ivar preserve_unknown: unknown fields kept.
+    @ivar has_properties: declared properties.
+    @ivar list_keys: the keys of a keyed list (C{x-kubernetes-list-map-keys}, else the patch merge key).
+    @ivar list_type: C{x-kubernetes-list-type}.
+    """
+
+    atomic_map: bool
+    is_map: bool
+    preserve_unknown: bool
+    has_properties: bool
+    list_keys: tuple[str, ...]
+    list_type: Optional[str]
+
+
 class Schema:
     """
     One schema node, with C{$ref} resolved against a definitions table.
     """
 
-    __slots__ = ("node", "definitions", "name")
+    __slots__ = ("node", "definitions", "name", "_children", "_shape")
 
     def __init__(self, node: dict[str, Any], definitions: dict[str, Any], name: str = "") -> None:
         while "$ref" in node:
@@ -58,6 +78,39 @@ class Schema:
         self.node = node
         self.definitions = definitions
         self.name = name
+        #: the wrapped children asked for so far (one schema is walked on every request: managed
+        #: fields, unknown fields), keyed C{("p", name)}, C{"items"}, C{"additionalProperties"}
+        self._children: Optional[dict[Any, Optional["Schema"]]] = None
+        self._shape: Optional[Shape] = None
+
+    @property
+    def shape(self) -> "Shape":
+        """
+        What a walk over values needs of this node, computed once (see L{Shape}).
+        """
+        shape = self._shape
+        if shape is None:
+            keys = self.list_map_keys
+            if not keys and self.patch_merge_key:
+                keys = (self.patch_merge_key,)
+            shape = self._shape = Shape(
+                self.map_type == "atomic", self.is_map, self.preserve_unknown_fields, bool(self.properties),
+                keys, self.list_type,
+            )
+        return shape
+
+    def _child(self, key: Any, node: Optional[dict[str, Any]]) -> Optional["Schema"]:
+        """
+        The wrapped child C{node} under C{key}, made once per schema.
+        """
+        children = self._children
+        if children is None:
+            children = self._children = {}
+        try:
+            return children[key]
+        except KeyError:
+            child = children[key] = Schema(node, self.definitions) if isinstance(node, dict) else None
+            return child
 
     @classmethod
     def of(cls, definition: str, version: str = SCHEMA_VERSION) -> "Schema":
@@ -110,31 +163,28 @@ class Schema:
         """
         The schema of property C{name}, or None when unknown.
         """
-        return self._wrap(self.properties.get(name))
+        return self._child(("p", name), self.properties.get(name))
 
     def iter_properties(self) -> Iterator[tuple[str, "Schema"]]:
         """
         C{(name, schema)} for every declared property.
         """
         for k, v in self.properties.items():
-            yield k, Schema(v, self.definitions)
+            yield k, self._child(("p", k), v)  # type: ignore[misc]
 
     @property
     def items(self) -> Optional["Schema"]:
         """
         The item schema of an array, or None.
         """
-        return self._wrap(self.node.get("items"))
+        return self._child("items", self.node.get("items"))
 
     @property
     def additional_properties(self) -> Optional["Schema"]:
         """
         The value schema of a map (C{additionalProperties}), or None.
         """
-        ap = self.node.get("additionalProperties")
-        if isinstance(ap, dict):
-            return Schema(ap, self.definitions)
-        return None
+        return self._child("additionalProperties", self.node.get("additionalProperties"))
 
     @property
     def is_map(self) -> bool:

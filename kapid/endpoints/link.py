@@ -11,7 +11,6 @@ and answer in the negotiated form (JSON, YAML, Table, PartialObjectMetadata).
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Optional
 
 from klein import Klein
@@ -21,6 +20,7 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
+from kapid.storage.codec import deep_copy
 from kapid.apimachinery import serialization as ser
 from kapid.apimachinery import table as tables
 from kapid.apimachinery.query import Query, delete_options
@@ -756,7 +756,7 @@ class ResourceLink(Link):
         api_version = target.resource.api_version(target.version)
 
         def updater(current: Optional[dict]) -> dict:
-            new = copy.deepcopy(obj)
+            new = deep_copy(obj)
             from kapid.apimachinery import apply as ssa
 
             ssa.record_update(

@@ -6,11 +6,11 @@ read-modify-write, as kube's C{patchResource} does.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Optional
 
 from twisted.web.iweb import IRequest
 
+from kapid.storage.codec import deep_copy
 from kapid.apimachinery import apply as ssa
 from kapid.apimachinery import jsonpatch as json_patch
 from kapid.apimachinery import field
@@ -226,7 +226,7 @@ async def _serve_apply(
 
     def updater(current: Optional[dict]) -> dict:
         new = ssa.apply(
-            current, copy.deepcopy(applied), manager, force, api_version, now, schema, subresource, custom,
+            current, deep_copy(applied), manager, force, api_version, now, schema, subresource, custom,
             target.resource.subresource("status") is not None,
         )
         default = getattr(store.strategy, "default", None)

@@ -99,9 +99,25 @@ def schema_for(resource: Resource, version: str) -> Any:
             return _schema_by_name(v.schema)
         except KeyError:
             return None
+    return _structural_schema(v.schema)
+
+
+#: id(a CRD version's schema dict) -> (that dict, its wrapped Schema): one wrapper per served
+#: schema, so the children it wraps while walking (managed fields, apply) are wrapped once
+_STRUCTURAL: dict[int, tuple[dict, Any]] = {}
+
+
+def _structural_schema(node: dict) -> Any:
+    hit = _STRUCTURAL.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
     from kapid.apimachinery.schema import Schema
 
-    return Schema.structural(v.schema)
+    if len(_STRUCTURAL) > 256:  # schemas of CRDs that changed or went
+        _STRUCTURAL.clear()
+    schema = Schema.structural(node)
+    _STRUCTURAL[id(node)] = (node, schema)
+    return schema
 
 
 _VALIDATIONS = ("Ignore", "Warn", "Strict")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from kapid.storage.codec import deep_copy
 from kapid.apimachinery import field
 from kapid.apimachinery.status import bad_request, invalid
 from kapid.endpoints.request import Target
@@ -111,9 +112,8 @@ async def update_scale(
         assert current is not None
         from kapid.apimachinery import apply as ssa
         from kapid.endpoints.request import schema_for
-        import copy
 
-        new = copy.deepcopy(current)
+        new = deep_copy(current)
         paths = _paths(store)
         if paths is not None:
             paths.set_replicas(new, replicas)

@@ -10,7 +10,6 @@ C{Status} errors with the resource's names (kube's C{interpretStorageError}).
 
 from __future__ import annotations
 
-import copy
 import random
 from typing import Any, Callable, Optional
 
@@ -19,6 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from kapid.storage.codec import deep_copy
 from kapid.apimachinery import field as fielderr
 from kapid.apimachinery import meta as metautil
 from kapid.apimachinery.status import (
@@ -554,7 +554,7 @@ class RegistryStore:
                 if not allow_create:
                     raise not_found(self.resource.plural, name, self.resource.group)
                 new = await _maybe_await(updater(None))
-                new = copy.deepcopy(new)
+                new = deep_copy(new)
                 meta = metautil.meta_of(new)
                 if (meta.get("name") or "") != name:
                     raise _name_mismatch(meta.get("name") or "", name)
@@ -572,8 +572,8 @@ class RegistryStore:
                 old = await self.to_version_async(current, version)
             else:
                 old = self.to_version(current, version)
-            new = await _maybe_await(updater(copy.deepcopy(old)))
-            new = copy.deepcopy(new)
+            new = await _maybe_await(updater(deep_copy(old)))
+            new = deep_copy(new)
 
             async def admitted(n: dict, o: Optional[dict]) -> None:
                 # what admission took comes back as a transaction, settled with the update's
@@ -788,7 +788,7 @@ class RegistryStore:
                 ), False
         if new_finalizers or pending_graceful:
             if dry_run:
-                out = copy.deepcopy(current)
+                out = deep_copy(current)
                 out["metadata"]["deletionTimestamp"] = meta.get("deletionTimestamp") or self.now()
                 out["metadata"]["deletionGracePeriodSeconds"] = grace or 0
                 if new_finalizers:
