@@ -27,6 +27,37 @@ def parse_bool(value: str) -> bool:
     raise ValueError(f'strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def parse_int(value: str, bits: int = 64) -> int:
+    """
+    Go's C{strconv.ParseInt(value, 10, bits)}: an optional sign and decimal digits only (no spaces,
+    no underscores, not empty); raises a 400 C{BadRequest} with Go's error text otherwise, as kube's
+    parameter codec answers a malformed integer parameter.
+    """
+    digits = value[1:] if value[:1] in ("+", "-") else value
+    if not digits or not digits.isascii() or not digits.isdigit():
+        raise bad_request(f"strconv.ParseInt: parsing {_go_quote(value)}: invalid syntax")
+    n = int(value, 10)
+    if not -(2 ** (bits - 1)) <= n <= 2 ** (bits - 1) - 1:
+        raise bad_request(f"strconv.ParseInt: parsing {_go_quote(value)}: value out of range")
+    return n
+
+
+def _go_quote(s: str) -> str:
+    """
+    C{s} quoted as Go's C{strconv.Quote} writes it (for the printable text of query values).
+    """
+    import orjson
+
+    return orjson.dumps(s).decode("utf-8")
+
+
+#: the integer fields of C{ListOptions} kube's parameter codec converts from a query string
+LIST_OPTIONS_INTEGERS = ("timeoutSeconds", "limit")
+
+
 class Query:
     """
     The decoded query string of a request (C{request.args}), with typed accessors that raise
@@ -92,24 +123,31 @@ class Query:
 
     def int(self, name: str, default: int = 0) -> int:
         """
-        A Go-parsed integer.
+        A Go-parsed integer (L{parse_int}); C{default} when absent. A present but empty or malformed
+        value is kube's 400 (C{strconv.ParseInt: parsing "abc": invalid syntax}).
         """
         vs = self.args.get(name)
-        if not vs or vs[0] == "":
+        if not vs:
             return default
-        try:
-            return int(vs[0], 10)
-        except ValueError:
-            raise bad_request(f'strconv.ParseInt: parsing "{vs[0]}": invalid syntax')
+        return parse_int(vs[0])
 
     def optional_int(self, name: str) -> Optional[int]:
         """
         An integer, or None when absent.
         """
-        vs = self.args.get(name)
-        if not vs or vs[0] == "":
+        if not self.args.get(name):
             return None
         return self.int(name)
+
+    def check_list_options(self) -> None:
+        """
+        Convert the query's C{ListOptions} as kube's parameter codec does before a list or watch is
+        served: a malformed integer (C{timeoutSeconds}, C{limit}) is a 400 C{BadRequest}, even where
+        the request would not use it. Booleans (C{watch}, C{allowWatchBookmarks},
+        C{sendInitialEvents}) cannot be malformed: every value but C{0}/C{false} is true.
+        """
+        for name in LIST_OPTIONS_INTEGERS:
+            self.int(name)
 
     def dry_run(self, options_kind: str = "CreateOptions") -> bool:
         """

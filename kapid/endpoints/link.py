@@ -436,6 +436,7 @@ class ResourceLink(Link):
         """
         kube's ListOptions from the query string.
         """
+        query.check_list_options()
         label = parse_label_selector(query.get("labelSelector"))
         terms = parse_field_selector(query.get("fieldSelector"))
         fields = field_matcher(terms, target.resource.field_selectors)

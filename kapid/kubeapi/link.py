@@ -98,7 +98,7 @@ class KubeAPILink(Link):
             paths.append("/debug/pprof")
         return paths
 
-    @app.route("/version", methods=["GET", "HEAD"])
+    @app.route("/version", methods=["GET", "HEAD"], strict_slashes=False)
     def version(self, request: Any) -> bytes:
         """
         Kube's C{version.Info}.
