@@ -25,6 +25,36 @@ ACCEPTED_BODY_TYPES = (JSON, YAML, PROTOBUF)
 ACCEPTED_OUTPUT_TYPES = (JSON, YAML, PROTOBUF)
 
 
+#: The deepest nesting of arrays and objects a body may have (400 beyond): deeper bodies would
+#: exhaust Python's recursion limit in the code that walks them.
+MAX_DEPTH = 200
+#: The most nodes a YAML body may stand for once its aliases are expanded (400 beyond: a
+#: "billion laughs" body is a few hundred bytes that expand to billions of nodes).
+MAX_YAML_NODES = 1_000_000
+
+
+def _too_deep() -> Any:
+    return bad_request(f"the object provided is unrecognized: exceeded max depth of {MAX_DEPTH}")
+
+
+def _check_depth(body: bytes, obj: Any) -> None:
+    """
+    Raise 400 when C{obj} nests arrays and objects more than L{MAX_DEPTH} deep (walked only when
+    the text has that many brackets at all).
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+
+
 class _DuplicateCollector:
     """
     An C{object_pairs_hook} that builds dicts and records duplicate keys (with their paths unknown:
@@ -49,14 +79,19 @@ def decode_json(body: bytes, detect_duplicates: bool = False) -> tuple[Any, list
     """
     if not detect_duplicates:
         try:
-            return orjson.loads(body), []
+            obj = orjson.loads(body)
         except orjson.JSONDecodeError as e:
             raise bad_request(_json_error(body, e))
+        _check_depth(body, obj)
+        return obj, []
     collector = _DuplicateCollector()
     try:
         obj = json.loads(body, object_pairs_hook=collector)
     except (ValueError, UnicodeDecodeError) as e:
         raise bad_request(_json_error(body, e))
+    except RecursionError:
+        raise _too_deep() from None
+    _check_depth(body, obj)
     return obj, collector.duplicates
 
 
@@ -79,12 +114,65 @@ _Loader.yaml_implicit_resolvers = {
 
 def decode_yaml(body: bytes) -> Any:
     """
-    Decode a YAML body (one document). Raises 400 when it cannot.
+    Decode a YAML body (one document). Raises 400 when it cannot, when it nests deeper than
+    L{MAX_DEPTH}, refers to itself, or its aliases expand to more than L{MAX_YAML_NODES} nodes.
     """
     try:
-        return yaml.load(body, Loader=_Loader)
+        loader = _Loader(body)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_yaml_node(node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
         raise bad_request(f"the object provided is unrecognized: yaml: {e}")
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _check_yaml_node(root: Any) -> None:
+    """
+    Walk the composed node graph once (each shared node once): how deep and how many nodes it is
+    with every alias expanded, and whether an alias refers to a node that contains it.
+    """
+    seen: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, expanded height)
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.ScalarNode):
+            seen[key] = (1, 1)
+            continue
+        children = (
+            [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
+        )
+        if done:
+            open_.discard(key)
+            size = 1 + sum(seen[id(c)][0] for c in children)
+            height = 1 + max((seen[id(c)][1] for c in children), default=0)
+            if height > MAX_DEPTH:
+                raise _too_deep()
+            if size > MAX_YAML_NODES:
+                raise bad_request(
+                    "the object provided is unrecognized: yaml: document contains excessive aliasing"
+                )
+            seen[key] = (size, height)
+            continue
+        if key in seen:
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        for c in children:
+            if id(c) in open_:
+                raise bad_request(
+                    "the object provided is unrecognized: yaml: an alias refers to a node that contains it"
+                )
+            if id(c) not in seen:
+                stack.append((c, False))
 
 
 def encode_json(obj: Any, pretty: bool = False) -> bytes:
