@@ -2,8 +2,11 @@
 The handler chains that wrap the outermost link once per listener, in kube-apiserver v1.13's order.
 
 Secure: panic recovery -> request info -> in-flight tracking -> timeout -> CORS -> authentication
--> audit -> impersonation -> max-in-flight -> authorization -> the chain. Insecure: the same without authentication and
-authorization; every request is C{system:unsecured} in C{system:masters}.
+-> audit -> impersonation -> max-in-flight -> authorization -> the chain. Insecure (v1.13's
+C{BuildInsecureHandlerChain}): panic recovery -> request info -> in-flight tracking -> max-in-flight
+-> timeout -> CORS -> authentication as C{system:unsecured} (in C{system:masters}) -> audit -> the
+chain. The insecure max-in-flight runs before there is a user, so its limits apply to every request
+there (the C{system:masters} exemption only holds on the secure port).
 """
 
 from __future__ import annotations
@@ -82,8 +85,7 @@ def build_handler(
         handler = FaultFilter(handler, faults, clock)
     if secure:
         handler = AuthorizationFilter(handler, authorizer)
-    handler = MaxInFlightFilter(handler, limits)
-    if secure:
+        handler = MaxInFlightFilter(handler, limits)
         handler = ImpersonationFilter(handler, authorizer)
     if audit is not None:
         handler = AuditFilter(handler, *audit)
@@ -94,6 +96,8 @@ def build_handler(
     if cors_allowed_origins:
         handler = CORSFilter(handler, cors_allowed_origins)
     handler = TimeoutFilter(handler, clock, request_timeout)
+    if not secure:
+        handler = MaxInFlightFilter(handler, limits)
     handler = WaitGroupFilter(handler, in_flight)
     handler = RequestInfoFilter(handler)
     handler = PanicRecovery(handler, clock, metrics.observe if metrics is not None else None)
