@@ -112,6 +112,21 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+def _construct_set(loader: _Loader, node: Any) -> Any:
+    # a set is a mapping whose values are null, as go-yaml (and so kube) reads it
+    return loader.construct_mapping(node)
+
+
+def _construct_binary(loader: _Loader, node: Any) -> Any:
+    # the decoded bytes as a string (go-yaml), never Python bytes, which JSON cannot hold
+    data = loader.construct_yaml_binary(node)
+    return data.decode("utf-8", "replace")
+
+
+_Loader.add_constructor("tag:yaml.org,2002:set", _construct_set)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
+
+
 def decode_yaml(body: bytes) -> Any:
     """
     Decode a YAML body (one document). Raises 400 when it cannot, when it nests deeper than
@@ -131,6 +146,8 @@ def decode_yaml(body: bytes) -> Any:
         raise bad_request(f"the object provided is unrecognized: yaml: {e}")
     except RecursionError:
         raise _too_deep() from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise bad_request("the object provided is unrecognized: yaml: a number is too large") from None
 
 
 def _check_yaml_node(root: Any) -> None:
