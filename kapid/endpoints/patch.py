@@ -189,6 +189,12 @@ async def _serve_apply(
             f"Incorrect version specified in apply patch. Specified patch version: {applied.get('apiVersion')}, "
             f"expected: {expected}"
         )
+    if applied.get("metadata") is not None and not isinstance(applied["metadata"], dict):
+        go_type = {bool: "bool", int: "int64", float: "float64", str: "string", list: "[]interface {}"}
+        raise bad_request(
+            f".metadata accessor error: {applied['metadata']} is of the type "
+            f"{go_type.get(type(applied['metadata']), 'interface {}')}, expected map[string]interface{{}}"
+        )
     if (applied.get("metadata") or {}).get("managedFields") is not None:
         raise bad_request("metadata.managedFields must be nil")
     applied = req.check_type(applied, target.resource, target.version)
