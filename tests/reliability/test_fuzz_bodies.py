@@ -457,3 +457,43 @@ class RegressionTests(TestCase):
         self.assertEqual(code, 201, created)
         self.assertEqual(created["spec"]["x"], {"a": "b"})
         self.assertEqual(created["metadata"]["labels"], {"a": "b"})
+
+    def test_yaml_set_and_binary(self) -> None:
+        """
+        C{!!set} reads as a mapping to nulls and C{!!binary} as the decoded string (go-yaml's
+        reading), not as Python types JSON cannot hold (they were 500s).
+        """
+        body = (
+            b"apiVersion: stable.example.com/v1\nkind: Widget\nmetadata: {name: t}\n"
+            b"spec: {x: !!set {a, b}, y: !!binary aGVsbG8=}\n"
+        )
+        code, created, _ = self.api.request("POST", self.collection, raw=body, content_type=YAML)
+        self.assertEqual(code, 201, created)
+        self.assertEqual((created["spec"]["x"], created["spec"]["y"]), ({"a": None, "b": None}, "hello"))
+        code, status, _ = self.api.request("POST", self.collection, raw=b"metadata: !!set {a, b}\n", content_type=YAML)
+        self.assertEqual((code, status["reason"]), (422, "Invalid"), status)
+
+    def test_yaml_huge_integer_is_400(self) -> None:
+        """
+        A YAML integer of more digits than Python converts to an int is 400, not a 500.
+        """
+        body = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: h}\ndata: {a: " + b"1" * 5000 + b"}\n"
+        self.assertBadRequest(
+            self.api.request("POST", KINDS["configmaps"][0], raw=body, content_type=YAML), "a number is too large"
+        )
+
+    def test_apply_metadata_not_an_object_is_400(self) -> None:
+        """
+        An apply configuration whose metadata is not an object is 400 naming the type (was a 500).
+        """
+        code, body, _ = self.api.post(KINDS["configmaps"][0], cm("a", {"k": "v"}))
+        self.assertEqual(code, 201, body)
+        for metadata, go_type in ((1, "int64"), ("x", "string"), ([], "[]interface {}")):
+            self.assertBadRequest(
+                self.api.patch(
+                    KINDS["configmaps"][0] + "/a?fieldManager=f",
+                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata},
+                    PATCH_TYPES[3],
+                ),
+                f"is of the type {go_type}, expected map[string]interface{{}}",
+            )
