@@ -218,8 +218,11 @@ class EtcdServer:
         reactor: Any,
         name: str = "kapid-test",
         initial_cluster: Optional[str] = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.base_dir = base_dir
+        #: more etcd flags (e.g. C{--quota-backend-bytes=...})
+        self.extra_args = tuple(extra_args)
         self.name = name
         #: C{name=peer-url,...} of every member (None: a one-member cluster of this server)
         self.initial_cluster = initial_cluster
@@ -251,16 +254,16 @@ class EtcdServer:
 
     @classmethod
     async def start(
-        cls, tls: Optional[EtcdServerTLS] = None, reactor: Any = None
+        cls, tls: Optional[EtcdServerTLS] = None, reactor: Any = None, extra_args: tuple[str, ...] = ()
     ) -> "EtcdServer":
         """
-        Start an etcd and wait until it is healthy.
+        Start an etcd and wait until it is healthy. C{extra_args} are more etcd flags.
         """
         if not os.path.exists(ETCD_BINARY):
             raise EtcdMissingError(
                 f"{ETCD_BINARY} not found: install Debian's etcd-server (tests need a real etcd)"
             )
-        server = cls(tempfile.mkdtemp(prefix="kapid-etcd-"), tls, _reactor(reactor))
+        server = cls(tempfile.mkdtemp(prefix="kapid-etcd-"), tls, _reactor(reactor), extra_args=extra_args)
         try:
             await server._start_fresh_ports()
         except BaseException:
@@ -309,7 +312,7 @@ class EtcdServer:
                 f"--key-file={self.tls.keyfile}",
                 "--client-cert-auth=true",
             ]
-        return argv
+        return argv + list(self.extra_args)
 
     async def _run(self) -> None:
         self._spawn()
