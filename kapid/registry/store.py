@@ -21,6 +21,7 @@ from twisted.logger import Logger
 from kapid.storage.codec import deep_copy
 from kapid.apimachinery import field as fielderr
 from kapid.apimachinery import meta as metautil
+from kapid.apimachinery.omitempty import omit_empty
 from kapid.apimachinery.status import (
     StatusError,
     qualified,
@@ -401,6 +402,7 @@ class RegistryStore:
         C{prepare_for_create_by(obj, user)}, for kinds that record who created them (kube's
         C{PrepareForCreate} reading the request context, e.g. CertificateSigningRequests).
         """
+        omit_empty(obj)  # decoded as kube decodes: an empty omitempty field is no field
         meta = self.ensure_namespace(obj, namespace)
         if _nonzero_resource_version(meta.get("resourceVersion")):
             raise StatusError(500, "", "resourceVersion should not be set on objects to be created")
@@ -421,6 +423,7 @@ class RegistryStore:
         if errs:
             raise self._invalid(meta.get("name") or meta.get("generateName") or "", errs)
         self.strategy.canonicalize(obj)
+        omit_empty(obj)  # and what defaulting and preparation left empty (issue 18)
         obj["metadata"] = metautil.order_meta(meta)
         return metautil.order_object(obj)
 
@@ -672,6 +675,7 @@ class RegistryStore:
         """
         kube's C{BeforeUpdate} and the Store's resourceVersion checks: fires with the object to store.
         """
+        omit_empty(new)  # decoded as kube decodes: an empty omitempty field is no field
         meta = metautil.meta_of(new)
         if (meta.get("name") or "") != name:
             raise _name_mismatch(meta.get("name") or "", name)
@@ -716,6 +720,7 @@ class RegistryStore:
         if errs:
             raise self._invalid(name, errs)
         self.strategy.canonicalize(new)
+        omit_empty(new)  # and what preparation left empty, so only real changes are written
         new["metadata"] = metautil.order_meta(meta)
         new = metautil.order_object(new)
         if admit is not None:
