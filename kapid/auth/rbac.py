@@ -448,7 +448,10 @@ class RBACInformer:
     L{RBACIndex}.
 
     @ivar prefixes: kind -> storage key prefix of its objects.
-    @ivar retry_delay: seconds before a watch that ended (or a failed list) is tried again.
+    @ivar retry_delay: seconds before a watch that ended (or a failed list) is tried again. A
+        watch that the storage ends with a 410 C{Expired} right after the list (the watch cache of
+        the kind started after the list's revision, as on a fresh server) is listed again at once,
+        once; a second expiry in a row waits C{retry_delay}.
     """
 
     def __init__(self, storage: Any, prefixes: dict[str, str], index: RBACIndex, clock: Any, retry_delay: float = 1.0) -> None:
@@ -460,6 +463,10 @@ class RBACInformer:
         self.stopped = False
         self._watchers: dict[str, Any] = {}
         self._retries: dict[str, Any] = {}
+        #: kinds whose watch expired: listed again at once (then again after retry_delay)
+        self._expired: set[str] = set()
+        #: kinds whose last watch followed an immediate re-list after an expiry
+        self._relisted: set[str] = set()
 
     def start(self) -> Deferred:
         """
@@ -496,15 +503,18 @@ class RBACInformer:
         watcher.done.addBoth(lambda _: self._ended(kind, watcher))
 
     def _on_event(self, kind: str, event: Any) -> None:
-        from kapid.storage.interfaces import ADDED, DELETED, ERROR, MODIFIED
+        from kapid.storage.interfaces import ADDED, DELETED, ERROR, MODIFIED, ExpiredError
 
         if event.type == ERROR:
+            if isinstance(event.error, ExpiredError) and kind not in self._relisted:
+                self._expired.add(kind)
             watcher = self._watchers.get(kind)
             if watcher is not None:
                 watcher.stop()
             return
         if event.object is None:
             return
+        self._relisted.discard(kind)
         if event.type in (ADDED, MODIFIED):
             self.index.put(kind, event.object)
         elif event.type == DELETED:
@@ -523,7 +533,12 @@ class RBACInformer:
             self._retries.pop(kind, None)
             Deferred.fromCoroutine(self._start_kind(kind))
 
-        self._retries[kind] = self.clock.callLater(self.retry_delay, run)
+        delay = self.retry_delay
+        if kind in self._expired:
+            self._expired.discard(kind)
+            self._relisted.add(kind)
+            delay = 0
+        self._retries[kind] = self.clock.callLater(delay, run)
 
     def stop(self) -> None:
         """

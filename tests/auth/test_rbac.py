@@ -37,6 +37,7 @@ from kapid.auth.rbac_bootstrap import AggregationController, ensure_policy, reco
 from kapid.endpoints.link import ResourceLink
 from kapid.registry.builtin import builtin_registry
 from kapid.registry.builtin import rbac as rbac_resources
+from kapid.storage.cacher import CachingStorage
 from kapid.storage.memory import MemoryKV
 from kapid.storage.store import Store
 
@@ -285,6 +286,52 @@ class InformerTests(TestCase):
         self.assertNotIn(("default", "late"), self.index.roles)
         self.clock.advance(self.informer.retry_delay)
         self.assertIn(("default", "late"), self.index.roles)
+
+
+    async def test_expired_first_watch_relists_at_once(self) -> None:
+        """
+        When the storage ends the watch that follows a list with a 410 Expired (the kind's watch
+        cache started after the list's revision, as on a fresh server with other writers), the kind
+        is listed again at once, not after the retry delay.
+        """
+        clock = Clock()
+        store = Store(MemoryKV(clock), clock)
+        registry = builtin_registry()
+        link = ResourceLink(Resource(), registry, store, clock)
+        await link.ensure_system_namespaces()
+        configmaps = link.store_for(registry.lookup("", "v1", "configmaps"))
+        roles = link.store_for(registry.lookup(GROUP, "v1", "roles"))
+        storage = _WriteAfterList(CachingStorage(store, clock), configmaps)
+        index = RBACIndex()
+        informer = RBACInformer(storage, prefixes_of(registry, "/registry"), index, clock)
+        self.addCleanup(informer.stop)
+        await informer.start()
+        clock.advance(0)
+        self.assertGreater(storage.lists, 4)
+        await roles.create("default", role("late", [], "default"), "v1")
+        self.assertIn(("default", "late"), index.roles)
+
+
+class _WriteAfterList:
+    """
+    Real storage, and another writer that changes the store between each list and what follows.
+    """
+
+    def __init__(self, storage: Any, configmaps: Any) -> None:
+        self.storage = storage
+        self.configmaps = configmaps
+        self.lists = 0
+
+    def get_list(self, key: str, opts: Any) -> Deferred:
+        async def listed(result: Any) -> Any:
+            self.lists += 1
+            await self.configmaps.create("default", {"metadata": {"name": f"w{self.lists}"}}, "v1")
+            return result
+
+        return self.storage.get_list(key, opts).addCallback(lambda r: Deferred.fromCoroutine(listed(r)))
+
+    def watch(self, key: str, opts: Any, on_event: Any) -> Deferred:
+        return self.storage.watch(key, opts, on_event)
 
 
 class EscalationTests(SynchronousTestCase):
