@@ -172,7 +172,7 @@ def decode(
             f"{e} ({summarize(body)})"
         ) from None
     group, _, version = api_version.rpartition("/")
-    message = protodesc.KINDS.get((group, version, kind))
+    message = protodesc.KINDS.get((group, version, kind)) or protodesc.OPTIONS_KINDS.get(kind)
     if message is None:
         raise unsupported_media_type(accepted)
     try:

@@ -132,6 +132,9 @@ CronJobSpec: 1 schedule string; 8 timeZone string op; 2 startingDeadlineSeconds 
     successfulJobsHistoryLimit int32 op; 7 failedJobsHistoryLimit int32 op
 CronJobStatus: 1 active [ObjectReference] o; 4 lastScheduleTime Time op; 5 lastSuccessfulTime
     Time op
+DeleteOptions: 1 gracePeriodSeconds int64 op; 2 preconditions Preconditions op; 3
+    orphanDependents bool op; 4 propagationPolicy string op; 5 dryRun [string] o; 6
+    ignoreStoreReadErrorWithClusterBreakingPotential bool op
 Deployment: 1 metadata ObjectMeta o; 2 spec DeploymentSpec o; 3 status DeploymentStatus o
 DeploymentCondition: 1 type string; 2 status string; 6 lastUpdateTime Time o; 7
     lastTransitionTime Time o; 4 reason string o; 5 message string o
@@ -147,6 +150,7 @@ DownwardAPIProjection: 1 items [DownwardAPIVolumeFile] o
 DownwardAPIVolumeFile: 1 path string; 2 fieldRef ObjectFieldSelector op; 3 resourceFieldRef
     ResourceFieldSelector op; 4 mode int32 op
 DownwardAPIVolumeSource: 1 items [DownwardAPIVolumeFile] o; 2 defaultMode int32 op
+Eviction: 1 metadata ObjectMeta o; 2 deleteOptions DeleteOptions op
 EmptyDirVolumeSource: 1 medium string o; 2 sizeLimit Quantity op
 EnvFromSource: 1 prefix string o; 2 configMapRef ConfigMapEnvSource op; 3 secretRef
     SecretEnvSource op
@@ -348,6 +352,7 @@ PolicyRule: 1 verbs [string]; 2 apiGroups [string] o; 3 resources [string] o; 4 
     [string] o; 5 nonResourceURLs [string] o
 PortStatus: 1 port int32; 2 protocol string; 3 error string op
 PortworxVolumeSource: 1 volumeID string; 2 fsType string o; 3 readOnly bool o
+Preconditions: 1 uid string op; 2 resourceVersion string op
 PreferredSchedulingTerm: 1 weight int32; 2 preference NodeSelectorTerm
 PriorityClass: 1 metadata ObjectMeta o; 2 value int32; 3 globalDefault bool o; 4 description
     string o; 5 preemptionPolicy string op
@@ -541,6 +546,16 @@ KINDS: dict[tuple[str, str, str], str] = {
     ("autoscaling", "v2", "HorizontalPodAutoscaler"): "autoscaling/v2.HorizontalPodAutoscaler",
     # kubectl certificate approve / deny (PUT .../approval)
     ("certificates.k8s.io", "v1", "CertificateSigningRequest"): "CertificateSigningRequest",
+    # kubectl drain (pods/eviction)
+    ("policy", "v1", "Eviction"): "Eviction",
+    ("policy", "v1beta1", "Eviction"): "Eviction",
+}
+
+#: kind -> message of the options kinds kube registers in every group version (and meta.k8s.io/v1):
+#: a client-go program sends C{DeleteOptions} as C{v1}, C{apps/v1}, ... (Helm deleting its release
+#: Secrets, C{kubectl drain --disable-eviction})
+OPTIONS_KINDS: dict[str, str] = {
+    "DeleteOptions": "DeleteOptions",
 }
 
 #: A field: (json name, type, cardinality, flags). For maps the type is (key type, value type).
