@@ -42,12 +42,27 @@ MIN_EXPIRATION = 600
 MAX_EXPIRATION = 2**32
 
 
+#: Keys already loaded, by file identity (path, inode, size, mtime): parsing and checking an RSA
+#: key costs tens of milliseconds, and several parts of the server load the same key at start-up.
+_LOADED_KEYS: dict[tuple[str, int, int, int], Any] = {}
+
+
+def _file_identity(path: str) -> tuple[str, int, int, int]:
+    st = os.stat(path)
+    return (os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def load_private_key(path: str) -> Any:
     """
-    The PEM private key (RSA or EC) in C{path}.
+    The PEM private key (RSA or EC) in C{path} (read again when the file changed).
     """
-    with open(path, "rb") as f:
-        return serialization.load_pem_private_key(f.read(), None)
+    identity = _file_identity(path)
+    key = _LOADED_KEYS.get(identity)
+    if key is None:
+        with open(path, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), None)
+        _LOADED_KEYS[identity] = key
+    return key
 
 
 def ensure_signing_key(pki_dir: str) -> Any:
@@ -71,6 +86,7 @@ def ensure_signing_key(pki_dir: str) -> Any:
     with open(os.path.join(pki_dir, SA_PUB), "wb") as f:
         f.write(pub)
     os.replace(tmp, key_path)
+    _LOADED_KEYS[_file_identity(key_path)] = key
     return key
 
 

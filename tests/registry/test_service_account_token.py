@@ -10,13 +10,14 @@ import os
 import types
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.resource import Resource
 
 from kapid.apimachinery.status import StatusError
-from kapid.auth.tokens import DEFAULT_ISSUER, SA_KEY, SA_PUB, TokenIssuer, ensure_signing_key, key_id
+from kapid.auth.tokens import DEFAULT_ISSUER, SA_KEY, SA_PUB, TokenIssuer, ensure_signing_key, key_id, load_private_key
 from kapid.endpoints.link import ResourceLink
 from kapid.registry.builtin import builtin_registry
 from kapid.registry.builtin.core_cluster import service_accounts_with_issuer
@@ -41,6 +42,23 @@ class KeyTests(SynchronousTestCase):
         self.assertTrue(os.path.exists(os.path.join(pki, SA_PUB)))
         again = ensure_signing_key(pki)
         self.assertEqual(key_id(key.public_key()), key_id(again.public_key()))
+
+    def test_loaded_once_read_again_when_changed(self) -> None:
+        """
+        The parts of the server that load the same key file share one parsed key; a key file
+        replaced with another key is read again.
+        """
+        pki = self.mktemp()
+        key = ensure_signing_key(pki)
+        path = os.path.join(pki, SA_KEY)
+        self.assertIs(load_private_key(path), key)
+        self.assertIs(ensure_signing_key(pki), key)
+        other = ec.generate_private_key(ec.SECP256R1())
+        with open(path + ".new", "wb") as f:
+            f.write(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+        os.replace(path + ".new", path)
+        self.assertEqual(key_id(load_private_key(path).public_key()), key_id(other.public_key()))
 
     def test_ecdsa_key_signs_es256(self) -> None:
         """
