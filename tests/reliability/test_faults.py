@@ -22,7 +22,7 @@ from twisted.trial.unittest import TestCase
 from kapid.testing.etcd import EtcdCluster, EtcdServer
 from tests.e2e.helpers import start_kapid
 from tests.e2e.test_storage_faults import CONFIGMAPS, _configmap, _request, _sleep
-from tests.reliability.test_etcd_cluster import NO_PUBLISHER, until
+from tests.reliability.test_etcd_cluster import NO_PUBLISHER, SCALE, until
 
 
 class Load:
@@ -107,7 +107,7 @@ class EtcdLeaderFaultTests(TestCase):
     kapid on a three-member cluster losing members under write load.
     """
 
-    timeout = 180
+    timeout = 180 * SCALE
 
     async def test_leader_killed_then_member_stopped(self) -> None:
         """
@@ -128,7 +128,7 @@ class EtcdLeaderFaultTests(TestCase):
         load = Load([base])
         load.start()
         try:
-            await until(lambda: _true(load.acked_since(0) >= 20), "writes before the faults")
+            await until(lambda: _true(load.acked_since(0) >= 20 * SCALE), "writes before the faults", limit=30 * SCALE)
 
             killed = time.monotonic()
             await leader.kill()
@@ -182,7 +182,7 @@ class KapidKillTests(TestCase):
     A kapid SIGKILLed under write load.
     """
 
-    timeout = 120
+    timeout = 120 * SCALE
 
     async def _killed_under_load(self, *args: str, data_dir: bool) -> None:
         kapid = await start_kapid(self, *args, NO_PUBLISHER)
@@ -190,7 +190,7 @@ class KapidKillTests(TestCase):
         assert base
         load = Load([base], writers=8, timeout=5)
         load.start()
-        await until(lambda: _true(len(load.acked) >= 100), "100 acknowledged writes")
+        await until(lambda: _true(len(load.acked) >= 100 * SCALE), "acknowledged writes before the kill", limit=30 * SCALE)
         await kapid.kill()
         await load.stop()
         kw: dict[str, Any] = {"data_dir": kapid.data_dir} if data_dir else {}
@@ -223,7 +223,7 @@ class EtcdQuotaTests(TestCase):
     etcd out of space.
     """
 
-    timeout = 120
+    timeout = 120 * SCALE
 
     async def test_out_of_space(self) -> None:
         """

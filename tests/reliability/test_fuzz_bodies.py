@@ -299,6 +299,7 @@ class FuzzBodiesTests(TestCase):
             self.check(f"create {kind}", "POST", collection, *case)
 
         run()
+        self.figure(f"create {kind}")
 
     def _update(self, kind: str) -> None:
         collection, make = KINDS[kind]
@@ -309,6 +310,7 @@ class FuzzBodiesTests(TestCase):
             self.check(f"update {kind}", "PUT", collection + "/target", *case)
 
         run()
+        self.figure(f"update {kind}")
 
     def _patch(self, kind: str) -> None:
         collection, make = KINDS[kind]
@@ -319,6 +321,10 @@ class FuzzBodiesTests(TestCase):
             self.check(f"patch {kind}", "PATCH", collection + "/target", *case)
 
         run()
+        self.figure(f"patch {kind}")
+
+    def figure(self, test: str) -> None:
+        print(f"\nfuzz {test}: {TRIED.get(test, 0)} inputs, every answer a success or a 4xx Status")
 
     def test_create_configmap(self) -> None:
         self._create("configmaps")
