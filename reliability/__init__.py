@@ -1,0 +1,3 @@
+"""
+kapid's reliability suite, long form: see L{reliability.run}.
+"""
