@@ -30,7 +30,8 @@ from twisted.logger import Logger
 from kapid.apimachinery import meta as metautil
 from kapid.apiextensions.crd import CLEANUP_FINALIZER, set_condition
 from kapid.apimachinery.status import StatusError
-from kapid.storage.interfaces import ADDED, DELETED, ERROR, MODIFIED, Event, ListOptions
+from kapid.controllers.framework import Controller, ControllerContext, FunctionHandler, Informer
+from kapid.storage.interfaces import ListOptions
 
 log = Logger()
 
@@ -175,156 +176,100 @@ def _status_names(names: dict) -> dict:
     return out
 
 
-class CRDController:
+class CRDController(Controller):
     """
-    Keeps the registry's custom resources and the CRDs' status in step with the stored CRDs.
+    Keeps the registry's custom resources and the CRDs' status in step with the stored CRDs: an
+    informer over the CRDs, one worker (naming decisions are made one CRD at a time, as kube's
+    naming controller makes them), retries with backoff.
 
     @param link: the L{kapid.apiextensions.link.APIExtensionsLink} (its registry, storage and
         stores).
     @param crds: the CRDs' L{kapid.registry.store.RegistryStore}.
-    @param clock: for timestamps, cleanup polls and watch restarts.
+    @param clock: for timestamps, cleanup polls, retries and watch restarts.
     @param build: C{build(crd) -> Resource} (L{kapid.apiextensions.customresource.resource_for_crd}).
     """
 
+    name = "apiextensions-crd-controller"
+
     def __init__(self, link: Any, crds: Any, clock: Any, build: Callable[[dict], Any], retry_delay: float = 1.0) -> None:
+        super().__init__(ControllerContext(link.registry, link.store_for, clock))
         self.link = link
         self.registry = link.registry
         self.storage = link.storage
         self.crds = crds
-        self.clock = clock
         self.build = build
-        self.retry_delay = retry_delay
-        self.stopped = False
-        #: name -> the newest stored CRD seen
-        self.known: dict[str, dict] = {}
+        self.informer = Informer(link.storage, crds.list_key(""), clock, "customresourcedefinitions", retry_delay=retry_delay)
+        #: name -> the CRD as this controller last wrote it, until the informer has caught up (kube's
+        #: mutation cache: a naming decision must see the names it just accepted)
+        self._written: dict[str, dict] = {}
         #: name -> ((group, plural), description key) of what is served
         self.installed: dict[str, tuple[tuple[str, str], Any]] = {}
-        self._queue: list[str] = []
-        self._working: Optional[Deferred] = None
-        self._idle: list[Deferred] = []
-        self._watcher: Any = None
-        self._restart: Any = None
         self._cleanup_started: dict[str, float] = {}
-        self._cleanup_timers: dict[str, Any] = {}
         self._established_waiters: dict[str, list[Deferred]] = {}
 
-    # -- start / stop -------------------------------------------------------------------------
-
-    def start(self) -> Deferred:
+    @property
+    def known(self) -> dict[str, dict]:
         """
-        List the CRDs, serve the established ones, then follow changes; fires once the first
-        pass is done (every stored CRD served or refused).
+        Every stored CRD by name, as new as this process knows it.
         """
-        return Deferred.fromCoroutine(self._start())
+        out = dict(self.informer.items)
+        for name, obj in list(self._written.items()):
+            seen = out.get(name)
+            if seen is None or _rv(seen) >= _rv(obj):
+                self._written.pop(name, None)
+            else:
+                out[name] = obj
+        return out
 
-    async def _start(self) -> None:
-        res = await self.storage.get_list(self.crds.list_key(""), ListOptions())
-        self.known = {o["metadata"]["name"]: o for o in res["items"]}
-        for name in sorted(self.known):
-            self._enqueue(name)
-        await self.idle()
-        if self.stopped:
-            return
-        self._watcher = await self.storage.watch(
-            self.crds.list_key(""), ListOptions(resource_version=res["resourceVersion"]), self._on_event
-        )
-        if self.stopped:
-            self._watcher.stop()
-            return
-        self._watcher.done.addBoth(self._watch_ended)
+    def _crd(self, name: str) -> Optional[dict]:
+        return self.known.get(name)
 
-    def stop(self) -> None:
-        """
-        Stop watching; nothing more is written.
-        """
-        self.stopped = True
-        if self._watcher is not None:
-            self._watcher.stop()
-        for t in [self._restart, *self._cleanup_timers.values()]:
-            if t is not None and t.active():
-                t.cancel()
+    # -- informer and queue ---------------------------------------------------------------------
 
-    def _watch_ended(self, result: Any) -> None:
-        self._watcher = None
-        if self.stopped or self._restart is not None:
-            return None
+    def setup(self) -> None:
+        self.informer.start()
+        self.watch(self.informer, FunctionHandler(self._changed, lambda old, new: self._changed(new), self._changed))
 
-        def again() -> None:
-            self._restart = None
-            if not self.stopped:
-                self.start().addErrback(lambda f: (log.failure("CRD controller restart failed", f), self._watch_ended(None)))
-
-        self._restart = self.clock.callLater(self.retry_delay, again)
-        return None
-
-    def _on_event(self, event: Event) -> None:
-        if event.type == ERROR:
-            if self._watcher is not None:
-                self._watcher.stop()
-            return
-        obj = event.object
-        if obj is None:
-            return
+    def _changed(self, obj: dict) -> None:
         name = (obj.get("metadata") or {}).get("name") or ""
-        if event.type in (ADDED, MODIFIED):
-            self.known[name] = obj
-        elif event.type == DELETED:
-            self.known.pop(name, None)
-        else:
-            return
-        self._enqueue(name)
+        self.queue.add(name)
         # a change of names may free or take names the group's other CRDs wait for
         group = (obj.get("spec") or {}).get("group")
         for other, crd in sorted(self.known.items()):
             if other != name and (crd.get("spec") or {}).get("group") == group and not condition_true(crd, "NamesAccepted"):
-                self._enqueue(other)
+                self.queue.add(other)
 
-    # -- the queue ----------------------------------------------------------------------------
-
-    def _enqueue(self, name: str) -> None:
-        if name in self._queue:
-            return
-        self._queue.append(name)
-        if self._working is None:
-            d = Deferred.fromCoroutine(self._drain())
-            if not d.called:
-                self._working = d
-
-    async def _drain(self) -> None:
-        while self._queue and not self.stopped:
-            name = self._queue.pop(0)
-            try:
-                await self.sync(name)
-            except Exception:
-                log.failure("CRD controller: syncing {name} failed", name=name)
-            self._tell_established(name)
-        self._working = None
-        idle, self._idle = self._idle, []
-        for d in idle:
-            d.callback(None)
+    def stop(self) -> Deferred:
+        """
+        Stop watching and working; nothing more is written.
+        """
+        self.informer.stop()
+        return super().stop()
 
     def idle(self) -> Deferred:
         """
-        Fires when nothing is queued (at once when idle).
+        Fires when nothing is queued or being worked on (at once when idle).
         """
-        if self._working is None and not self._queue:
-            return Deferred.fromCoroutine(_nothing())
-        d: Deferred = Deferred()
-        self._idle.append(d)
-        return d
+        return self.queue.idle()
+
+    async def sync(self, key: Any) -> None:
+        try:
+            await self._sync(key)
+        finally:
+            self._tell_established(key)
 
     def established(self, name: str) -> Deferred:
         """
         Fires once the CRD called C{name} is established and served by this process.
         """
-        if name in self.installed and condition_true(self.known.get(name) or {}, "Established"):
+        if name in self.installed and condition_true(self._crd(name) or {}, "Established"):
             return Deferred.fromCoroutine(_nothing())
         d: Deferred = Deferred()
         self._established_waiters.setdefault(name, []).append(d)
         return d
 
     def _tell_established(self, name: str) -> None:
-        if name in self.installed and condition_true(self.known.get(name) or {}, "Established"):
+        if name in self.installed and condition_true(self._crd(name) or {}, "Established"):
             for d in self._established_waiters.pop(name, []):
                 d.callback(None)
 
@@ -333,11 +278,11 @@ class CRDController:
     def _now(self) -> str:
         return metautil.timestamp(self.clock.seconds())
 
-    async def sync(self, name: str) -> None:
+    async def _sync(self, name: str) -> None:
         """
         Bring one CRD's served API and status to what its stored object says.
         """
-        crd = self.known.get(name)
+        crd = self._crd(name)
         if crd is None:
             self._uninstall(name)
             return
@@ -382,8 +327,7 @@ class CRDController:
             if _is_not_found(e):
                 return
             raise
-        if (self.known.get(name) or {}).get("metadata", {}).get("uid") == meta.get("uid"):
-            self.known[name] = out
+        self._written[name] = out
 
     def _served(self, name: str) -> Any:
         """
@@ -426,9 +370,6 @@ class CRDController:
 
     def _uninstall(self, name: str) -> None:
         have = self.installed.pop(name, None)
-        timer = self._cleanup_timers.pop(name, None)
-        if timer is not None and timer.active():
-            timer.cancel()
         self._cleanup_started.pop(name, None)
         if have is None:
             return
@@ -531,15 +472,11 @@ class CRDController:
                     raise
 
     def _poll_cleanup(self, name: str) -> None:
-        if self.stopped:
-            return
-        t = self._cleanup_timers.get(name)
-        if t is not None and t.active():
-            return
-        self._cleanup_timers[name] = self.clock.callLater(CLEANUP_POLL, self._enqueue, name)
+        if not self.stopped:
+            self.queue.add_after(name, CLEANUP_POLL)
 
     async def _write_condition(self, name: str, uid: Any, cond: dict) -> None:
-        if _equivalent(find_condition(self.known.get(name) or {}, cond["type"]), cond):
+        if _equivalent(find_condition(self._crd(name) or {}, cond["type"]), cond):
             return
         now = self._now()
 
@@ -558,13 +495,20 @@ class CRDController:
             if _is_not_found(e):
                 return
             raise
-        self.known[name] = out
+        self._written[name] = out
 
 
 class _Gone(Exception):
     """
     The CRD was deleted (or replaced) while being written.
     """
+
+
+def _rv(obj: dict) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def _is_not_found(e: Exception) -> bool:
