@@ -35,6 +35,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from kapid.registry.builtin.authentication import user_info_json
 from kapid.admission.chain import register
 from kapid.admission.context import PluginContext
 from kapid.admission.interfaces import DELETE, OPERATIONS, Attributes, IMutatingAdmission, IValidatingAdmission, forbidden
@@ -313,7 +314,7 @@ class WebhookDispatcher:
         if a.namespace:
             req["namespace"] = a.namespace
         req["operation"] = a.operation
-        req["userInfo"] = _user_info(a.user)
+        req["userInfo"] = user_info_json(a.user)
         req["object"] = obj
         req["oldObject"] = old
         req["dryRun"] = bool(a.dry_run)
@@ -429,21 +430,6 @@ def _object_matches(hook: Hook, a: Attributes) -> bool:
         if isinstance(o, dict) and matcher(((o.get("metadata") or {}).get("labels")) or {}):
             return True
     return False
-
-
-def _user_info(user: Any) -> dict:
-    out: dict[str, Any] = {}
-    if user is None:
-        return out
-    if getattr(user, "name", ""):
-        out["username"] = user.name
-    if getattr(user, "uid", ""):
-        out["uid"] = user.uid
-    if getattr(user, "groups", ()):
-        out["groups"] = list(user.groups)
-    if getattr(user, "extra", None):
-        out["extra"] = {k: list(v) for k, v in user.extra.items()}
-    return out
 
 
 def _status_text(code: int, body: bytes) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import attrs
 
+from kapid.registry.builtin.authentication import user_info_json
 from kapid.apimachinery import field
 from kapid.apimachinery.field import FieldError
 from kapid.cel import compiler
@@ -61,22 +62,6 @@ def _used_variables(root: Node) -> set[str]:
     return out
 
 
-def user_info(user: Any) -> dict:
-    """A requester as C{request.userInfo}."""
-    out: dict[str, Any] = {}
-    if user is None:
-        return out
-    if getattr(user, "name", ""):
-        out["username"] = user.name
-    if getattr(user, "uid", ""):
-        out["uid"] = user.uid
-    if getattr(user, "groups", ()):
-        out["groups"] = list(user.groups)
-    if getattr(user, "extra", None):
-        out["extra"] = {k: list(v) for k, v in user.extra.items()}
-    return out
-
-
 def request_variable(a: Any) -> dict:
     """
     The C{request} variable for admission attributes (L{kapid.admission.interfaces.Attributes}):
@@ -90,7 +75,7 @@ def request_variable(a: Any) -> dict:
         "name": a.name or "",
         "namespace": a.namespace or "",
         "operation": a.operation,
-        "userInfo": user_info(a.user),
+        "userInfo": user_info_json(a.user),
         "dryRun": bool(a.dry_run),
         "options": a.options,
     }

@@ -22,11 +22,14 @@ from kapid.registry.description import Resource, Version
 GROUP = "authentication.k8s.io"
 
 
-def user_info_json(user: UserInfo) -> dict[str, Any]:
+def user_info_json(user: Optional[UserInfo]) -> dict[str, Any]:
     """
-    C{authentication.k8s.io/v1} C{UserInfo} JSON of a user (empty fields omitted).
+    C{authentication.k8s.io/v1} C{UserInfo} JSON of a user (empty fields omitted; C{{}} for None),
+    as reviews, admission requests and CEL's C{request.userInfo} carry it.
     """
     out: dict[str, Any] = {}
+    if user is None:
+        return out
     if user.name:
         out["username"] = user.name
     if user.uid:
