@@ -493,7 +493,7 @@ def _value_validation_error(s: dict) -> Optional[str]:
     for sub in ([s["not"]] if isinstance(s.get("not"), dict) else []) + [
         x for k in ("allOf", "anyOf", "oneOf") for x in _l(s.get(k)) if isinstance(x, dict)
     ]:
-        err = _nested_error(sub)
+        err = new_structural_error(sub)
         if err:
             return err
     return None
@@ -511,24 +511,6 @@ def _items_error(s: dict, recurse: Callable[[dict], Optional[str]]) -> Optional[
         return "OpenAPIV3Schema 'items' must be a schema, but is an array" if items else None
     if isinstance(items, dict):
         return recurse(items)
-    return None
-
-
-def _nested_error(s: dict) -> Optional[str]:
-    err = _unsupported(s) or _value_validation_error(s) or _extensions_error(s)
-    if err:
-        return err
-    err = _items_error(s, _nested_error)
-    if err:
-        return err
-    for _, sub in sorted(_d(s.get("properties")).items()):
-        if isinstance(sub, dict):
-            err = _nested_error(sub)
-            if err:
-                return err
-    _, ap = _ap(s)
-    if ap is not None:
-        return _nested_error(ap)
     return None
 
 
