@@ -84,6 +84,11 @@ START_TIMEOUT = 30.0
 #: The default bound on waiting for kapid to exit after SIGTERM, in seconds (then SIGKILL).
 STOP_TIMEOUT = 20.0
 
+#: The longest pause between two looks at a starting or stopping kapid (from 10 ms, growing by half
+#: each time): a look reads the log and stats the process, so a short pause costs little and a
+#: ready kapid is noticed within this long.
+START_POLL_MAX = 0.02
+
 _SECURE = re.compile(r"Serving securely on (https://\S+)")
 _INSECURE = re.compile(r"Serving insecurely on (http://\S+)")
 _KUBECONFIG = re.compile(r"Admin kubeconfig: (\S+)")
@@ -730,7 +735,7 @@ class KapidProcess(ClientAccess):
                 except Exception:
                     pass
             await deferLater(self.reactor, step, lambda: None)
-            step = min(step * 1.5, 0.1)
+            step = min(step * 1.5, START_POLL_MAX)
         raise self._not_ready(timeout)
 
     def start_blocking(self, timeout: float = START_TIMEOUT) -> "KapidProcess":
@@ -751,7 +756,7 @@ class KapidProcess(ClientAccess):
                     if code == 200:
                         return self
                 time.sleep(step)
-                step = min(step * 1.5, 0.1)
+                step = min(step * 1.5, START_POLL_MAX)
             raise self._not_ready(timeout)
         except BaseException:
             self._reap_blocking()
@@ -785,7 +790,7 @@ class KapidProcess(ClientAccess):
                         f"kapid (pid {self.pid}) did not exit within {timeout}s", self.log, None, self.log_path
                     )
                 await deferLater(self.reactor, step, lambda: None)
-                step = min(step * 1.5, 0.1)
+                step = min(step * 1.5, START_POLL_MAX)
 
         return Deferred.fromCoroutine(run())
 
