@@ -16,6 +16,8 @@ L{EtcdKV}: the L{IKV} over etcd v3's JSON gateway with treq.
 * Several endpoints: a request that could not be sent (connection refused, DNS, transmission
   failure; for reads also a lost response) goes to the next endpoint, which then stays the active
   one; when none answers -> L{UnavailableError}. A write whose response was lost is not resent.
+  A request that times out (a hung member) is L{UnavailableError}, and the next endpoint becomes
+  the active one for the requests after it.
 """
 
 from __future__ import annotations
@@ -304,6 +306,9 @@ class EtcdKV:
                 if isinstance(e, StorageError):
                     raise
                 if isinstance(e, DeferredTimeoutError):
+                    # a hung member (SIGSTOP, a stalled disk) answers nothing: the next requests
+                    # go to the next endpoint, as after a refused connection
+                    self._failed_over(i, f"no answer within {self._timeout} s")
                     raise UnavailableError(
                         f"etcd {self._endpoints[i]} did not answer {path} within {self._timeout} s"
                     ) from None
@@ -361,6 +366,7 @@ class EtcdKV:
                 return await d
             except Exception as e:
                 if isinstance(e, DeferredTimeoutError) or _cancelled(e):
+                    self._failed_over(i, f"no answer to a watch within {self._timeout} s")
                     raise UnavailableError(
                         f"etcd {self._endpoints[i]} did not answer a watch within {self._timeout} s"
                     )
