@@ -13,6 +13,7 @@ Faults under load, end to end on real C{twistd kapid} processes (each test print
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Optional
 
@@ -139,7 +140,7 @@ class EtcdLeaderFaultTests(TestCase):
             await leader.restart()
 
             failures_before_stop = len(load.failures)
-            stopped_member = others[0]  # kapid's active endpoint after the failover
+            stopped_member = active_member(cluster, kapid.log, urls)
             stopped = time.monotonic()
             stopped_member.pause()
             self.addCleanup(stopped_member.resume)
@@ -167,6 +168,16 @@ class EtcdLeaderFaultTests(TestCase):
             f"({failures_before_stop} around the leader kill); writes back {recovered_kill:.1f} s after the "
             f"leader SIGKILL, {recovered_stop:.1f} s after SIGSTOP of kapid's member; {listed} listed"
         )
+
+
+def active_member(cluster: EtcdCluster, log: str, urls: list[str]) -> Any:
+    """
+    The member kapid sends its requests to: the last one its etcd client switched to (it logs
+    each switch), else the first of C{urls}.
+    """
+    switches = re.findall(r"switching to (http://[0-9.:]+)", log)
+    url = switches[-1] if switches else urls[0]
+    return next(m for m in cluster.members if m.client_url == url)
 
 
 async def _true(value: bool) -> bool:
