@@ -404,6 +404,32 @@ class WebhookDispatcher:
         err = StatusError(code, result.get("reason") or "", message, result.get("details") or None)
         return err
 
+    async def consult(
+        self, inv: Invocation, a: Attributes, kind: str, round_: int, index: int
+    ) -> Optional[tuple[Optional[dict], dict]]:
+        """
+        Call C{inv}'s webhook with the objects in its version: C{(object sent, response)}; None
+        when the call failed and the webhook's C{failurePolicy} is C{Ignore} (logged and annotated
+        C{failed-open.<kind>.webhook.admission.k8s.io/...}, as kube does); kube's denial raised
+        when the webhook refused.
+        """
+        hook = inv.hook
+        version = inv.resource[1]
+        obj = await self.to_version(a, a.object, inv.resource, version)
+        old = await self.to_version(a, a.old_object, inv.resource, version)
+        try:
+            response = await self.call(inv, a, obj, old)
+        except CallError as e:
+            if hook.failure_policy == "Ignore":
+                log.warn("failed calling webhook, failing open {name}: {err}", name=hook.name, err=str(e))
+                a.add_annotation(f"failed-open.{kind}.webhook.admission.k8s.io/round_{round_}_index_{index}", hook.name)
+                return None
+            raise internal_error(str(e))
+        self.take_warnings_and_annotations(hook, response, a)
+        if not response.get("allowed"):
+            raise self.denial(hook, response)
+        return obj, response
+
     def take_warnings_and_annotations(self, hook: Hook, response: dict, a: Attributes) -> None:
         """
         The response's warnings and audit annotations (keys prefixed with the webhook's name).
@@ -507,19 +533,10 @@ class MutatingWebhook(WebhookDispatcher):
         hook = inv.hook
         self.check_dry_run(hook, a)
         version = inv.resource[1]
-        obj = await self.to_version(a, a.object, inv.resource, version)
-        old = await self.to_version(a, a.old_object, inv.resource, version)
-        try:
-            response = await self.call(inv, a, obj, old)
-        except CallError as e:
-            if hook.failure_policy == "Ignore":
-                log.warn("failed calling webhook, failing open {name}: {err}", name=hook.name, err=str(e))
-                a.add_annotation(f"failed-open.mutating.webhook.admission.k8s.io/round_{round_}_index_{index}", hook.name)
-                return
-            raise internal_error(str(e))
-        self.take_warnings_and_annotations(hook, response, a)
-        if not response.get("allowed"):
-            raise self.denial(hook, response)
+        reviewed = await self.consult(inv, a, "mutating", round_, index)
+        if reviewed is None:
+            return
+        obj, response = reviewed
         patch = response.get("patch")
         if not patch or obj is None or a.operation == DELETE:
             return
@@ -587,21 +604,7 @@ class ValidatingWebhook(WebhookDispatcher):
                 r.raiseException()
 
     async def _one(self, inv: Invocation, a: Attributes, index: int) -> None:
-        hook = inv.hook
-        version = inv.resource[1]
-        obj = await self.to_version(a, a.object, inv.resource, version)
-        old = await self.to_version(a, a.old_object, inv.resource, version)
-        try:
-            response = await self.call(inv, a, obj, old)
-        except CallError as e:
-            if hook.failure_policy == "Ignore":
-                log.warn("failed calling webhook, failing open {name}: {err}", name=hook.name, err=str(e))
-                a.add_annotation(f"failed-open.validating.webhook.admission.k8s.io/round_0_index_{index}", hook.name)
-                return
-            raise internal_error(str(e))
-        self.take_warnings_and_annotations(hook, response, a)
-        if not response.get("allowed"):
-            raise self.denial(hook, response)
+        await self.consult(inv, a, "validating", 0, index)
 
 
 @register("MutatingAdmissionWebhook")
