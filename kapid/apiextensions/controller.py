@@ -310,24 +310,37 @@ class CRDController(Controller):
             return
         now = self._now()
 
-        def write(cur: Optional[dict]) -> dict:
-            if cur is None or (cur.get("metadata") or {}).get("uid") != meta.get("uid"):
-                raise _Gone()
-            new = copy.deepcopy(cur)
+        def names_and_status(new: dict) -> None:
             new.setdefault("status", {})["acceptedNames"] = status_names
             set_condition(new, accepted, now)
             set_condition(new, established, now)
+
+        await self._update(name, meta.get("uid"), names_and_status)
+
+    async def _update(self, name: str, uid: Any, change: Callable[[dict], None]) -> Optional[dict]:
+        """
+        Read-modify-write the stored CRD C{name} (the one of C{uid}: a CRD deleted or replaced
+        meanwhile is left alone) with C{change(copy)}; the stored result (remembered until the
+        informer catches up), or None when it is gone.
+        """
+
+        def write(cur: Optional[dict]) -> dict:
+            if cur is None or (cur.get("metadata") or {}).get("uid") != uid:
+                raise _Gone()
+            new = copy.deepcopy(cur)
+            change(new)
             return new
 
         try:
             out = await self.storage.guaranteed_update(self.crds.key("", name), write)
         except _Gone:
-            return
+            return None
         except Exception as e:
             if _is_not_found(e):
-                return
+                return None
             raise
         self._written[name] = out
+        return out
 
     def _served(self, name: str) -> Any:
         """
@@ -437,10 +450,7 @@ class CRDController(Controller):
         self._uninstall(name)
         now = self._now()
 
-        def release(cur: Optional[dict]) -> dict:
-            if cur is None or (cur.get("metadata") or {}).get("uid") != uid:
-                raise _Gone()
-            new = copy.deepcopy(cur)
+        def release(new: dict) -> None:
             set_condition(new, {
                 "type": "Terminating", "status": "False", "reason": "InstanceDeletionCompleted",
                 "message": "removed all instances",
@@ -450,17 +460,11 @@ class CRDController(Controller):
                 new["metadata"]["finalizers"] = fins
             else:
                 new["metadata"].pop("finalizers", None)
-            return new
 
-        key = self.crds.key("", name)
-        try:
-            out = await self.storage.guaranteed_update(key, release)
-        except _Gone:
+        out = await self._update(name, uid, release)
+        if out is None:
             return
-        except Exception as e:
-            if _is_not_found(e):
-                return
-            raise
+        key = self.crds.key("", name)
         meta = out.get("metadata") or {}
         if not meta.get("finalizers"):
             from kapid.storage.interfaces import Preconditions
@@ -479,23 +483,7 @@ class CRDController(Controller):
         if _equivalent(find_condition(self._crd(name) or {}, cond["type"]), cond):
             return
         now = self._now()
-
-        def write(cur: Optional[dict]) -> dict:
-            if cur is None or (cur.get("metadata") or {}).get("uid") != uid:
-                raise _Gone()
-            new = copy.deepcopy(cur)
-            set_condition(new, cond, now)
-            return new
-
-        try:
-            out = await self.storage.guaranteed_update(self.crds.key("", name), write)
-        except _Gone:
-            return
-        except Exception as e:
-            if _is_not_found(e):
-                return
-            raise
-        self._written[name] = out
+        await self._update(name, uid, lambda new: set_condition(new, cond, now))
 
 
 class _Gone(Exception):
