@@ -144,6 +144,51 @@ def ip_errors(value: str) -> list[str]:
     return []
 
 
+def non_special_ip(value: str, path: str) -> Errs:
+    """
+    kube's C{ValidateNonSpecialIP}: an unspecified, loopback, link-local or link-local multicast
+    address would let a proxy reach the node or the API server's own host, so it is refused. kube
+    applies it to Endpoints, EndpointSlices and Service external IPs; kapid to external IPs only
+    (see L{kapid.registry.validation.core._endpoints}).
+    """
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return [field.invalid(path, value, "must be a valid IP address")]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # Go's net.IP tests an IPv4-mapped address as the IPv4 one
+    errs: Errs = []
+    if ip.is_unspecified:
+        errs.append(field.invalid(path, value, f"may not be unspecified ({value})"))
+    if ip.is_loopback:
+        errs.append(field.invalid(path, value, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
+    if ip in _LINK_LOCAL:
+        errs.append(field.invalid(path, value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
+    if ip in _LINK_LOCAL_MULTICAST or (
+        isinstance(ip, ipaddress.IPv6Address) and ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02
+    ):
+        errs.append(
+            field.invalid(path, value, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")
+        )
+    return errs
+
+
+class _Net:
+    """
+    Membership in IPv4 or IPv6 networks, whatever the address's family.
+    """
+
+    def __init__(self, *nets: str) -> None:
+        self.nets = [ipaddress.ip_network(n) for n in nets]
+
+    def __contains__(self, ip: Any) -> bool:
+        return any(ip.version == n.version and ip in n for n in self.nets)
+
+
+_LINK_LOCAL = _Net("169.254.0.0/16", "fe80::/10")
+_LINK_LOCAL_MULTICAST = _Net("224.0.0.0/24")
+
+
 _SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 

@@ -21,6 +21,7 @@ from .common import (
     go_strings,
     immutable,
     ip_errors,
+    non_special_ip,
     nonnegative,
     port_name_errors,
     port_num_errors,
@@ -436,6 +437,9 @@ def _service(obj: dict, old: Optional[dict]) -> Errs:
             errs.append(
                 field.invalid("spec.clusterIPs", go_strings(ips), "must be empty when `clusterIP` is not specified")
             )
+    for i, ip in enumerate(spec.get("externalIPs") or ()):
+        ip_errs = [field.invalid(f"spec.externalIPs[{i}]", ip, m) for m in ip_errors(ip)]
+        errs += ip_errs or non_special_ip(ip, f"spec.externalIPs[{i}]")
     selector = spec.get("selector")
     if isinstance(selector, dict):
         from kapid.apimachinery.meta import validate_labels
@@ -637,8 +641,53 @@ def _event(obj: dict, old: Optional[dict]) -> Errs:
     return errs
 
 
+def _endpoints(obj: dict, old: Optional[dict]) -> Errs:
+    """
+    kube's C{ValidateEndpoints}: each subset has addresses, each address a valid IP and an optional
+    DNS label hostname, each port kube's checks. kube also refuses special addresses (loopback,
+    link-local, unspecified: L{non_special_ip}); kapid does not, because its own address (127.0.0.1
+    unless C{--advertise-address}) and local aggregated API servers are loopback endpoints on a
+    single host.
+    """
+    errs: Errs = []
+    for i, subset in enumerate(dicts(obj.get("subsets"))):
+        path = f"subsets[{i}]"
+        if not subset.get("addresses") and not subset.get("notReadyAddresses"):
+            errs.append(field.required(path, "must specify `addresses` or `notReadyAddresses`"))
+        for key in ("addresses", "notReadyAddresses"):
+            for j, address in enumerate(dicts(subset.get(key))):
+                errs += _endpoint_address(address, f"{path}.{key}[{j}]")
+        ports = dicts(subset.get("ports"))
+        for j, port in enumerate(ports):
+            errs += _endpoint_port(port, len(ports) > 1, f"{path}.ports[{j}]")
+    return errs
+
+
+def _endpoint_address(address: dict, path: str) -> Errs:
+    ip = address.get("ip") or ""
+    errs: Errs = [field.invalid(f"{path}.ip", ip, m) for m in ip_errors(ip)]
+    if address.get("hostname"):
+        errs += dns_label(address["hostname"], f"{path}.hostname")
+    return errs
+
+
+def _endpoint_port(port: dict, require_name: bool, path: str) -> Errs:
+    errs: Errs = []
+    name = port.get("name") or ""
+    if require_name and not name:
+        errs.append(field.required(f"{path}.name"))
+    elif name:
+        errs += dns_label(name, f"{path}.name")
+    errs += [field.invalid(f"{path}.port", port.get("port") or 0, m) for m in port_num_errors(port.get("port"))]
+    protocol = port.get("protocol")
+    if protocol and protocol not in PROTOCOLS:  # an absent one is defaulted to TCP before this
+        errs.append(field.not_supported(f"{path}.protocol", protocol, PROTOCOLS))
+    return errs
+
+
 VALIDATORS = {
     "Pod": _pod,
+    "Endpoints": _endpoints,
     "PodTemplate": _pod_template_kind,
     "ReplicationController": _rc,
     "Service": _service,

@@ -5,13 +5,21 @@ coordination, discovery) beyond their schema: the rules users commonly hit, with
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 
 from kapid.apimachinery import field
 from kapid.apimachinery.field import GoValue
 from kapid.apimachinery.meta import qualified_name_errors
 
-from .common import Errs, dicts, nonnegative, port_name_errors, port_num_errors, validate_label_selector
+from .common import (
+    Errs,
+    dicts,
+    nonnegative,
+    port_name_errors,
+    port_num_errors,
+    validate_label_selector,
+)
 
 _PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
 
@@ -226,8 +234,31 @@ def _endpoint_slice(obj: dict, old: Optional[dict]) -> Errs:
     for i, e in enumerate(dicts(obj.get("endpoints"))):
         if not e.get("addresses"):
             errs.append(field.required(f"endpoints[{i}].addresses", "must contain at least 1 address"))
+        for j, address in enumerate(e.get("addresses") or ()):
+            errs += _slice_address(at, address, f"endpoints[{i}].addresses[{j}]")
     if old is not None and at != old.get("addressType"):
         errs.append(field.invalid("addressType", at, "field is immutable"))
+    return errs
+
+
+def _slice_address(address_type: str, address: str, path: str) -> Errs:
+    """
+    An IPv4 or IPv6 EndpointSlice address is one of its family (kube's C{IsValidIPv4Address},
+    C{IsValidIPv6Address}). kube also refuses special addresses (C{ValidateNonSpecialIP}); kapid
+    does not, for the loopback endpoints of a single host (see L{kapid.registry.validation.core}).
+    """
+    if address_type not in ("IPv4", "IPv6"):
+        return []
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        ip = None
+    family_ok = ip is not None and (
+        (address_type == "IPv4") == (ip.version == 4 or getattr(ip, "ipv4_mapped", None) is not None)
+    )
+    errs: Errs = []
+    if not family_ok:
+        errs.append(field.invalid(path, address, f"must be a valid {address_type} address"))
     return errs
 
 
