@@ -251,6 +251,11 @@ class EtcdKV:
                 reason=reason,
                 good=self._endpoints[self._active],
             )
+            # watches streaming from the failed endpoint move too (a hung member keeps them
+            # open and silent)
+            for w in list(self._watches):
+                if w.endpoint == self._endpoints[i]:
+                    w.move()
 
     def _byte_url(self, i: int, path: str) -> bytes:
         urls = self._byte_urls[i]

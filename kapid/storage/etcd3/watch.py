@@ -1,7 +1,8 @@
 """
 L{EtcdWatch}: one streaming C{/v3/watch} per watch, read unbuffered and split into lines, resumed
-after the last delivered revision when the stream breaks (an etcd restart), with backoff on the
-client's clock; a start revision that is gone ends the watch with L{CompactedError}.
+after the last delivered revision when the stream breaks (an etcd restart) or the client fails
+over away from the stream's endpoint (a hung member), with backoff on the client's clock; a start
+revision that is gone ends the watch with L{CompactedError}.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class EtcdWatch:
         self._retry: Any = None
         self._backoff = INITIAL_BACKOFF
         self._end = prefix_range_end(prefix) or b"\0"
+        #: the endpoint the current stream was opened on
+        self.endpoint: Optional[str] = None
 
     @property
     def next_revision(self) -> int:
@@ -136,7 +139,25 @@ class EtcdWatch:
             raise gateway_error(response.code, body, self._next)
         stream = _WatchStream(self)
         self._stream = stream
+        self.endpoint = self._kv.active_endpoint
         response.deliverBody(stream)
+
+    def move(self) -> None:
+        """
+        Drop the stream and open a new one on the client's active endpoint, resuming after the
+        last delivered revision (the client calls this when it fails over away from the endpoint
+        this stream is on: a hung member would otherwise keep the stream open and silent).
+        """
+        if not self._active or self._stream is None:
+            return
+        log.info(
+            "etcd watch on {prefix!r} moves off {endpoint}; resuming from revision {rev}",
+            prefix=self.prefix,
+            endpoint=self.endpoint,
+            rev=self._next,
+        )
+        self._drop_stream()
+        self._schedule_retry()
 
     def _open_failed(self, failure: Failure) -> None:
         self._request = None
