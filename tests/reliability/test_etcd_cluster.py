@@ -135,6 +135,51 @@ class ClusterFailoverTests(TestCase):
         self.assertEqual(names(watch.events), expected)
         self.assertEqual([e for e in watch.events if e["type"] == "ERROR"], [])
 
+    async def test_watch_moves_off_a_hung_member(self) -> None:
+        """
+        The member kapid talks to is SIGSTOPped (it keeps its connections and answers nothing).
+        Writes fail over after the request timeout, and the watch opened before (whose upstream
+        etcd watch was on that member) delivers every write acknowledged afterwards while the
+        member is still stopped: no silent gap.
+        """
+        cluster = await EtcdCluster.start()
+        self.addCleanup(cluster.stop)
+        kapid = await start_kapid(self, f"--etcd-servers={cluster.etcd_servers}", NO_PUBLISHER)
+        base = kapid.insecure_url
+        assert base
+        code, first = await _request("POST", base + CONFIGMAPS, _configmap("start"))
+        self.assertEqual(code, 201, first)
+        watch = HTTPWatch()
+        self.addCleanup(watch.close)
+        await watch.open(f"{base}{CONFIGMAPS}?watch=1&resourceVersion={first['metadata']['resourceVersion']}")
+
+        hung = cluster.members[0]  # kapid's first endpoint, and no failover yet
+        hung.pause()
+        self.addCleanup(hung.resume)
+        stopped = time.monotonic()
+        acked: list[str] = []
+        for i in range(10 * SCALE):
+            try:
+                code, body = await _request("POST", base + CONFIGMAPS, _configmap(f"hung-{i:04d}"), timeout=20)
+            except Exception:
+                continue
+            if code == 201:
+                acked.append(f"hung-{i:04d}")
+        self.assertGreaterEqual(len(acked), 10 * SCALE - 2)
+
+        async def delivered() -> bool:
+            return set(acked) <= set(names(watch.events)) or watch.ended
+
+        await until(delivered, "the watch to deliver the writes made while the member hangs", limit=30)
+        waited = time.monotonic() - stopped
+        self.assertIsNotNone(hung.pid)
+        if watch.ended:  # ended: a client re-lists; never a silent gap
+            self.assertTrue(any(e["type"] == "ERROR" for e in watch.events), watch.events[-3:])
+        else:
+            got = names(watch.events)
+            self.assertEqual(len(got), len(set(got)))
+        print(f"\nhung member: {len(acked)} writes acknowledged, all delivered to the watch {waited:.1f} s after the SIGSTOP")
+
 
 class ThreeServersTests(TestCase):
     """
