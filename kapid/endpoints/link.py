@@ -23,6 +23,7 @@ from twisted.web.resource import IResource
 from kapid.storage.codec import deep_copy
 from kapid.apimachinery import serialization as ser
 from kapid.apimachinery import table as tables
+from kapid.apimachinery.omitempty import omit_empty
 from kapid.apimachinery.query import Query, delete_options
 from kapid.apimachinery.selectors import (
     field_matcher,
@@ -574,6 +575,7 @@ class ResourceLink(Link):
             request, target.resource, target.version, obj, body,
             req.field_validation(query, options_kind), media
         )
+        omit_empty(obj)  # what decoding into kube's Go type drops: empty omitempty fields
         store = self.store_for(target.resource)
         default = getattr(store.strategy, "default", None)
         if default is not None:

@@ -13,6 +13,7 @@ from twisted.web.iweb import IRequest
 from kapid.storage.codec import deep_copy
 from kapid.apimachinery import apply as ssa
 from kapid.apimachinery import jsonpatch as json_patch
+from kapid.apimachinery.omitempty import omit_empty
 from kapid.apimachinery import field
 from kapid.apimachinery import serialization as ser
 from kapid.apimachinery.query import Query
@@ -153,6 +154,7 @@ def _after_decode(link: Any, request: IRequest, target: Target, obj: dict, direc
     """
     obj = req.check_type(obj, target.resource, target.version)
     req.apply_field_validation(request, target.resource, target.version, obj, None, directive)
+    omit_empty(obj)  # what decoding into kube's Go type drops: empty omitempty fields
     store = link.store_for(target.resource)
     default = getattr(store.strategy, "default", None)
     if default is not None:

@@ -228,3 +228,23 @@ class APITests(SynchronousTestCase):
             self.assertEqual(omit_empty(copy.deepcopy(out)), out, name)
             created += 1
         self.assertGreater(created, 15)
+
+    def test_empty_fields_patched_in_write_nothing(self) -> None:
+        """
+        A patch adding only empty fields (C{labels: {}}, an empty subject apiGroup) changes nothing:
+        no managedFields entry for them either, as kube's field manager sees the decoded object.
+        """
+        path = "/api/v1/namespaces/default/pods"
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+        code, obj, _ = self.api.post(path, pod, headers={"User-Agent": "client/1"})
+        self.assertEqual(code, 201, obj)
+        self.api.clock.advance(5)
+        rev = self.revision()
+        for ptype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            code, out, _ = self.api.patch(
+                path + "/p", {"metadata": {"labels": {}, "finalizers": []}, "spec": {"hostname": ""}}, ptype,
+                headers={"User-Agent": "other/1"},
+            )
+            self.assertEqual((code, out), (200, obj))
+        self.assertEqual(self.revision(), rev)
