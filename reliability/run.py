@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     temp = tempfile.mkdtemp(prefix="kapid-reliability-")
     cmd = [sys.executable, "-m", "twisted.trial", f"--temp-directory={temp}/_trial_temp"]
     cmd += [f"tests.reliability.{m}" for m in modules]
-    print(f"reliability: scale {scale}, {fuzz} fuzz inputs per kind and verb: {' '.join(cmd[3:])}", flush=True)
+    print(f"reliability: scale {scale}, {fuzz} fuzz inputs per kind and verb: {' '.join(cmd[4:])}", flush=True)
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=TOP, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     elapsed = time.monotonic() - started
