@@ -166,6 +166,33 @@ class NoOpWriteTests(SynchronousTestCase):
         code, obj, _ = self.api.put(f"{PODS}/q/status", dict(obj, status={"startTime": "2024-05-06T09:08:09.9+02:00"}))
         self.assertEqual(obj["status"]["startTime"], "2024-05-06T07:08:09Z")
 
+    def test_watchers_see_nothing(self) -> None:
+        """
+        A watch on the object gets no event for the no-op writes (update, status, patch), and one
+        for a real change.
+        """
+        from kapid.storage.interfaces import ListOptions
+
+        obj = self.created(PODS, pod("p"))
+        events: list[Any] = []
+        watcher = self.api.run(
+            self.api.storage.watch(
+                self.api.registry.get("", "pods").key("default", "p"), ListOptions(resource_version=obj["metadata"]["resourceVersion"], recursive=False),
+                events.append,
+            )
+        )
+        self.addCleanup(watcher.stop)
+        self.api.put(f"{PODS}/p", offsets(obj))
+        self.api.put(f"{PODS}/p/status", offsets(obj))
+        self.api.patch(f"{PODS}/p", {"metadata": {"labels": {"app": "p"}}}, MERGE)
+        self.api.clock.advance(1)
+        self.api.treq.flush()
+        self.assertEqual(events, [])
+        self.api.patch(f"{PODS}/p", {"metadata": {"labels": {"app": "q"}}}, MERGE)
+        self.api.clock.advance(1)
+        self.api.treq.flush()
+        self.assertEqual([e.type for e in events], ["MODIFIED"])
+
     def test_real_change_still_writes(self) -> None:
         """
         A changed value is written (a new resourceVersion), times with offsets or not.
