@@ -68,6 +68,7 @@ AppArmorProfile: 1 type string; 2 localhostProfile string op
 AzureDiskVolumeSource: 1 diskName string; 2 diskURI string; 3 cachingMode string op; 4 fsType
     string op; 5 readOnly bool op; 6 kind string op
 AzureFileVolumeSource: 1 secretName string; 2 shareName string; 3 readOnly bool o
+Binding: 1 metadata ObjectMeta o; 2 target ObjectReference
 BoundObjectReference: 1 kind string o; 2 apiVersion string o; 3 name string o; 4 uid string o
 CSIVolumeSource: 1 driver string; 2 readOnly bool op; 3 fsType string op; 4 volumeAttributes
     {string:string} o; 5 nodePublishSecretRef LocalObjectReference op
@@ -240,6 +241,8 @@ LoadBalancerIngress: 1 ip string o; 2 hostname string o; 3 ipMode string op; 4 p
     [PortStatus] o
 LoadBalancerStatus: 1 ingress [LoadBalancerIngress] o
 LocalObjectReference: 1 name string o
+LocalSubjectAccessReview: 1 metadata ObjectMeta o; 2 spec SubjectAccessReviewSpec; 3 status
+    SubjectAccessReviewStatus o
 ManagedFieldsEntry: 1 manager string o; 2 operation string o; 3 apiVersion string o; 4 time Time
     op; 6 fieldsType string o; 7 fieldsV1 FieldsV1 op; 8 subresource string o
 MetricIdentifier: 1 name string; 2 selector LabelSelector op
@@ -387,9 +390,12 @@ RoleBinding: 1 metadata ObjectMeta o; 2 subjects [Subject] o; 3 roleRef RoleRef
 RoleRef: 1 apiGroup string; 2 kind string; 3 name string
 RollingUpdateDeployment: 1 maxUnavailable IntOrString op; 2 maxSurge IntOrString op
 SELinuxOptions: 1 user string o; 2 role string o; 3 type string o; 4 level string o
+Scale: 1 metadata ObjectMeta o; 2 spec ScaleSpec o; 3 status ScaleStatus o
 ScaleIOVolumeSource: 1 gateway string; 2 system string; 3 secretRef LocalObjectReference p; 4
     sslEnabled bool o; 5 protectionDomain string o; 6 storagePool string o; 7 storageMode string
     o; 8 volumeName string o; 9 fsType string o; 10 readOnly bool o
+ScaleSpec: 1 replicas int32 o
+ScaleStatus: 1 replicas int32; 2 selector string o
 ScopeSelector: 1 matchExpressions [ScopedResourceSelectorRequirement] o
 ScopedResourceSelectorRequirement: 1 scopeName string; 2 operator string; 3 values [string] o
 SeccompProfile: 1 type string; 2 localhostProfile string op
@@ -416,6 +422,11 @@ SelfSubjectReviewStatus: 1 userInfo UserInfo o
 SelfSubjectRulesReview: 1 metadata ObjectMeta o; 2 spec SelfSubjectRulesReviewSpec; 3 status
     SubjectRulesReviewStatus o
 SelfSubjectRulesReviewSpec: 1 namespace string o
+SubjectAccessReview: 1 metadata ObjectMeta o; 2 spec SubjectAccessReviewSpec; 3 status
+    SubjectAccessReviewStatus o
+SubjectAccessReviewSpec: 1 resourceAttributes ResourceAttributes op; 2 nonResourceAttributes
+    NonResourceAttributes op; 3 user string o; 4 groups [string] o; 5 extra {string:ExtraValue} o;
+    6 uid string o
 SubjectRulesReviewStatus: 1 resourceRules [ResourceRule]; 2 nonResourceRules [NonResourceRule]; 3
     incomplete bool; 4 evaluationError string o
 ResourceRule: 1 verbs [string]; 2 apiGroups [string] o; 3 resources [string] o; 4 resourceNames
@@ -452,6 +463,10 @@ TokenRequest: 1 metadata ObjectMeta o; 2 spec TokenRequestSpec; 3 status TokenRe
 TokenRequestSpec: 1 audiences [string]; 4 expirationSeconds int64 p; 3 boundObjectRef
     BoundObjectReference p
 TokenRequestStatus: 1 token string; 2 expirationTimestamp Time
+TokenReview: 1 metadata ObjectMeta o; 2 spec TokenReviewSpec; 3 status TokenReviewStatus o
+TokenReviewSpec: 1 token string o; 2 audiences [string] o
+TokenReviewStatus: 1 authenticated bool o; 2 user UserInfo o; 4 audiences [string] o; 3 error
+    string o
 Toleration: 1 key string o; 2 operator string o; 3 value string o; 4 effect string o; 5
     tolerationSeconds int64 op
 TopologySpreadConstraint: 1 maxSkew int32; 2 topologyKey string; 3 whenUnsatisfiable string; 4
@@ -546,6 +561,12 @@ KINDS: dict[tuple[str, str, str], str] = {
     ("autoscaling", "v2", "HorizontalPodAutoscaler"): "autoscaling/v2.HorizontalPodAutoscaler",
     # kubectl certificate approve / deny (PUT .../approval)
     ("certificates.k8s.io", "v1", "CertificateSigningRequest"): "CertificateSigningRequest",
+    # client-go programs: the scheduler's binding, scale subresources, the review APIs
+    ("", "v1", "Binding"): "Binding",
+    ("autoscaling", "v1", "Scale"): "Scale",
+    ("authentication.k8s.io", "v1", "TokenReview"): "TokenReview",
+    ("authorization.k8s.io", "v1", "SubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io", "v1", "LocalSubjectAccessReview"): "LocalSubjectAccessReview",
     # kubectl drain (pods/eviction)
     ("policy", "v1", "Eviction"): "Eviction",
     ("policy", "v1beta1", "Eviction"): "Eviction",

@@ -131,3 +131,45 @@ class EndpointTests(SynchronousTestCase):
         )
         self.assertEqual(code, 201, body)
         self.assertEqual(self.api.get(PODS + "/p")[0], 404)
+
+    def test_binding(self) -> None:
+        """
+        The scheduler's protobuf Binding assigns the pod to its node.
+        """
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+        self.assertEqual(self.api.post(PODS, pod)[0], 201)
+        raw = _lfield(1, _lfield(1, "p")) + _lfield(2, _lfield(1, "Node") + _lfield(3, "node-1"))
+        code, body, _ = self.api.request(
+            "POST", PODS + "/p/binding", raw=_body("v1", "Binding", raw), content_type=PROTOBUF
+        )
+        self.assertEqual(code, 201, body)
+        self.assertEqual(self.api.get(PODS + "/p")[1]["spec"]["nodeName"], "node-1")
+
+    def test_scale(self) -> None:
+        """
+        A protobuf autoscaling/v1 Scale PUT to a Deployment's scale subresource.
+        """
+        self.api.post(DEPLOYS, deployment("web"))
+        raw = _lfield(1, _lfield(1, "web") + _lfield(3, "default")) + _lfield(2, _vfield(1, 3))
+        code, body, _ = self.api.request(
+            "PUT", DEPLOYS + "/web/scale", raw=_body("autoscaling/v1", "Scale", raw), content_type=PROTOBUF
+        )
+        self.assertEqual(code, 200, body)
+        self.assertEqual(self.api.get(DEPLOYS + "/web")[1]["spec"]["replicas"], 3)
+
+    def test_review_messages_decode(self) -> None:
+        """
+        TokenReview, SubjectAccessReview and LocalSubjectAccessReview bodies decode.
+        """
+        raw = _lfield(2, _lfield(1, "tok") + _lfield(2, "aud"))
+        self.assertEqual(decode(_body("authentication.k8s.io/v1", "TokenReview", raw))["spec"],
+                         {"token": "tok", "audiences": ["aud"]})
+        attrs = _lfield(1, "default") + _lfield(2, "get") + _lfield(5, "pods")
+        raw = _lfield(2, _lfield(1, attrs) + _lfield(3, "alice") + _lfield(4, "devs"))
+        for kind in ("SubjectAccessReview", "LocalSubjectAccessReview"):
+            self.assertEqual(decode(_body("authorization.k8s.io/v1", kind, raw))["spec"], {
+                "resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods"},
+                "user": "alice",
+                "groups": ["devs"],
+            })
