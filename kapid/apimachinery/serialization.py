@@ -123,6 +123,18 @@ def _construct_binary(loader: _Loader, node: Any) -> Any:
     return data.decode("utf-8", "replace")
 
 
+def _construct_int(loader: _Loader, node: Any) -> Any:
+    # beyond int64 and uint64, go-yaml reads an integer as a float (JSON cannot carry it as one)
+    value = loader.construct_yaml_int(node)
+    if -(2**63) <= value < 2**64:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise yaml.constructor.ConstructorError(None, None, "a number is too large", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor("tag:yaml.org,2002:set", _construct_set)
 _Loader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
 
