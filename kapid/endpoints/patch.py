@@ -154,11 +154,12 @@ def _after_decode(link: Any, request: IRequest, target: Target, obj: dict, direc
     """
     obj = req.check_type(obj, target.resource, target.version)
     req.apply_field_validation(request, target.resource, target.version, obj, None, directive)
-    omit_empty(obj)  # what decoding into kube's Go type drops: empty omitempty fields
     store = link.store_for(target.resource)
     default = getattr(store.strategy, "default", None)
     if default is not None:
         default(target.version, obj)
+    # what decoding into kube's Go type drops: empty omitempty fields (defaulted ones too)
+    omit_empty(obj)
     return obj
 
 
@@ -192,11 +193,7 @@ async def _serve_apply(
             f"expected: {expected}"
         )
     if applied.get("metadata") is not None and not isinstance(applied["metadata"], dict):
-        go_type = {bool: "bool", int: "int64", float: "float64", str: "string", list: "[]interface {}"}
-        raise bad_request(
-            f".metadata accessor error: {applied['metadata']} is of the type "
-            f"{go_type.get(type(applied['metadata']), 'interface {}')}, expected map[string]interface{{}}"
-        )
+        raise bad_request(req.metadata_type_error(applied["metadata"]))
     if (applied.get("metadata") or {}).get("managedFields") is not None:
         raise bad_request("metadata.managedFields must be nil")
     applied = req.check_type(applied, target.resource, target.version)

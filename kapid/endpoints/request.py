@@ -177,6 +177,9 @@ def check_type(obj: Any, resource: Resource, version: str) -> dict:
     expected = resource.api_version(version)
     api_version = obj.get("apiVersion")
     kind = obj.get("kind")
+    if is_custom(resource) and obj.get("metadata") is not None and not isinstance(obj["metadata"], dict):
+        # unstructured objects: kube's accessor error (built-in kinds fail their typed decoding)
+        raise bad_request(metadata_type_error(obj["metadata"]))
     if api_version and api_version != expected:
         raise bad_request(
             f"the API version in the data ({api_version}) does not match the expected API "
@@ -190,6 +193,17 @@ def check_type(obj: Any, resource: Resource, version: str) -> dict:
     obj.setdefault("kind", resource.kind)
     obj.setdefault("apiVersion", expected)
     return obj
+
+
+def metadata_type_error(metadata: Any) -> str:
+    """
+    Kube's message for an unstructured object whose C{metadata} is not an object.
+    """
+    go_type = {bool: "bool", int: "int64", float: "float64", str: "string", list: "[]interface {}"}
+    return (
+        f".metadata accessor error: {metadata} is of the type {go_type.get(type(metadata), 'interface {}')}, "
+        "expected map[string]interface{}"
+    )
 
 
 def _json_type(v: Any) -> str:
