@@ -503,3 +503,35 @@ class RegressionTests(TestCase):
                 ),
                 f"is of the type {go_type}, expected map[string]interface{{}}",
             )
+
+    def test_yaml_integer_beyond_int64(self) -> None:
+        """
+        A YAML integer outside int64 and uint64 reads as a float (go-yaml's reading), so it is
+        validated as a number (was a 500 when encoded); one too large for a float is 400.
+        """
+        body = (
+            b"apiVersion: stable.example.com/v1\nkind: Widget\nmetadata: {name: n}\n"
+            b"spec: {size: 3, tags: [-9223372036854775809]}\n"
+        )
+        code, status, _ = self.api.request("POST", self.collection, raw=body, content_type=YAML)
+        self.assertEqual((code, status["reason"]), (422, "Invalid"), status)
+        self.assertIn("spec.tags[0]", status["message"])
+        body = b"apiVersion: stable.example.com/v1\nkind: Widget\nmetadata: {name: n}\nspec: {x: " + b"9" * 400 + b"}\n"
+        self.assertBadRequest(
+            self.api.request("POST", self.collection, raw=body, content_type=YAML), "a number is too large"
+        )
+
+    def test_custom_resource_metadata_not_an_object_is_400(self) -> None:
+        """
+        A custom resource whose metadata is not an object is kube's accessor error on create and
+        update (was a 500).
+        """
+        code, body, _ = self.api.post(self.collection, widget("m"))
+        self.assertEqual(code, 201, body)
+        for metadata, go_type in ((True, "bool"), (1.5, "float64"), ([1], "[]interface {}")):
+            bad = {**widget("m"), "metadata": metadata}
+            for method, path in (("POST", self.collection), ("PUT", self.collection + "/m")):
+                self.assertBadRequest(
+                    self.api.request(method, path, bad),
+                    f"is of the type {go_type}, expected map[string]interface{{}}",
+                )
