@@ -575,11 +575,12 @@ class ResourceLink(Link):
             request, target.resource, target.version, obj, body,
             req.field_validation(query, options_kind), media
         )
-        omit_empty(obj)  # what decoding into kube's Go type drops: empty omitempty fields
         store = self.store_for(target.resource)
         default = getattr(store.strategy, "default", None)
         if default is not None:
             default(target.version, obj)
+        # what decoding into kube's Go type drops: empty omitempty fields (defaulted ones too)
+        omit_empty(obj)
         return obj
 
     async def handle_create(self, request: IRequest, target: Target, query: Query) -> bytes:

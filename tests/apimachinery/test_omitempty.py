@@ -197,7 +197,10 @@ class APITests(SynchronousTestCase):
         code, obj, _ = self.api.post(path, body)
         self.assertEqual(code, 201, obj)
         self.assertEqual(obj["subjects"], [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}])
+        self.api.clock.advance(5)  # a rewrite would now change the managedFields time
         rev = self.revision()
+        code, out, _ = self.api.put(path + "/rb", copy.deepcopy(obj), headers={"User-Agent": "helm/4"})
+        self.assertEqual((code, out), (200, obj))  # defaulting's apiGroup "" is no change either
         again = copy.deepcopy(obj)
         again["subjects"][0]["apiGroup"] = ""
         again["metadata"]["labels"] = {}
