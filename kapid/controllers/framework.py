@@ -29,7 +29,7 @@ from twisted.logger import Logger
 
 from kapid.apimachinery import meta as metautil
 from kapid.apimachinery.status import StatusError
-from kapid.storage.interfaces import ADDED, DELETED, ERROR, MODIFIED, Event, ListOptions
+from kapid.storage.interfaces import ADDED, DELETED, ERROR, MODIFIED, Event, ExpiredError, ListOptions
 
 log = Logger()
 
@@ -393,6 +393,10 @@ class Informer:
         self._watcher: Any = None
         self._timer: Any = None
         self._resync_timer: Any = None
+        #: the watch just expired right after a list: list again at once
+        self._relist_now = False
+        #: the current watch follows such an immediate re-list (a second expiry waits retry_delay)
+        self._relisted = False
 
     def add_handler(self, handler: EventHandler) -> None:
         """
@@ -488,12 +492,16 @@ class Informer:
         if self.stopped:
             return
         if event.type == ERROR:
+            # a watch the storage expires (410) right after the list (the kind's watch cache
+            # started after the list's revision, as on a fresh server): listed again at once, once
+            self._relist_now = isinstance(event.error, ExpiredError) and not self._relisted
             if self._watcher is not None:
                 self._watcher.stop()
             return
         obj = event.object
         if obj is None:
             return
+        self._relisted = False
         key = object_key(obj)
         if event.type in (ADDED, MODIFIED):
             before = self.items.get(key)
@@ -514,13 +522,15 @@ class Informer:
     def _again(self) -> None:
         if self.stopped or (self._timer is not None and self._timer.active()):
             return
+        now, self._relist_now = self._relist_now, False
+        self._relisted = now
 
         def relist() -> None:
             self._timer = None
             if not self.stopped:
                 Deferred.fromCoroutine(self._run())
 
-        self._timer = self.clock.callLater(self.retry_delay, relist)
+        self._timer = self.clock.callLater(0 if now else self.retry_delay, relist)
 
     def _schedule_resync(self) -> None:
         if self.resync_period <= 0 or self.stopped:

@@ -156,6 +156,67 @@ class InformerTests(TestCase):
         self.assertEqual(sorted(seen), [("update", "b"), ("update", "c"), ("update", "d")])
 
 
+class _ExpiringWatches:
+    """
+    A storage whose first C{expire} watches end at once with a 410 C{ERROR} event (as a watch cache
+    that started after the list's revision answers), delegating everything else.
+    """
+
+    def __init__(self, storage: Any, expire: int) -> None:
+        self.storage = storage
+        self.expire = expire
+        self.lists = 0
+
+    def get_list(self, *args: Any, **kw: Any) -> Any:
+        self.lists += 1
+        return self.storage.get_list(*args, **kw)
+
+    def watch(self, key: str, opts: Any, on_event: Any) -> Any:
+        if self.expire <= 0:
+            return self.storage.watch(key, opts, on_event)
+        self.expire -= 1
+        from kapid.storage.interfaces import ERROR, Event, ExpiredError
+
+        def expired(watcher: Any) -> Any:
+            on_event(Event(ERROR, None, ExpiredError("too old resource version")))
+            watcher.stop()  # after an ERROR event the watch ends
+            return watcher
+
+        return self.storage.watch(key, opts, lambda e: None).addCallback(expired)
+
+
+class InformerExpiryTests(TestCase):
+    """
+    A watch expired right after the informer's list is followed by an immediate re-list, once.
+    """
+
+    async def test_relist_at_once_then_wait(self) -> None:
+        """
+        The first 410 after a list re-lists at once; a second in a row waits C{retry_delay}.
+        """
+        w = World(custom=False)
+        await w.start()
+        store = w.store("", "configmaps")
+        storage = _ExpiringWatches(store.storage, expire=2)
+        inf = Informer(storage, store.list_key(""), w.clock, "configmaps")
+        inf.start()
+        self.addCleanup(inf.stop)
+        await inf.synced()
+        await w.settle()
+        w.clock.advance(0)
+        await w.settle()
+        self.assertEqual(storage.lists, 2)
+        w.clock.advance(inf.retry_delay / 2)
+        await w.settle()
+        self.assertEqual(storage.lists, 2)
+        w.clock.advance(inf.retry_delay / 2)
+        await w.settle()
+        self.assertEqual(storage.lists, 3)
+        await w.create("", "configmaps", "default", "late")
+        await w.settle()
+        self.assertEqual(sorted(inf.items), ["default/late"])
+
+
 class LeaderElectionTests(TestCase):
     """
     client-go's leader election semantics on a Lease, on a clock.
