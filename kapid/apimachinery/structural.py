@@ -30,6 +30,7 @@ from typing import Any, Iterable, Optional
 
 from kapid.apimachinery import field
 from kapid.apimachinery.field import FieldError
+from kapid.apimachinery.quantity import canonical as canonical_quantity
 from kapid.apimachinery.schema import Schema
 
 _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
@@ -401,9 +402,10 @@ def decode_error(schema: Schema, obj: Any) -> Optional[str]:
     E.g. C{json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type
     int32}. Kube answers these 400 (wrap with L{cannot_handle_message}).
 
-    Times are rewritten in place as kube encodes the Go value it decoded (L{canonical_time}: UTC,
-    C{Z}, seconds for C{metav1.Time}, microseconds for C{metav1.MicroTime}), so an object sent back
-    with C{+00:00} offsets equals the stored one.
+    Times and quantities are rewritten in place as kube encodes the Go value it decoded
+    (L{canonical_time}: UTC, C{Z}, seconds for C{metav1.Time}, microseconds for
+    C{metav1.MicroTime}; L{kapid.apimachinery.quantity.canonical}: C{1000m} is C{1}), so an
+    object sent back with C{+00:00} offsets equals the stored one.
     """
     try:
         _decode(schema, obj, [], _struct_name(schema))
@@ -424,7 +426,7 @@ def _type_error(value_desc: str, stack: list[str], struct: str, schema: Schema) 
 def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> Any:
     """
     Check C{value} as kube's decoder would; returns the value kube would encode again (only times
-    differ: L{canonical_time}), with containers rewritten in place.
+    and quantities differ), with containers rewritten in place.
     """
     if value is None:
         return value
@@ -435,7 +437,7 @@ def _decode(schema: Schema, value: Any, stack: list[str], struct: str) -> Any:
         err = quantity_error(text)
         if err:
             raise _Decode(err)
-        return value
+        return canonical_quantity(text)
     if schema.int_or_string:
         if isinstance(value, str):
             return value
