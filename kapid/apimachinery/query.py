@@ -54,6 +54,51 @@ def _go_quote(s: str) -> str:
     return orjson.dumps(s).decode("utf-8")
 
 
+_DURATION_UNITS = ("ns", "us", "\u00b5s", "\u03bcs", "ms", "s", "m", "h")
+
+
+def duration_error(text: str) -> Optional[str]:
+    """
+    The error Go's C{time.ParseDuration} gives for C{text} (C{time: invalid duration "abc"},
+    C{time: missing unit in duration "5"}, C{time: unknown unit "x" in duration "5x"}), or None
+    when it parses.
+    """
+    invalid = f"time: invalid duration {_go_quote(text)}"
+    s = text
+    if s[:1] in ("-", "+"):
+        s = s[1:]
+    if s == "0":
+        return None
+    if not s:
+        return invalid
+    while s:
+        if not (s[0] == "." or "0" <= s[0] <= "9"):
+            return invalid
+        i = 0
+        while i < len(s) and "0" <= s[i] <= "9":
+            i += 1
+        pre = i > 0
+        post = False
+        if i < len(s) and s[i] == ".":
+            i += 1
+            j = i
+            while i < len(s) and "0" <= s[i] <= "9":
+                i += 1
+            post = i > j
+        if not pre and not post:
+            return invalid
+        s = s[i:]
+        i = 0
+        while i < len(s) and s[i] != "." and not "0" <= s[i] <= "9":
+            i += 1
+        if i == 0:
+            return f"time: missing unit in duration {_go_quote(text)}"
+        if s[:i] not in _DURATION_UNITS:
+            return f"time: unknown unit {_go_quote(s[:i])} in duration {_go_quote(text)}"
+        s = s[i:]
+    return None
+
+
 #: the integer fields of C{ListOptions} kube's parameter codec converts from a query string
 LIST_OPTIONS_INTEGERS = ("timeoutSeconds", "limit")
 

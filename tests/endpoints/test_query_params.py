@@ -133,3 +133,25 @@ class VersionPathTests(SynchronousTestCase):
         self.assertEqual(code, 200)
         code, headers, slashed = fetch(server, "/version/")
         self.assertEqual((code, headers["content-type"], slashed), (200, "application/json", body))
+
+
+class TimeoutParameterTests(SynchronousTestCase):
+    """
+    A malformed C{?timeout=} is kube's 400 with Go's C{time.ParseDuration} error appended.
+    """
+
+    def test_messages(self) -> None:
+        import orjson
+
+        server = InMemoryServer()
+        for value, reason in (
+            ("abc", 'time: invalid duration "abc"'),
+            ("5", 'time: missing unit in duration "5"'),
+            ("5x", 'time: unknown unit "x" in duration "5x"'),
+        ):
+            code, _, body = fetch(server, f"/api/v1/namespaces?timeout={value}")
+            self.assertEqual(
+                (code, orjson.loads(body)["message"]),
+                (400, f"invalid timeout specified in the request URL - {reason}"),
+            )
+        self.assertNotEqual(fetch(server, "/version?timeout=1m30s")[0], 400)

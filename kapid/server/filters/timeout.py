@@ -9,6 +9,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
+from kapid.apimachinery.query import duration_error
 from kapid.apimachinery.status import StatusError, bad_request
 from kapid.options import parse_duration
 from kapid.server import context
@@ -49,7 +50,8 @@ class TimeoutFilter(Filter):
             try:
                 asked = parse_duration(values[0])
             except ValueError:
-                return answer(request, bad_request("invalid timeout specified in the request URL"))
+                reason = duration_error(values[0]) or f'time: invalid duration "{values[0]}"'
+                return answer(request, bad_request(f"invalid timeout specified in the request URL - {reason}"))
             if 0 < asked < timeout:
                 timeout = asked
         if timeout <= 0:
