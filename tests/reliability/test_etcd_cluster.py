@@ -180,6 +180,59 @@ class ClusterFailoverTests(TestCase):
             self.assertEqual(len(got), len(set(got)))
         print(f"\nhung member: {len(acked)} writes acknowledged, all delivered to the watch {waited:.1f} s after the SIGSTOP")
 
+    async def test_idle_server_watch_moves_off_a_hung_member(self) -> None:
+        """
+        Two kapids on the cluster, each on its own first member. The member of the one that only
+        watches is SIGSTOPped; writes go through the other. The watcher's own background traffic
+        (leases, controllers) times out and fails it over, and its watch then delivers every write.
+        """
+        cluster = await EtcdCluster.start()
+        self.addCleanup(cluster.stop)
+        urls = cluster.client_urls
+        watcher = await start_kapid(self, f"--etcd-servers={','.join(urls)}", "--etcd-prefix=/kapid-idle", NO_PUBLISHER)
+        writer = await start_kapid(
+            self, f"--etcd-servers={','.join(urls[1:] + urls[:1])}", "--etcd-prefix=/kapid-idle", NO_PUBLISHER
+        )
+        assert watcher.insecure_url and writer.insecure_url
+        code, first = await _request("POST", writer.insecure_url + CONFIGMAPS, _configmap("start"))
+        self.assertEqual(code, 201, first)
+        watch = HTTPWatch()
+        self.addCleanup(watch.close)
+        await watch.open(
+            f"{watcher.insecure_url}{CONFIGMAPS}?watch=1&resourceVersion={first['metadata']['resourceVersion']}"
+        )
+        hung = cluster.members[0]
+        hung.pause()
+        self.addCleanup(hung.resume)
+        stopped = time.monotonic()
+        written = []
+        for i in range(5 * SCALE):
+            # (the hung member may be the leader: writes fail until the others elect a new one)
+            name = f"idle-{i:04d}"
+            for _ in range(10):
+                try:
+                    code, body = await _request("POST", writer.insecure_url + CONFIGMAPS, _configmap(name))
+                except Exception:
+                    continue
+                if code in (201, 409):  # 409: an earlier try that timed out was applied after all
+                    written.append(name)
+                    break
+                self.assertGreaterEqual(code, 500, body)
+            else:
+                self.fail(f"{name} never written")
+
+        async def delivered() -> bool:
+            return set(written) <= set(names(watch.events)) or watch.ended
+
+        await until(delivered, "the idle server's watch to deliver the other server's writes", limit=60)
+        waited = time.monotonic() - stopped
+        if watch.ended:
+            self.assertTrue(any(e["type"] == "ERROR" for e in watch.events), watch.events[-3:])
+        else:
+            got = names(watch.events)
+            self.assertEqual(sorted(got), written)
+        print(f"\nhung member, idle server: {len(written)} writes through another server delivered {waited:.1f} s after the SIGSTOP")
+
 
 class ThreeServersTests(TestCase):
     """
