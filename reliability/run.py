@@ -25,7 +25,7 @@ import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = ("test_etcd_cluster", "test_faults", "test_fuzz_bodies")
-FIGURE = re.compile(r"^(failover:|hung member:|\d+ writers x|etcd faults:|kill -9 under load:|etcd quota:|fuzz )")
+FIGURE = re.compile(r"^(failover:|hung member|\d+ writers x|etcd faults:|kill -9 under load:|etcd quota:|fuzz )")
 
 
 def main(argv: list[str]) -> int:
