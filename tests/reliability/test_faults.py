@@ -272,11 +272,14 @@ class EtcdQuotaTests(TestCase):
         self.assertEqual(code, 200, got)
         code, listed = await _request("GET", base + CONFIGMAPS)
         self.assertEqual(code, 200, listed)
-        self.assertEqual(sorted(o["metadata"]["name"] for o in listed["items"] if o["metadata"]["name"].startswith("big-")), sorted(created))
+        stored = {o["metadata"]["name"] for o in listed["items"] if o["metadata"]["name"].startswith("big-")}
+        # every acknowledged create; etcd applies the put that crosses the quota and still answers
+        # "database space exceeded", so the refused one may be there too
+        self.assertIn(stored, (set(created), set(created) | {f"big-{len(created)}"}))
 
         # recovery as an operator does it: delete (allowed in etcd's limited mode), compact,
         # defragment, disarm the NOSPACE alarm; then writes work again
-        for name in created:
+        for name in sorted(stored):
             code, body = await _request("DELETE", base + CONFIGMAPS + "/" + name)
             self.assertEqual(code, 200, body)
         status = await _etcd(etcd, "/v3/maintenance/status", {})
