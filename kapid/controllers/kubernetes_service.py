@@ -265,6 +265,29 @@ def post_start_hook(service: Any) -> Deferred:
         controller = controller_for(service)
         if controller is None:
             return
-        await controller.reconcile()
+        from twisted.internet import reactor
+
+        await reconcile_until_done(controller, getattr(service, "reactor", reactor))
 
     return Deferred.fromCoroutine(run())
+
+
+async def reconcile_until_done(controller: KubernetesServiceController, clock: Any, attempts: int = 8) -> None:
+    """
+    Reconcile, again after a short wait (doubling from 50 ms, at most 2 s) while another server
+    starting on the same storage holds the Service's IP without having written the Service yet
+    (409 or 422): kube's bootstrap controller reconciles in a loop and gets there the same way.
+    """
+    from twisted.internet.task import deferLater
+
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            await controller.reconcile()
+            return
+        except StatusError as e:
+            if e.code not in (409, 422) or attempt + 1 == attempts:
+                raise
+            log.info("bootstrap-controller: {message}; trying again in {delay}s", message=e.message, delay=delay)
+        await deferLater(clock, delay, lambda: None)
+        delay = min(delay * 2, 2.0)

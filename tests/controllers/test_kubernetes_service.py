@@ -130,3 +130,52 @@ class KubernetesServiceTests(TestCase):
             await self.allocator.allocate(s)
             got.add(s["spec"]["clusterIP"])
         self.assertNotIn("10.0.0.1", got)
+
+
+class ConcurrentStartTests(TestCase):
+    """
+    Several servers starting on one storage.
+    """
+
+    async def test_ip_held_by_another_server(self) -> None:
+        """
+        While another server holds the Service's IP without having written the Service (a 422 on
+        create), the controller tries again after a short wait instead of failing its hook.
+        """
+        from kapid.apimachinery.status import invalid
+        from kapid.controllers.kubernetes_service import reconcile_until_done
+
+        clock = Clock()
+        storage = Store(MemoryKV(clock), clock)
+        registry = builtin_registry()
+        allocator = ServiceAllocator(storage, rng=random.Random(3))
+        install_service_allocation(registry, allocator)
+        link = ResourceLink(Resource(), registry, storage, clock)
+        await link.ensure_system_namespaces()
+        real = link_store_for(link)
+        refusals = [1]
+
+        class Busy:
+            def __init__(self, store: Any) -> None:
+                self.store = store
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.store, name)
+
+            async def create(self, *args: Any, **kw: Any) -> Any:
+                if refusals[0]:
+                    refusals[0] -= 1
+                    raise invalid("Service", "kubernetes", [])
+                return await self.store.create(*args, **kw)
+
+        def store_for(group: str, plural: str) -> Any:
+            store = real(group, plural)
+            return Busy(store) if plural == "services" and store is not None else store
+
+        controller = KubernetesServiceController(store_for, allocator, "192.0.2.10", 6443)
+        d = Deferred.fromCoroutine(reconcile_until_done(controller, clock))
+        self.assertNoResult(d)
+        clock.advance(0.05)
+        await d
+        svc = await storage.get("/registry/services/specs/default/kubernetes")
+        self.assertEqual(svc["spec"]["clusterIP"], "10.0.0.1")
