@@ -267,12 +267,20 @@ class ThreeServersTests(TestCase):
 
         acked: list[tuple[int, int]] = []
         conflicts = [0]
+        #: updates answered 500 ServerTimeout (storage too slow on a loaded machine): their outcome
+        #: is unknown to the client, as with kube-apiserver; a client reads again and goes on
+        unknown = [0]
+
+        def timed_out(code: int, body: dict) -> bool:
+            return code == 500 and body.get("reason") == "ServerTimeout"
 
         async def writer(w: int) -> None:
             base = bases[w % 3]
             done = 0
             while done < each:
                 code, obj = await _request("GET", base + path)
+                if timed_out(code, obj):
+                    continue
                 self.assertEqual(code, 200, obj)
                 n = int(obj["data"]["n"]) + 1
                 obj["data"]["n"] = str(n)
@@ -280,6 +288,9 @@ class ThreeServersTests(TestCase):
                 if code == 409:
                     self.assertEqual(body["reason"], "Conflict", body)
                     conflicts[0] += 1
+                    continue
+                if timed_out(code, body):
+                    unknown[0] += 1
                     continue
                 self.assertEqual(code, 200, body)
                 self.assertEqual(body["data"]["n"], str(n))
@@ -289,13 +300,21 @@ class ThreeServersTests(TestCase):
         started = time.monotonic()
         await gatherResults([Deferred.fromCoroutine(writer(w)) for w in range(writers)])
         elapsed = time.monotonic() - started
-        print(f"\n{writers} writers x {each} increments over 3 kapids: {conflicts[0]} conflicts, {elapsed:.1f} s")
+        print(f"\n{writers} writers x {each} increments over 3 kapids: {conflicts[0]} conflicts, "
+              f"{unknown[0]} timed out, {elapsed:.1f} s")
         total = writers * each
-        self.assertEqual(sorted(n for n, _ in acked), list(range(1, total + 1)))
+        values = sorted(n for n, _ in acked)
+        # no lost update: no two acknowledged updates wrote the same value, and the counter holds
+        # every acknowledged one (plus those of timed-out updates that were applied)
+        self.assertEqual(len(values), total)
+        self.assertEqual(len(set(values)), total, values)
         by_n = [rv for _, rv in sorted(acked)]
         self.assertEqual(by_n, sorted(set(by_n)))
         for base in bases:
             code, obj = await _request("GET", base + path)
             self.assertEqual(code, 200, obj)
-            self.assertEqual(obj["data"]["n"], str(total))
-            self.assertEqual(int(obj["metadata"]["resourceVersion"]), by_n[-1])
+            final = int(obj["data"]["n"])
+            self.assertTrue(total <= final <= total + unknown[0], (final, total, unknown[0]))
+            if not unknown[0]:
+                self.assertEqual(values, list(range(1, total + 1)))
+                self.assertEqual(int(obj["metadata"]["resourceVersion"]), by_n[-1])
