@@ -24,7 +24,7 @@ from service_identity import VerificationError
 from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
 from service_identity.pyopenssl import extract_patterns
 from twisted.internet import error as ierror
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError as DeferredTimeoutError, succeed
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError as DeferredTimeoutError
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.ssl import Certificate, CertificateOptions, KeyPair, platformTrust, trustRootFromCertificates
 from twisted.python.failure import Failure
@@ -33,6 +33,8 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
+from kapid.storage.etcd3.client import BytesProducer
+from kapid.options import format_duration
 from kapid.apimachinery.status import StatusError
 
 #: kube's timeout for a conversion webhook call (its REST client's default).
@@ -255,48 +257,6 @@ def _pem_certificates(pem: bytes) -> list[Certificate]:
     return [Certificate.loadPEM(b) for b in blocks]
 
 
-@implementer(IBodyProducer)
-class _Body:
-    """
-    A request body already in memory, written at once.
-    """
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self.length = len(data)
-
-    def startProducing(self, consumer: Any) -> Deferred[None]:
-        consumer.write(self._data)
-        return succeed(None)
-
-    def pauseProducing(self) -> None:
-        pass
-
-    def resumeProducing(self) -> None:
-        pass
-
-    def stopProducing(self) -> None:
-        pass
-
-
-def _go_duration(seconds: float) -> str:
-    """
-    Go's C{time.Duration.String} for whole and fractional seconds (C{30s}, C{1m30s}, C{500ms}).
-    """
-    if seconds < 1:
-        return f"{int(round(seconds * 1000))}ms"
-    whole = int(seconds)
-    if whole != seconds:
-        return f"{seconds:g}s"
-    h, rest = divmod(whole, 3600)
-    m, s = divmod(rest, 60)
-    if h:
-        return f"{h}h{m}m{s}s"
-    if m:
-        return f"{m}m{s}s"
-    return f"{s}s"
-
-
 class WebhookClient:
     """
     A pooled HTTPS client for one L{ClientConfig}.
@@ -351,7 +311,7 @@ class WebhookClient:
             url = self.base + (self.path or "")
             query = self.query
         if timeout:
-            query = (query + "&" if query else "") + f"timeout={_go_duration(timeout)}"
+            query = (query + "&" if query else "") + f"timeout={format_duration(timeout)}"
         return url + ("?" + query if query else "")
 
     async def _location(self, method: str, display: str) -> tuple[str, int]:
@@ -393,7 +353,7 @@ class WebhookClient:
 
         async def call() -> WebhookResponse:
             headers = Headers({b"Content-Type": [content_type], b"Accept": [b"application/json, */*"]})
-            response = await self._request("POST", path, headers, _Body(body), timeout, None)
+            response = await self._request("POST", path, headers, BytesProducer(body), timeout, None)
             try:
                 data = await readBody(response)
             except Exception as e:

@@ -233,11 +233,11 @@ class ClientTests(TestCase):
 
             from twisted.web.client import readBody
 
-            from kapid.transport.client import _Body
+            from kapid.storage.etcd3.client import BytesProducer
 
             client = self.factory.client_for(config)
             self.assertEqual(client.display_url(), f"https://localhost:{port}/base?x=1")
-            r = await client.request("POST", "/apis/g/v1?watch=true", body=_Body(b"hi"), timeout=5, host_header="10.0.0.1:443")
+            r = await client.request("POST", "/apis/g/v1?watch=true", body=BytesProducer(b"hi"), timeout=5, host_header="10.0.0.1:443")
             seen = json.loads(await readBody(r))
             self.assertEqual((seen["path"], seen["query"], seen["host"], seen["body"]),
                              ("/apis/g/v1", "watch=true", "10.0.0.1:443", "hi"))

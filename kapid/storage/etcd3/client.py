@@ -68,10 +68,10 @@ _AGENT_HEADERS = Headers({b"Content-Type": [b"application/json"]})
 
 
 @implementer(IBodyProducer)
-class _BytesProducer:
+class BytesProducer:
     """
     A request body already in memory, written at once (no cooperator round, unlike
-    C{FileBodyProducer}).
+    C{FileBodyProducer}); kapid's outbound clients (etcd, webhooks, the aggregator) all use it.
     """
 
     def __init__(self, data: bytes) -> None:
@@ -267,7 +267,7 @@ class EtcdKV:
     async def _attempt(self, i: int, path: str, data: bytes) -> tuple[int, bytes]:
         if self._agent is not None:
             response = await self._agent.request(
-                b"POST", self._byte_url(i, path), _AGENT_HEADERS, _BytesProducer(data)
+                b"POST", self._byte_url(i, path), _AGENT_HEADERS, BytesProducer(data)
             )
             return response.code, await readBody(response)
         response = await self._client.request(
